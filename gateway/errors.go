@@ -1,0 +1,29 @@
+package gateway
+
+import "errors"
+
+// Errors returned by Table. Front-ends translate them into their protocol's
+// result codes (NAT-PMP §3.5, PCP §7.4, UPnP IGD error codes).
+var (
+	// ErrNotAuthorized means the permission rules forbid every external port
+	// the request could have been given (NAT-PMP result 2, UPnP 606/718).
+	ErrNotAuthorized = errors.New("gateway: not authorized by the permission rules")
+	// ErrOutOfResources means no allowed external port is free (NAT-PMP
+	// result 4, UPnP 728).
+	ErrOutOfResources = errors.New("gateway: no free external port")
+	// ErrConflict means the exact external port asked for is held by another
+	// internal endpoint (UPnP 718 ConflictInMappingEntry).
+	ErrConflict = errors.New("gateway: external port held by another mapping")
+	// ErrNonceMismatch means a request names an existing mapping but carries
+	// another nonce (PCP NOT_AUTHORIZED, RFC 6887 §11.3).
+	ErrNonceMismatch = errors.New("gateway: mapping nonce mismatch")
+	// ErrNotFound means no mapping matched a deletion or lookup.
+	ErrNotFound = errors.New("gateway: no such mapping")
+	// ErrFirewall wraps a failure of the kernel backend (NAT-PMP result 3).
+	ErrFirewall = errors.New("gateway: firewall")
+	// ErrClosed means the table has been closed.
+	ErrClosed = errors.New("gateway: table closed")
+	// ErrBadRequest means a request is malformed: protocol other than TCP or
+	// UDP, an invalid internal address, or internal port 0.
+	ErrBadRequest = errors.New("gateway: bad request")
+)

@@ -1,0 +1,472 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingFirewall is a Firewall that keeps what it was told, as the kernel
+// would, and can be made to fail.
+type recordingFirewall struct {
+	mu      sync.Mutex
+	held    map[mappingKey]Mapping
+	applies int
+	fail    func(add, remove []Mapping) error
+}
+
+func newRecordingFirewall() *recordingFirewall {
+	return &recordingFirewall{held: make(map[mappingKey]Mapping)}
+}
+
+func (f *recordingFirewall) Apply(_ context.Context, add, remove []Mapping) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		if err := f.fail(add, remove); err != nil {
+			return err
+		}
+	}
+	f.applies++
+	for _, m := range remove {
+		delete(f.held, keyOf(m))
+	}
+	for _, m := range add {
+		if _, dup := f.held[keyOf(m)]; dup {
+			return fmt.Errorf("element %v exists", keyOf(m))
+		}
+		f.held[keyOf(m)] = m
+	}
+	return nil
+}
+
+func (f *recordingFirewall) Close() error { return nil }
+
+func (f *recordingFirewall) has(p Protocol, port uint16) (Mapping, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.held[mappingKey{p, port}]
+	return m, ok
+}
+
+func (f *recordingFirewall) len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.held)
+}
+
+var (
+	client1 = netip.MustParseAddr("198.51.100.10")
+	client2 = netip.MustParseAddr("198.51.100.11")
+	lan     = netip.MustParsePrefix("198.51.100.0/24")
+)
+
+func defaultPolicy() Policy {
+	return Policy{Rules: []Rule{{Allow: true, ExternalPorts: DefaultPorts, Internal: lan, InternalPorts: DefaultPorts}}}
+}
+
+func newTestTable(t testing.TB, p Policy) (*Table, *recordingFirewall) {
+	t.Helper()
+	fw := newRecordingFirewall()
+	tab := New(Config{Policy: p, Firewall: fw, Rand: rand.New(rand.NewPCG(1, 2))})
+	return tab, fw
+}
+
+func mapReq(p Protocol, addr netip.Addr, iport, eport uint16) MapRequest {
+	return MapRequest{Protocol: p, Internal: netip.AddrPortFrom(addr, iport), ExternalPort: eport, Lifetime: time.Hour, Origin: OriginNATPMP}
+}
+
+func TestMapGrantsSuggestedPort(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	res, err := tab.Map(context.Background(), mapReq(TCP, client1, 8080, 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExternalPort != 8080 || res.Renewed {
+		t.Fatalf("Map = port %d renewed %v; want 8080, new", res.ExternalPort, res.Renewed)
+	}
+	m, ok := fw.has(TCP, 8080)
+	if !ok || m.Internal != netip.AddrPortFrom(client1, 8080) {
+		t.Fatalf("firewall holds %v, %v; want the mapping to %v:8080", m, ok, client1)
+	}
+}
+
+func TestMapTakenPortGetsAnother(t *testing.T) {
+	tab, _ := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	if _, err := tab.Map(ctx, mapReq(TCP, client1, 8080, 8080)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := tab.Map(ctx, mapReq(TCP, client2, 8080, 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExternalPort == 8080 || !DefaultPorts.Contains(res.ExternalPort) {
+		t.Fatalf("second client got port %d; want another port in %v", res.ExternalPort, DefaultPorts)
+	}
+}
+
+func TestMapRenewalKeepsPort(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	first, err := tab.Map(ctx, mapReq(UDP, client1, 4000, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := tab.Map(ctx, mapReq(UDP, client1, 4000, 5555))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Renewed || again.ExternalPort != first.ExternalPort {
+		t.Fatalf("renewal = port %d renewed %v; want port %d renewed", again.ExternalPort, again.Renewed, first.ExternalPort)
+	}
+	if fw.len() != 1 || tab.Len() != 1 {
+		t.Fatalf("after renewal firewall holds %d, table %d; want 1 and 1", fw.len(), tab.Len())
+	}
+}
+
+func TestMapCompanionProtocolSharesPort(t *testing.T) {
+	tab, _ := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	// Another client holds UDP 7000, so the TCP mapping of client1 port 7000
+	// and then its UDP one cannot both get 7000 by suggestion alone.
+	if _, err := tab.Map(ctx, mapReq(TCP, client2, 7000, 7000)); err != nil {
+		t.Fatal(err)
+	}
+	tcp, err := tab.Map(ctx, mapReq(TCP, client1, 7000, 7000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := tab.Map(ctx, mapReq(UDP, client1, 7000, 7000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if udp.ExternalPort != tcp.ExternalPort {
+		t.Fatalf("UDP mapping got port %d, TCP %d; want the same", udp.ExternalPort, tcp.ExternalPort)
+	}
+}
+
+func TestMapReservedPortNeverGranted(t *testing.T) {
+	fw := newRecordingFirewall()
+	tab := New(Config{Policy: Policy{Ports: PortRange{2000, 2001}}, Firewall: fw,
+		Reserved: func(p Protocol, port uint16) bool { return port == 2000 }})
+	ctx := context.Background()
+	res, err := tab.Map(ctx, mapReq(TCP, client1, 2000, 2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExternalPort != 2001 {
+		t.Fatalf("got port %d; want 2001 (2000 is reserved)", res.ExternalPort)
+	}
+	if _, err := tab.Map(ctx, mapReq(TCP, client2, 2000, 2000)); !errors.Is(err, ErrOutOfResources) {
+		t.Fatalf("Map with every port taken or reserved = %v; want ErrOutOfResources", err)
+	}
+}
+
+func TestMapRules(t *testing.T) {
+	p := Policy{Rules: []Rule{
+		{Allow: false, ExternalPorts: PortRange{1024, 65535}, Internal: netip.MustParsePrefix("198.51.100.11/32"), InternalPorts: PortRange{1, 65535}},
+		{Allow: false, ExternalPorts: PortRange{6000, 6999}, Internal: lan, InternalPorts: PortRange{1, 65535}},
+		{Allow: true, ExternalPorts: PortRange{5000, 7999}, Internal: lan, InternalPorts: PortRange{1024, 65535}},
+	}}
+	tests := []struct {
+		name     string
+		req      MapRequest
+		want     error
+		wantPort func(uint16) bool
+	}{
+		{"allowed suggestion", mapReq(TCP, client1, 5000, 5000), nil, func(p uint16) bool { return p == 5000 }},
+		{"denied suggestion moved into allowed range", mapReq(TCP, client1, 5001, 6500), nil,
+			func(p uint16) bool { return (p >= 5000 && p < 6000) || (p >= 7000 && p <= 7999) }},
+		{"denied client", mapReq(TCP, client2, 5002, 5002), ErrNotAuthorized, nil},
+		{"denied internal port", mapReq(TCP, client1, 80, 5003), ErrNotAuthorized, nil},
+		{"address outside every rule", mapReq(TCP, netip.MustParseAddr("203.0.113.9"), 5004, 5004), ErrNotAuthorized, nil},
+		{"exact denied port", MapRequest{Protocol: TCP, Internal: netip.AddrPortFrom(client1, 5005), ExternalPort: 6001, Exact: true, Lifetime: time.Hour}, ErrNotAuthorized, nil},
+	}
+	tab, _ := newTestTable(t, p)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := tab.Map(context.Background(), tt.req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Map(%+v) = %v; want %v", tt.req, err, tt.want)
+			}
+			if tt.wantPort != nil && !tt.wantPort(res.ExternalPort) {
+				t.Fatalf("Map(%+v) gave port %d, outside what the rules allow", tt.req, res.ExternalPort)
+			}
+		})
+	}
+}
+
+func TestMapExactConflict(t *testing.T) {
+	tab, _ := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	if _, err := tab.Map(ctx, mapReq(TCP, client1, 9000, 9000)); err != nil {
+		t.Fatal(err)
+	}
+	req := mapReq(TCP, client2, 9000, 9000)
+	req.Exact = true
+	if _, err := tab.Map(ctx, req); !errors.Is(err, ErrConflict) {
+		t.Fatalf("exact Map of a held port = %v; want ErrConflict", err)
+	}
+}
+
+func TestMapBadRequests(t *testing.T) {
+	tab, _ := newTestTable(t, Policy{})
+	for _, req := range []MapRequest{
+		{Protocol: 1, Internal: netip.AddrPortFrom(client1, 1), Lifetime: time.Second},
+		{Protocol: TCP, Internal: netip.AddrPortFrom(client1, 0), Lifetime: time.Second},
+		{Protocol: TCP, Internal: netip.AddrPortFrom(netip.IPv4Unspecified(), 1), Lifetime: time.Second},
+		{Protocol: TCP, Internal: netip.AddrPortFrom(client1, 1)},
+	} {
+		if _, err := tab.Map(context.Background(), req); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("Map(%+v) = %v; want ErrBadRequest", req, err)
+		}
+	}
+}
+
+func TestLifetimeCapped(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tab := New(Config{Policy: Policy{MaxLifetime: time.Minute}, Now: func() time.Time { return now }})
+	req := mapReq(TCP, client1, 1234, 0)
+	req.Lifetime = 24 * time.Hour
+	res, err := tab.Map(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Lifetime(now); got != time.Minute {
+		t.Fatalf("lifetime = %v; want the 1m maximum", got)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	res, err := tab.Map(ctx, mapReq(TCP, client1, 8080, 8080))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Delete(ctx, TCP, res.Internal); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fw.has(TCP, 8080); ok || tab.Len() != 0 {
+		t.Fatalf("after Delete firewall holds it: %v, table has %d", ok, tab.Len())
+	}
+	if _, err := tab.Delete(ctx, TCP, res.Internal); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete = %v; want ErrNotFound", err)
+	}
+}
+
+func TestDeleteClient(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	for port := uint16(2000); port < 2010; port++ {
+		for _, p := range []Protocol{TCP, UDP} {
+			if _, err := tab.Map(ctx, mapReq(p, client1, port, port)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := tab.Map(ctx, mapReq(TCP, client2, port, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upnp := mapReq(TCP, client1, 3000, 3000)
+	upnp.Origin = OriginUPnP
+	if _, err := tab.Map(ctx, upnp); err != nil {
+		t.Fatal(err)
+	}
+	gone := tab.DeleteClient(ctx, TCP, client1, OriginNATPMP, OriginPCP)
+	if len(gone) != 10 {
+		t.Fatalf("DeleteClient removed %d leases; want 10", len(gone))
+	}
+	if got, want := tab.Len(), 10+10+1; got != want || fw.len() != want {
+		t.Fatalf("after DeleteClient table %d, firewall %d; want %d", got, fw.len(), want)
+	}
+	if _, ok := tab.Lookup(TCP, upnp.Internal); !ok {
+		t.Fatal("DeleteClient removed a UPnP lease it was not asked to")
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error)
+	go func() { done <- tab.Run(ctx) }()
+	short := mapReq(UDP, client1, 5000, 5000)
+	short.Lifetime = 50 * time.Millisecond
+	long := mapReq(UDP, client1, 5001, 5001)
+	if _, err := tab.Map(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tab.Map(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tab.Len() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the short lease never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := fw.has(UDP, 5000); ok {
+		t.Fatal("the expired lease is still in the firewall")
+	}
+	if _, ok := fw.has(UDP, 5001); !ok {
+		t.Fatal("the long lease left the firewall")
+	}
+	cancel()
+	<-done
+}
+
+func TestFirewallFailureRollsBack(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	fw.fail = func(add, remove []Mapping) error { return errors.New("netlink: broken") }
+	_, err := tab.Map(context.Background(), mapReq(TCP, client1, 8080, 8080))
+	if !errors.Is(err, ErrFirewall) {
+		t.Fatalf("Map with a failing firewall = %v; want ErrFirewall", err)
+	}
+	if tab.Len() != 0 {
+		t.Fatalf("table holds %d leases after a failed grant; want 0", tab.Len())
+	}
+}
+
+func TestReconfigure(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	for _, c := range []netip.Addr{client1, client2} {
+		if _, err := tab.Map(ctx, mapReq(TCP, c, 4000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Policy{Rules: []Rule{{Allow: true, ExternalPorts: DefaultPorts, Internal: netip.PrefixFrom(client1, 32), InternalPorts: DefaultPorts}}}
+	gone := tab.Reconfigure(ctx, p)
+	if len(gone) != 1 || gone[0].Internal.Addr() != client2 {
+		t.Fatalf("Reconfigure removed %v; want client2's lease", gone)
+	}
+	if tab.Len() != 1 || fw.len() != 1 {
+		t.Fatalf("after Reconfigure table %d, firewall %d; want 1, 1", tab.Len(), fw.len())
+	}
+}
+
+func TestConcurrentMapsAgreeWithFirewall(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for c := range 16 {
+		wg.Go(func() {
+			addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(20 + c)})
+			for i := range 200 {
+				req := mapReq(UDP, addr, uint16(10000+i), 0)
+				if _, err := tab.Map(ctx, req); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%3 == 0 {
+					if _, err := tab.Delete(ctx, UDP, req.Internal); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	leases := tab.Leases()
+	if fw.len() != len(leases) {
+		t.Fatalf("firewall holds %d mappings, table %d leases", fw.len(), len(leases))
+	}
+	for _, l := range leases {
+		m, ok := fw.has(l.Protocol, l.ExternalPort)
+		if !ok || m.Internal != l.Internal {
+			t.Fatalf("lease %v: firewall holds %v, %v", l, m, ok)
+		}
+	}
+	fw.mu.Lock()
+	applies := fw.applies
+	fw.mu.Unlock()
+	t.Logf("%d changes in %d firewall transactions", 16*200+16*67, applies)
+}
+
+func TestFold(t *testing.T) {
+	m := func(port uint16, host byte) *Mapping {
+		return &Mapping{Protocol: TCP, ExternalPort: port, Internal: netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, host}), 80)}
+	}
+	batch := []*change{
+		{add: m(1, 1)},                  // added then removed: nothing
+		{remove: m(1, 1)},               //
+		{remove: m(2, 1)},               // held before, removed then added again
+		{add: m(2, 2)},                  //
+		{remove: m(3, 3)},               // held before, removed
+		{add: m(4, 4)},                  // new
+		{remove: m(4, 4)},               // and replaced
+		{add: m(4, 5)},                  //
+		{remove: m(5, 5), add: m(5, 5)}, // renewal
+	}
+	add, remove := fold(batch)
+	wantAdd := []Mapping{*m(2, 2), *m(4, 5), *m(5, 5)}
+	wantRemove := []Mapping{*m(2, 1), *m(3, 3), *m(5, 5)}
+	if fmt.Sprint(add) != fmt.Sprint(wantAdd) || fmt.Sprint(remove) != fmt.Sprint(wantRemove) {
+		t.Fatalf("fold = add %v remove %v;\nwant add %v remove %v", add, remove, wantAdd, wantRemove)
+	}
+}
+
+func TestAllowedPorts(t *testing.T) {
+	p := Policy{Ports: PortRange{1000, 9000}, Rules: []Rule{
+		{Allow: false, ExternalPorts: PortRange{2000, 2999}, Internal: lan, InternalPorts: DefaultPorts},
+		{Allow: true, ExternalPorts: PortRange{1, 65535}, Internal: lan, InternalPorts: DefaultPorts},
+	}}
+	got := fmt.Sprint(p.allowedPorts(client1, 5000))
+	if want := "[1000-1999 3000-9000]"; got != want {
+		t.Fatalf("allowedPorts = %s; want %s", got, want)
+	}
+}
+
+func benchmarkMap(b *testing.B, present int) {
+	tab := New(Config{Policy: Policy{}, Rand: rand.New(rand.NewPCG(1, 2))})
+	ctx := context.Background()
+	for i := range present {
+		addr := netip.AddrFrom4([4]byte{198, 51, byte(i >> 16), byte(i >> 8)})
+		if _, err := tab.Map(ctx, mapReq(UDP, addr, uint16(1024+i&0xff), 0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		req := mapReq(TCP, client1, uint16(1024+i%60000), 0)
+		if _, err := tab.Map(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tab.Delete(ctx, TCP, req.Internal); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkMapDelete measures a grant and a deletion on the request path with
+// a table of growing size: the cost must not grow with it.
+func BenchmarkMapDelete(b *testing.B) {
+	for _, n := range []int{0, 1000, 10000, 50000} {
+		b.Run(fmt.Sprintf("present=%d", n), func(b *testing.B) { benchmarkMap(b, n) })
+	}
+}
+
+func BenchmarkRenew(b *testing.B) {
+	tab := New(Config{})
+	ctx := context.Background()
+	req := mapReq(UDP, client1, 4000, 0)
+	if _, err := tab.Map(ctx, req); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tab.Map(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

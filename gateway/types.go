@@ -1,0 +1,110 @@
+// Package gateway is the lease core of portleased: one table of port mappings
+// shared by every protocol front-end (NAT-PMP, PCP, UPnP IGD), with permission
+// rules, external port allocation, lifetimes and expiry, and the epoch.
+//
+// Its mapping model is PCP's (RFC 6887 §11): an internal address, port and
+// protocol, a nonce, an external address and port, a lifetime and an optional
+// remote peer. NAT-PMP (RFC 6886) and UPnP IGD mappings are special cases.
+//
+// The core imports no wire package; front-ends translate wire requests into
+// core calls. The kernel side is a Firewall, defined here where it is used.
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Protocol is an IP protocol number as assigned by IANA, the value that
+// NAT-PMP opcodes and PCP's protocol field stand for (RFC 6887 §11.1).
+type Protocol uint8
+
+// The transport protocols a mapping can be made for.
+const (
+	TCP Protocol = 6
+	UDP Protocol = 17
+)
+
+// String returns "tcp", "udp" or the protocol number.
+func (p Protocol) String() string {
+	switch p {
+	case TCP:
+		return "tcp"
+	case UDP:
+		return "udp"
+	}
+	return fmt.Sprintf("proto-%d", uint8(p))
+}
+
+// PortRange is an inclusive range of ports, Low <= High.
+type PortRange struct {
+	Low, High uint16
+}
+
+// Contains reports whether port lies within r.
+func (r PortRange) Contains(port uint16) bool { return port >= r.Low && port <= r.High }
+
+// Size is the number of ports in r.
+func (r PortRange) Size() int { return int(r.High) - int(r.Low) + 1 }
+
+// String formats r as "LOW-HIGH", or "PORT" when it holds one port.
+func (r PortRange) String() string {
+	if r.Low == r.High {
+		return fmt.Sprintf("%d", r.Low)
+	}
+	return fmt.Sprintf("%d-%d", r.Low, r.High)
+}
+
+// Rule is one permission rule in miniupnpd's form
+// "allow|deny EXT-PORTS ADDR/MASK INT-PORTS". Rules are checked in order and
+// the first one that matches a request decides it.
+type Rule struct {
+	Allow         bool
+	ExternalPorts PortRange
+	Internal      netip.Prefix
+	InternalPorts PortRange
+}
+
+// Matches reports whether the rule applies to a mapping of external port
+// eport to internal address iaddr and port iport.
+func (r Rule) Matches(eport uint16, iaddr netip.Addr, iport uint16) bool {
+	return r.ExternalPorts.Contains(eport) && r.Internal.Contains(iaddr.Unmap()) && r.InternalPorts.Contains(iport)
+}
+
+// String formats the rule as it is written in the configuration file.
+func (r Rule) String() string {
+	verb := "deny"
+	if r.Allow {
+		verb = "allow"
+	}
+	return fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
+}
+
+// Mapping is what the kernel enforces for one lease: inbound traffic for
+// Protocol to ExternalPort on the external address is translated to Internal,
+// and outbound traffic from Internal leaves with source port ExternalPort.
+type Mapping struct {
+	Protocol     Protocol
+	ExternalPort uint16
+	Internal     netip.AddrPort
+	// Lifetime is how long the lease has left when the change is applied. A
+	// backend may use it as a kernel-side timeout that backs up the core's own
+	// expiry (the lease table stays the authority); zero means none.
+	Lifetime time.Duration
+}
+
+// Firewall is the kernel side of the lease table: nftables, iptables or pf.
+// Backends know nothing of protocols.
+type Firewall interface {
+	// Apply removes the mappings in remove and then adds those in add, as one
+	// transaction: either all of it takes effect or none does. A mapping is
+	// identified by (Protocol, ExternalPort); removing and adding the same key
+	// in one call replaces it (a renewal). Removing a mapping the kernel does
+	// not hold is not an error.
+	Apply(ctx context.Context, add, remove []Mapping) error
+	// Close removes everything the backend installed in the kernel. It is
+	// safe to call more than once.
+	Close() error
+}
