@@ -1,0 +1,84 @@
+// Package syslogx is a log/slog handler that writes to the system logger,
+// with each record's level mapped to a syslog severity (RFC 5424 §6.2.1).
+package syslogx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"log/syslog"
+	"sync"
+)
+
+// Handler formats records as logfmt (slog.TextHandler, without the time and
+// level, which syslog records itself) and sends each one to syslog at the
+// severity of its level.
+type Handler struct {
+	w     *syslog.Writer
+	level slog.Leveler
+	mu    *sync.Mutex
+	buf   *bytes.Buffer
+	text  slog.Handler
+}
+
+// New connects to the local syslog daemon as tag, facility daemon, and
+// returns a handler that logs records at level or above.
+func New(tag string, level slog.Leveler) (*Handler, error) {
+	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, tag)
+	if err != nil {
+		return nil, fmt.Errorf("syslogx: connect to syslog: %w", err)
+	}
+	buf := new(bytes.Buffer)
+	text := slog.NewTextHandler(buf, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return a
+		},
+	})
+	return &Handler{w: w, level: level, mu: new(sync.Mutex), buf: buf, text: text}, nil
+}
+
+// Enabled reports whether records at l are logged.
+func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
+
+// Handle sends r to syslog.
+func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.buf.Reset()
+	if err := h.text.Handle(ctx, r); err != nil {
+		return err
+	}
+	msg := string(bytes.TrimRight(h.buf.Bytes(), "\n"))
+	switch {
+	case r.Level >= slog.LevelError:
+		return h.w.Err(msg)
+	case r.Level >= slog.LevelWarn:
+		return h.w.Warning(msg)
+	case r.Level >= slog.LevelInfo:
+		return h.w.Info(msg)
+	default:
+		return h.w.Debug(msg)
+	}
+}
+
+// WithAttrs returns a handler whose records carry attrs.
+func (h *Handler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.text = h.text.WithAttrs(attrs)
+	return &c
+}
+
+// WithGroup returns a handler that puts later attributes in group name.
+func (h *Handler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.text = h.text.WithGroup(name)
+	return &c
+}
+
+// Close disconnects from syslog.
+func (h *Handler) Close() error { return h.w.Close() }
