@@ -58,6 +58,9 @@ type MapResult struct {
 	// Renewed is true when the request named an existing lease, whose
 	// external port it keeps (RFC 6886 §3.3).
 	Renewed bool
+	// Granted is the lifetime granted: the one asked for, capped by the
+	// policy's maximum; zero for a permanent lease.
+	Granted time.Duration
 }
 
 // Table is the lease table: every mapping the gateway has granted, indexed
@@ -262,7 +265,7 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		t.fixExpiry(e)
 		ch := &change{remove: &old, add: ptr(e.mapping(now)), done: make(chan error, 1)}
 		t.commit.enqueue(ch)
-		res := MapResult{Lease: e.Lease, Renewed: true}
+		res := MapResult{Lease: e.Lease, Renewed: true, Granted: granted(&req, lifetime)}
 		t.mu.Unlock()
 		if err := t.commit.wait(ctx, ch); err != nil {
 			t.log.Error("renewal not applied to the firewall", leaseAttrs(&res.Lease, now), "err", err)
@@ -299,7 +302,7 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	t.link(e)
 	ch := &change{add: ptr(e.mapping(now)), done: make(chan error, 1)}
 	t.commit.enqueue(ch)
-	res := MapResult{Lease: e.Lease}
+	res := MapResult{Lease: e.Lease, Granted: granted(&req, lifetime)}
 	t.mu.Unlock()
 
 	if moved != nil {
@@ -367,6 +370,13 @@ func (t *Table) allocate(req *MapRequest) (uint16, error) {
 		}
 	}
 	return 0, ErrOutOfResources
+}
+
+func granted(req *MapRequest, lifetime time.Duration) time.Duration {
+	if req.Permanent {
+		return 0
+	}
+	return lifetime
 }
 
 func companion(p Protocol) Protocol {

@@ -1,0 +1,162 @@
+// Command portleased is a NAT gateway daemon: it grants port mappings to
+// hosts on the LAN over NAT-PMP (RFC 6886) and enforces them in the kernel
+// with nftables.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/portlease/portlease/gateway/config"
+	"github.com/portlease/portlease/internal/daemon"
+	"github.com/portlease/portlease/internal/syslogx"
+)
+
+const (
+	defaultConfig  = "/etc/portleased.conf"
+	defaultPIDFile = "/run/portleased.pid"
+	childEnv       = "PORTLEASED_DETACHED=1"
+)
+
+const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile]
+
+portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
+on the LAN over NAT-PMP (RFC 6886) and enforces them in the kernel with
+nftables, in a table of its own ("inet portleased") that it creates at start
+and removes at exit. It reads OpenBSD natpmpd.conf(5) files unchanged.
+
+Options:
+  -d          Do not detach: stay in the foreground and log to standard error.
+              Without -d, portleased detaches once it is serving, writes and
+              locks its PID file and logs to syslog (facility daemon).
+  -f file     Read the configuration from file (default /etc/portleased.conf).
+  -n          Check the configuration only: print "configuration OK" and exit
+              0, or print each error as file:line: message and exit 1.
+  -p pidfile  The PID file when detached (default /run/portleased.pid).
+  -v          Verbose: also log renewals, deletions and refused packets.
+
+Signals:
+  SIGTERM, SIGINT  Remove every mapping from the kernel, then exit 0.
+  SIGHUP           Read the configuration file again. Leases the new rules
+                   still allow are kept; others are removed. A file with an
+                   error is refused whole and the running configuration stays.
+
+Configuration (one directive a line, # starts a comment):
+  interface IF                The external (WAN) interface. Required.
+  listen on ADDRESS|IF        Serve clients on this LAN address or on every
+                              address of this interface. At least one.
+  port range LOW-HIGH         External ports handed out (default 1024-65535).
+  lifetime max SECONDS        Longest lifetime granted (default 86400).
+  allow|deny EXT ADDR/MASK INT
+                              Permission rule, miniupnpd syntax, first match
+                              wins. EXT and INT are ports N or N-M. Without
+                              rules: allow 1024-65535 SUBNET 1024-65535 for
+                              each LAN subnet served.
+
+Example /etc/portleased.conf:
+  interface eth0
+  listen on eth1
+  allow 1024-65535 192.168.1.0/24 1024-65535
+
+Exit status: 0 on a clean stop or a valid configuration; 1 on any error,
+printed on standard error.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	foreground bool
+	check      bool
+	verbose    bool
+	file       string
+	pidFile    string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("portleased", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.BoolVar(&o.foreground, "d", false, "")
+	fs.BoolVar(&o.check, "n", false, "")
+	fs.BoolVar(&o.verbose, "v", false, "")
+	fs.StringVar(&o.file, "f", defaultConfig, "")
+	fs.StringVar(&o.pidFile, "p", defaultPIDFile, "")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portleased: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return o, errors.New("usage")
+	}
+	return o, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 1
+	}
+	cfg, err := config.ParseFile(o.file)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		if daemon.IsChild(childEnv) {
+			daemon.Fail(childEnv, err)
+		}
+		return 1
+	}
+	if o.check {
+		fmt.Fprintln(stdout, "configuration OK")
+		return 0
+	}
+	if !o.foreground && !daemon.IsChild(childEnv) {
+		if err := daemon.Detach(childEnv); err != nil {
+			fmt.Fprintf(stderr, "portleased: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	var log *slog.Logger
+	var pid *daemon.PIDFile
+	if o.foreground {
+		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	} else {
+		h, err := syslogx.New("portleased", level)
+		if err != nil {
+			daemon.Fail(childEnv, err)
+			return 1
+		}
+		defer h.Close()
+		log = slog.New(h)
+		if pid, err = daemon.WritePIDFile(o.pidFile); err != nil {
+			daemon.Fail(childEnv, err)
+			return 1
+		}
+		defer pid.Remove()
+	}
+	d := &gatewayDaemon{file: o.file, log: log}
+	if err := d.run(cfg, func() { daemon.Ready(childEnv) }); err != nil {
+		log.Error("stopped", "err", err)
+		daemon.Fail(childEnv, err)
+		if o.foreground {
+			fmt.Fprintf(stderr, "portleased: %v\n", err)
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,328 @@
+// Package natpmpsrv is the NAT-PMP front-end of the gateway (RFC 6886): it
+// reads requests from the LAN, turns them into calls on the lease core and
+// answers them, and announces the external address on every LAN link.
+package natpmpsrv
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+
+	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/natpmp"
+)
+
+// maxPacket bounds what is read of one datagram. Requests are at most 12
+// bytes; an unsupported opcode's request is echoed back whole (RFC 6886
+// §3.5), and 1100 bytes is what RFC 6887 §7 allows a PCP message, the
+// largest a client of either protocol sends.
+const maxPacket = 1100
+
+// DefaultWorkers is how many requests a server handles at once when
+// Server.Workers is zero. Requests in progress wait for the firewall
+// together, so that their kernel changes share one transaction.
+const DefaultWorkers = 64
+
+// Server answers NAT-PMP requests. Set its fields before the first Serve.
+type Server struct {
+	// Table is the lease core. Required.
+	Table *gateway.Table
+	// Logger receives refusals and malformed packets at debug level and
+	// failures at error level; the core logs grants itself. Nil discards.
+	Logger *slog.Logger
+	// Workers bounds the requests in progress per listener. Zero means
+	// DefaultWorkers.
+	Workers int
+
+	mu        sync.Mutex
+	listeners map[*listener]struct{}
+	announce  context.CancelFunc
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// listener is one socket bound to a LAN address, with the interface it
+// serves.
+type listener struct {
+	conn    *net.UDPConn
+	pc      *ipv4.PacketConn
+	ifindex int
+}
+
+type job struct {
+	buf [maxPacket]byte
+	n   int
+	src netip.AddrPort
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("natpmpsrv: server closed")
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Serve answers requests that arrive on conn through interface ifindex,
+// until Shutdown. conn must be bound to the gateway's address on that
+// interface, port 5351. Packets that arrive through any other interface are
+// ignored: the gateway never answers the WAN side (RFC 6886 §3: "the NAT
+// gateway MUST NOT accept mapping requests destined to the NAT gateway's
+// external IP address or received on its external network interface").
+// Announcements (Announce) go out through conn on ifindex.
+func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
+	pc := ipv4.NewPacketConn(conn)
+	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		return err
+	}
+	if ifi, err := net.InterfaceByIndex(ifindex); err == nil {
+		if err := pc.SetMulticastInterface(ifi); err != nil {
+			return err
+		}
+	}
+	_ = pc.SetMulticastTTL(1)
+	_ = pc.SetMulticastLoopback(false)
+	l := &listener{conn: conn, pc: pc, ifindex: ifindex}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners = make(map[*listener]struct{})
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	workers := s.Workers
+	if workers <= 0 {
+		workers = DefaultWorkers
+	}
+	free := make(chan *job, workers)
+	for range workers {
+		free <- new(job)
+	}
+	todo := make(chan *job)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			out := make([]byte, 0, maxPacket)
+			for j := range todo {
+				out = s.handle(context.Background(), l, j, out[:0])
+				free <- j
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(todo)
+
+	for {
+		j := <-free
+		n, cm, src, err := pc.ReadFrom(j.buf[:])
+		if err != nil {
+			free <- j
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		udp, ok := src.(*net.UDPAddr)
+		if !ok || cm == nil || cm.IfIndex != ifindex {
+			free <- j
+			continue
+		}
+		j.n = n
+		j.src = udp.AddrPort()
+		todo <- j
+	}
+}
+
+// handle answers one request, appending the reply to out.
+func (s *Server) handle(ctx context.Context, l *listener, j *job, out []byte) []byte {
+	pkt := j.buf[:j.n]
+	src := netip.AddrPortFrom(j.src.Addr().Unmap(), j.src.Port())
+	log := s.logger()
+	epoch := s.Table.Epoch()
+	req, err := natpmp.ParseRequest(pkt)
+	if err != nil {
+		var re *natpmp.RequestError
+		if !errors.As(err, &re) || !re.Reply {
+			log.Debug("ignored packet", "client", src, "len", len(pkt), "err", err)
+			return out
+		}
+		log.Debug("refused malformed request", "client", src, "len", len(pkt), "result", re.Code, "err", err)
+		out = natpmp.AppendErrorResponse(out, re.Op, re.Code, epoch, pkt)
+		s.reply(l, out, src)
+		return out
+	}
+	switch req.Opcode {
+	case natpmp.OpExternalAddress:
+		resp := natpmp.ExternalAddressResponse{Epoch: epoch, Address: s.Table.ExternalAddress()}
+		if !resp.Address.IsValid() {
+			// RFC 6886 §3.2: "the NAT gateway ... has no external
+			// address" is result 3, Network Failure, address zero.
+			resp.ResultCode = natpmp.NetworkFailure
+			resp.Address = netip.IPv4Unspecified()
+		}
+		out, _ = resp.AppendBinary(out)
+	case natpmp.OpMapUDP, natpmp.OpMapTCP:
+		out = s.mapping(ctx, src, req.Mapping, epoch, out)
+	}
+	s.reply(l, out, src)
+	return out
+}
+
+// mapping serves a mapping request (RFC 6886 §3.3) or a deletion (§3.4).
+func (s *Server) mapping(ctx context.Context, src netip.AddrPort, req natpmp.MappingRequest, epoch uint32, out []byte) []byte {
+	proto := gateway.UDP
+	if req.Opcode == natpmp.OpMapTCP {
+		proto = gateway.TCP
+	}
+	resp := natpmp.MappingResponse{Opcode: req.Opcode, Epoch: epoch, InternalPort: req.InternalPort}
+	client := src.Addr()
+	log := s.logger()
+	switch {
+	case !client.Is4():
+		resp.ResultCode = natpmp.NotAuthorized
+	case req.IsDelete() && req.InternalPort == 0:
+		// §3.4: internal port 0 and lifetime 0 delete all of the
+		// client's mappings of this protocol made over NAT-PMP.
+		gone := s.Table.DeleteClient(ctx, proto, client, gateway.OriginNATPMP)
+		log.Debug("deleted all", "client", client, "proto", proto, "count", len(gone))
+	case req.IsDelete():
+		// §3.4: deleting a mapping that does not exist succeeds too;
+		// the answer carries external port and lifetime zero.
+		_, err := s.Table.Delete(ctx, proto, netip.AddrPortFrom(client, req.InternalPort))
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
+			resp.ResultCode = resultOf(err)
+		}
+	case !s.Table.ExternalAddress().IsValid():
+		resp.ResultCode = natpmp.NetworkFailure
+		log.Debug("refused: no external address", "client", client)
+	default:
+		res, err := s.Table.Map(ctx, gateway.MapRequest{
+			Protocol:     proto,
+			Internal:     netip.AddrPortFrom(client, req.InternalPort),
+			ExternalPort: req.SuggestedExternalPort,
+			Lifetime:     time.Duration(req.Lifetime) * time.Second,
+			Origin:       gateway.OriginNATPMP,
+		})
+		if err != nil {
+			resp.ResultCode = resultOf(err)
+			break
+		}
+		resp.ExternalPort = res.ExternalPort
+		resp.Lifetime = uint32(res.Granted / time.Second)
+	}
+	out, _ = resp.AppendBinary(out)
+	return out
+}
+
+// resultOf maps a lease core error to a NAT-PMP result code (RFC 6886 §3.5).
+func resultOf(err error) natpmp.ResultCode {
+	switch {
+	case errors.Is(err, gateway.ErrOutOfResources):
+		return natpmp.OutOfResources
+	case errors.Is(err, gateway.ErrFirewall), errors.Is(err, gateway.ErrClosed):
+		return natpmp.NetworkFailure
+	default:
+		return natpmp.NotAuthorized
+	}
+}
+
+func (s *Server) reply(l *listener, b []byte, to netip.AddrPort) {
+	if _, err := l.conn.WriteToUDPAddrPort(b, to); err != nil {
+		s.logger().Debug("reply not sent", "client", to, "err", err)
+	}
+}
+
+// Announce sends the external address to 224.0.0.1:5350 on every link the
+// server listens on, ten times, the first at once and then at intervals
+// doubling from 250 ms (RFC 6886 §3.2.1). A new call restarts the schedule
+// with the address then current; Shutdown stops it.
+func (s *Server) Announce() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if s.announce != nil {
+		s.announce()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.announce = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.announceLoop(ctx)
+	}()
+}
+
+func (s *Server) announceLoop(ctx context.Context) {
+	dst := net.UDPAddrFromAddrPort(natpmp.AnnounceAddr())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for _, d := range natpmp.AnnounceIntervals() {
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		addr := s.Table.ExternalAddress()
+		if !addr.IsValid() {
+			return
+		}
+		msg, _ := natpmp.ExternalAddressResponse{Epoch: s.Table.Epoch(), Address: addr}.AppendBinary(nil)
+		s.mu.Lock()
+		for l := range s.listeners {
+			if _, err := l.pc.WriteTo(msg, nil, dst); err != nil {
+				s.logger().Debug("announcement not sent", "ifindex", l.ifindex, "err", err)
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Shutdown stops every Serve and announcement and waits for requests in
+// progress to finish, or for ctx to be done. It is safe to call twice.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	if s.announce != nil {
+		s.announce()
+	}
+	for l := range s.listeners {
+		_ = l.conn.SetReadDeadline(time.Unix(1, 0))
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,216 @@
+// Command labdemo is `make demo`: it builds a throw-away network lab of three
+// namespaces (a LAN host, a gateway, a WAN host), runs portleased on the
+// gateway, maps a port from the LAN host with natpmpc, serves a small page on
+// the LAN host, fetches it from the WAN host through the mapping, and removes
+// the lab. Each step is printed in plain words. Nothing leaves the lab.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+func main() {
+	bin := flag.String("portleased", "bin/portleased", "the portleased binary to run on the gateway")
+	flag.Parse()
+	if err := demo(*bin); err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo failed: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...any) {
+	fmt.Printf("\n==> "+format+"\n", args...)
+}
+
+func say(format string, args ...any) {
+	fmt.Printf("    "+format+"\n", args...)
+}
+
+func demo(bin string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("the demo needs root, to create network namespaces and nftables tables")
+	}
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_ = netlab.RemoveStale(ctx)
+
+	step("Creating the lab: three network namespaces joined by virtual links")
+	lab, err := netlab.Setup(ctx, netlab.Config{})
+	if err != nil {
+		return err
+	}
+	stop := lab.HandleInterrupt()
+	defer stop()
+	defer func() {
+		step("Removing the lab")
+		if err := lab.Close(); err != nil {
+			say("could not remove everything: %v", err)
+			return
+		}
+		say("all namespaces removed")
+	}()
+	lan := lab.LAN[0]
+	say("LAN host  %-15s (namespace %s)", lan.Addr4, lan.NS)
+	say("gateway   %-15s on the LAN, %s on the WAN (namespace %s)", lab.GatewayLANAddr4, lab.GatewayWANAddr4, lab.Gateway.NS)
+	say("WAN host  %-15s the outside world (namespace %s)", lab.WAN.Addr4, lab.WAN.NS)
+
+	step("Starting portleased on the gateway")
+	conf := filepath.Join(os.TempDir(), "portleased-demo-"+lab.ID+".conf")
+	confText := "# an OpenBSD natpmpd.conf works unchanged\ninterface wan0\nlisten on lan0\n"
+	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(conf)
+	say("configuration:\n%s", indent(confText, "      "))
+	daemon := lab.Gateway.Command(ctx, bin, "-d", "-f", conf)
+	logs, err := daemon.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := daemon.Start(); err != nil {
+		return fmt.Errorf("start portleased: %w", err)
+	}
+	defer func() {
+		if daemon.ProcessState == nil {
+			_ = daemon.Process.Kill()
+			_ = daemon.Wait()
+		}
+	}()
+	serving := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "serving NAT-PMP") {
+				close(serving)
+			}
+			fmt.Printf("    [portleased] %s\n", line)
+		}
+	}()
+	select {
+	case <-serving:
+	case <-time.After(20 * time.Second):
+		return errors.New("portleased did not start serving")
+	}
+
+	step("Asking the gateway for its external address from the LAN host (natpmpc)")
+	out, err := lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String())
+	if err != nil {
+		return err
+	}
+	if m := regexp.MustCompile(`Public IP address : (\S+)`).FindStringSubmatch(out); m != nil {
+		say("the gateway says its external address is %s", m[1])
+	}
+
+	step("Serving a small page on the LAN host, port 8080")
+	ln, err := lan.Listen("tcp4", ":8080")
+	if err != nil {
+		return err
+	}
+	page := "Hello from the LAN host, reached through portleased!\n"
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, page)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	step("Fetching it from the WAN host before any mapping: it must fail")
+	if body, err := fetch(ctx, lab.WAN, fmt.Sprintf("http://%s:8080/", lab.GatewayWANAddr4)); err == nil {
+		return fmt.Errorf("the page was reachable without a mapping: %q", body)
+	} else {
+		say("as expected, no way in: %v", err)
+	}
+
+	step("Mapping TCP port 8080 from the LAN host (natpmpc -a 8080 8080 tcp 3600)")
+	out, err = lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String(), "-a", "8080", "8080", "tcp", "3600")
+	if err != nil {
+		return err
+	}
+	m := regexp.MustCompile(`Mapped public port (\d+) protocol TCP to local port (\d+) liftime (\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		return fmt.Errorf("natpmpc printed no mapping:\n%s", out)
+	}
+	say("granted: %s:%s on the outside -> %s:%s, for %s seconds", lab.GatewayWANAddr4, m[1], lan.Addr4, m[2], m[3])
+	rules, _ := lab.Gateway.Run(ctx, "nft", "list", "map", "inet", "portleased", "inbound4")
+	say("the kernel now holds one map element for it:\n%s", indent(rules, "      "))
+
+	step("Fetching the page from the WAN host through the mapping")
+	url := fmt.Sprintf("http://%s:%s/", lab.GatewayWANAddr4, m[1])
+	body, err := fetch(ctx, lab.WAN, url)
+	if err != nil {
+		return fmt.Errorf("fetch %s from the WAN host: %w", url, err)
+	}
+	say("GET %s -> %q", url, strings.TrimSpace(body))
+
+	step("Deleting the mapping (lifetime 0) and fetching again: it must fail")
+	if _, err := lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String(), "-a", m[1], "8080", "tcp", "0"); err != nil {
+		return err
+	}
+	if body, err := fetch(ctx, lab.WAN, url); err == nil {
+		return fmt.Errorf("the page was still reachable after deletion: %q", body)
+	} else {
+		say("closed again: %v", err)
+	}
+
+	step("Stopping portleased (SIGTERM): it removes its nftables table")
+	_ = daemon.Process.Signal(syscall.SIGTERM)
+	if err := daemon.Wait(); err != nil {
+		return fmt.Errorf("portleased exit: %w", err)
+	}
+	rs, _ := lab.Gateway.Run(ctx, "nft", "list", "ruleset")
+	if strings.Contains(rs, "portleased") {
+		return fmt.Errorf("the ruleset still holds portleased:\n%s", rs)
+	}
+	say("the gateway's ruleset holds nothing of portleased")
+	fmt.Println("\nThe demo worked.")
+	return nil
+}
+
+// fetch GETs url from inside host's namespace.
+func fetch(ctx context.Context, host *netlab.Host, url string) (string, error) {
+	client := &http.Client{
+		Timeout: 3 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return host.Dial(ctx, "tcp4", addr)
+			},
+			DisableKeepAlives: true,
+		},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return prefix + strings.Join(lines, "\n"+prefix)
+}
+

@@ -1,0 +1,83 @@
+package daemon
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestPIDFileLockedBySecondHolder(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.pid")
+	p, err := WritePIDFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("PID file holds %q; want %d", got, os.Getpid())
+	}
+	// flock locks belong to the open file description: a second open in the
+	// same process conflicts just as another process would.
+	if _, err := WritePIDFile(path); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+		t.Fatalf("second WritePIDFile = %v; want ErrLocked naming pid %d", err, os.Getpid())
+	}
+	if err := p.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Remove(); err != nil {
+		t.Fatalf("second Remove = %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("PID file still there after Remove: %v", err)
+	}
+}
+
+const testEnv = "PORTLEASE_DAEMON_TEST=child"
+
+// TestHelperChild is the detached child of TestDetach.
+func TestHelperChild(t *testing.T) {
+	if !IsChild(testEnv) {
+		t.Skip("only run as TestDetach's child")
+	}
+	if os.Getenv("FAIL") != "" {
+		Fail(testEnv, errors.New("listen on eth9: no such interface"))
+		os.Exit(1)
+	}
+	Ready(testEnv)
+	os.Exit(0)
+}
+
+func TestDetach(t *testing.T) {
+	for _, tc := range []struct {
+		fail    bool
+		wantErr string
+	}{{false, ""}, {true, "listen on eth9: no such interface"}} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestDetachDriver$")
+		cmd.Env = append(os.Environ(), "DRIVE=1")
+		if tc.fail {
+			cmd.Env = append(cmd.Env, "FAIL=1")
+		}
+		out, err := cmd.CombinedOutput()
+		if tc.wantErr == "" && err != nil {
+			t.Fatalf("Detach of a child that became ready: %v\n%s", err, out)
+		}
+		if tc.wantErr != "" && !strings.Contains(string(out), tc.wantErr) {
+			t.Fatalf("Detach of a failing child printed %q; want %q", out, tc.wantErr)
+		}
+	}
+}
+
+// TestDetachDriver plays the parent: it detaches TestHelperChild.
+func TestDetachDriver(t *testing.T) {
+	if os.Getenv("DRIVE") == "" {
+		t.Skip("only run by TestDetach")
+	}
+	os.Args = []string{os.Args[0], "-test.run=^TestHelperChild$"}
+	if err := Detach(testEnv); err != nil {
+		t.Fatal(err)
+	}
+}

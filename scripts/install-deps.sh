@@ -1,0 +1,38 @@
+#!/bin/sh
+# install-deps.sh: installs what `make demo` and `make test` need on a Debian 12
+# machine, as root, and only what is missing. Daemons that Debian would start
+# on installation (miniupnpd) are kept from starting: everything that talks to
+# a gateway must run inside the lab's network namespaces, never in the
+# machine's own (see shared/docs/peers.md).
+set -eu
+
+need=""
+command -v nft >/dev/null 2>&1 || need="$need nftables"
+command -v iptables >/dev/null 2>&1 || need="$need iptables"
+command -v ip >/dev/null 2>&1 || need="$need iproute2"
+command -v natpmpc >/dev/null 2>&1 || need="$need natpmpc"
+command -v upnpc >/dev/null 2>&1 || need="$need miniupnpc"
+command -v miniupnpd >/dev/null 2>&1 || need="$need miniupnpd-nftables"
+command -v tcpdump >/dev/null 2>&1 || need="$need tcpdump"
+
+if [ -n "$need" ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages:$need; run as root (sudo make ...) to install them" >&2
+		exit 1
+	fi
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+	fi
+	echo "install-deps: installing$need"
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
+
+# Go tools, from the module proxy, pinned.
+GOBIN="$(go env GOPATH)/bin"
+if [ ! -x "$GOBIN/staticcheck" ]; then
+	echo "install-deps: installing staticcheck"
+	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+fi
