@@ -1,0 +1,64 @@
+package nftfw
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/portlease/portlease/gateway"
+)
+
+// benchMapping returns the i-th mapping of a benchmark: UDP, external port
+// 10000+i, internal 198.51.100.10:20000+i, with a one-hour lifetime.
+func benchMapping(i int) gateway.Mapping {
+	return gateway.Mapping{
+		Protocol:     gateway.UDP,
+		ExternalPort: uint16(10000 + i),
+		Internal:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, 10}), uint16(20000+i)),
+		Lifetime:     time.Hour,
+	}
+}
+
+// BenchmarkApplyOne adds one mapping per transaction. The ports cycle over
+// 20,000 keys, so later laps replace mappings (a delete and an add).
+func BenchmarkApplyOne(b *testing.B) {
+	ns := newNS(b)
+	f := newFirewall(b, ns, Config{})
+	ctx := context.Background()
+	const keys = 20000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.Apply(ctx, []gateway.Mapping{benchMapping(i % keys)}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mappings/s")
+}
+
+// BenchmarkApplyBatch500 adds 500 new mappings per transaction; removing
+// them again is not timed.
+func BenchmarkApplyBatch500(b *testing.B) {
+	ns := newNS(b)
+	f := newFirewall(b, ns, Config{})
+	ctx := context.Background()
+	const n = 500
+	batch := make([]gateway.Mapping, n)
+	for i := range batch {
+		batch[i] = benchMapping(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.Apply(ctx, batch, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := f.Apply(ctx, nil, batch); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "mappings/s")
+}
