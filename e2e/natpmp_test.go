@@ -170,6 +170,17 @@ func TestOutboundLeavesWithMappedPort(t *testing.T) {
 	if eport == 5001 {
 		t.Fatalf("got external port %d equal to the internal one; the test needs them to differ", eport)
 	}
+
+	// A port the gateway itself listens on is never handed out.
+	own, err := lab.Gateway.Listen("tcp4", ":8443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if got := natpmpcMap(t, lab, lan, 8443, 8443, "tcp", 3600); got == 8443 {
+		t.Fatal("the gateway handed out port 8443, on which it listens itself")
+	}
+
 	wan := listenUDP(t, lab.WAN, ":9999")
 	src := listenUDP(t, lan, ":5001")
 	if _, err := src.conn.WriteTo([]byte("from the mapped port"), &net.UDPAddr{IP: net.IPv4(203, 0, 113, 2), Port: 9999}); err != nil {

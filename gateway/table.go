@@ -268,10 +268,10 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		res := MapResult{Lease: e.Lease, Renewed: true, Granted: granted(&req, lifetime)}
 		t.mu.Unlock()
 		if err := t.commit.wait(ctx, ch); err != nil {
-			t.log.Error("renewal not applied to the firewall", leaseAttrs(&res.Lease, now), "err", err)
+			t.logLease(slog.LevelError, "renewal not applied to the firewall", &res.Lease, now, "err", err)
 			return MapResult{}, err
 		}
-		t.log.Debug("renewed", leaseAttrs(&res.Lease, now))
+		t.logLease(slog.LevelDebug, "renewed", &res.Lease, now)
 		return res, nil
 	}
 
@@ -316,10 +316,10 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 			t.unlink(e)
 		}
 		t.mu.Unlock()
-		t.log.Error("grant not applied to the firewall", leaseAttrs(&res.Lease, now), "err", err)
+		t.logLease(slog.LevelError, "grant not applied to the firewall", &res.Lease, now, "err", err)
 		return MapResult{}, err
 	}
-	t.log.Info("granted", leaseAttrs(&res.Lease, now))
+	t.logLease(slog.LevelInfo, "granted", &res.Lease, now)
 	return res, nil
 }
 
@@ -524,10 +524,10 @@ func (t *Table) remove(ctx context.Context, victims []*entry, why string) []Leas
 	t.mu.Unlock()
 	for i, ch := range changes {
 		if err := t.commit.wait(ctx, ch); err != nil {
-			t.log.Error("removal not applied to the firewall", leaseAttrs(&out[i], now), "err", err)
+			t.logLease(slog.LevelError, "removal not applied to the firewall", &out[i], now, "err", err)
 			continue
 		}
-		t.log.Info(why, leaseAttrs(&out[i], now))
+		t.logLease(slog.LevelInfo, why, &out[i], now)
 	}
 	return out
 }
@@ -604,6 +604,15 @@ func (t *Table) Close() {
 	t.mu.Lock()
 	t.closed = true
 	t.mu.Unlock()
+}
+
+// logLease logs msg about lease l, building the attributes only when the
+// logger takes records of that level.
+func (t *Table) logLease(level slog.Level, msg string, l *Lease, now time.Time, args ...any) {
+	if !t.log.Enabled(context.Background(), level) {
+		return
+	}
+	t.log.Log(context.Background(), level, msg, append([]any{leaseAttrs(l, now)}, args...)...)
 }
 
 func leaseAttrs(l *Lease, now time.Time) slog.Attr {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -468,5 +469,63 @@ func BenchmarkRenew(b *testing.B) {
 		if _, err := tab.Map(ctx, req); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// gatedFirewall holds its first Apply until released, so that a test can
+// line up requests behind it.
+type gatedFirewall struct {
+	*recordingFirewall
+	entered chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (g *gatedFirewall) Apply(ctx context.Context, add, remove []Mapping) error {
+	first := false
+	g.once.Do(func() { first = true })
+	if first {
+		close(g.entered)
+		<-g.release
+	}
+	return g.recordingFirewall.Apply(ctx, add, remove)
+}
+
+// TestGroupCommit: requests that arrive while a transaction is in progress
+// are applied together in the next one, and a lone request is applied at
+// once by its own caller.
+func TestGroupCommit(t *testing.T) {
+	fw := &gatedFirewall{recordingFirewall: newRecordingFirewall(), entered: make(chan struct{}), release: make(chan struct{})}
+	tab := New(Config{Policy: defaultPolicy(), Firewall: fw})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if _, err := tab.Map(ctx, mapReq(TCP, client1, 1500, 1500)); err != nil {
+			t.Error(err)
+		}
+	})
+	<-fw.entered // the lone first request is being applied
+	const waiting = 10
+	for i := range waiting {
+		wg.Go(func() {
+			if _, err := tab.Map(ctx, mapReq(UDP, client2, uint16(2000+i), 0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for {
+		tab.commit.mu.Lock()
+		queued := len(tab.commit.queue)
+		tab.commit.mu.Unlock()
+		if queued == waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(fw.release)
+	wg.Wait()
+	if fw.applies != 2 || fw.len() != waiting+1 {
+		t.Fatalf("%d requests took %d transactions and left %d mappings; want 2 transactions, %d mappings",
+			waiting+1, fw.applies, fw.len(), waiting+1)
 	}
 }

@@ -128,8 +128,26 @@ func reserved(p gateway.Protocol, port uint16) bool {
 	return localport.InUse(uint8(p), port)
 }
 
+// instanceLock holds an abstract unix socket named after the daemon's
+// nftables table. Abstract sockets belong to the network namespace and go
+// away with the process, so a second portleased in the same namespace, which
+// would take over the first one's table, is refused at once and a crashed
+// one never blocks the next start.
+func instanceLock() (net.Listener, error) {
+	ln, err := net.Listen("unix", "@portleased/"+nftfw.DefaultTable)
+	if err != nil {
+		return nil, errors.New("another portleased is already running in this network namespace")
+	}
+	return ln, nil
+}
+
 func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	log := d.log
+	lock, err := instanceLock()
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	lans, err := d.resolveListeners(cfg)
 	if err != nil {
 		return err

@@ -120,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if !o.foreground && !daemon.IsChild(childEnv) {
-		if err := daemon.Detach(childEnv); err != nil {
+		if err := daemon.Detach(childEnv, stderr); err != nil {
 			fmt.Fprintf(stderr, "portleased: %v\n", err)
 			return 1
 		}
@@ -136,13 +136,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.foreground {
 		log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	} else {
-		h, err := syslogx.New("portleased", level)
-		if err != nil {
-			daemon.Fail(childEnv, err)
-			return 1
+		if h, err := syslogx.New("portleased", level); err == nil {
+			defer h.Close()
+			log = slog.New(h)
+		} else {
+			daemon.Warn(childEnv, fmt.Sprintf("portleased: warning: %v; its log is lost (run with -d to log to standard error)", err))
+			log = slog.New(slog.DiscardHandler)
 		}
-		defer h.Close()
-		log = slog.New(h)
 		if pid, err = daemon.WritePIDFile(o.pidFile); err != nil {
 			daemon.Fail(childEnv, err)
 			return 1

@@ -23,8 +23,9 @@ const readyFD = 3
 // Detach starts the running program again in the background, in a session
 // of its own, with env (NAME=value) added to its environment and its
 // standard streams on /dev/null. It returns when the child has called Ready
-// (nil) or Fail (the child's message), or has exited without either.
-func Detach(env string) error {
+// (nil) or Fail (the child's message), or has exited without either. What
+// the child passes to Warn before that is written to warnings, a line each.
+func Detach(env string, warnings io.Writer) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("daemon: find own executable: %w", err)
@@ -49,11 +50,20 @@ func Detach(env string) error {
 		return fmt.Errorf("daemon: start: %w", err)
 	}
 	w.Close()
-	line, err := bufio.NewReader(r).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("daemon: read child's status: %w", err)
+	status := bufio.NewReader(r)
+	var line string
+	for {
+		line, err = status.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("daemon: read child's status: %w", err)
+		}
+		line = strings.TrimSpace(line)
+		msg, ok := strings.CutPrefix(line, warnPrefix)
+		if !ok {
+			break
+		}
+		fmt.Fprintln(warnings, msg)
 	}
-	line = strings.TrimSpace(line)
 	switch {
 	case line == "ok":
 		_ = cmd.Process.Release()
@@ -75,27 +85,37 @@ func IsChild(env string) bool {
 	return os.Getenv(name) == value
 }
 
-func report(msg string) {
-	f := os.NewFile(readyFD, "ready")
-	if f == nil {
-		return
+const warnPrefix = "warn: "
+
+// report writes one line to the parent's pipe. It uses the descriptor
+// directly: an *os.File for it would close it when collected.
+func report(msg string, last bool) {
+	_, _ = syscall.Write(readyFD, []byte(msg+"\n"))
+	if last {
+		_ = syscall.Close(readyFD)
 	}
-	_, _ = f.WriteString(msg + "\n")
-	_ = f.Close()
+}
+
+// Warn passes msg to the waiting parent, which prints it and goes on
+// waiting. It is a no-op in a process that Detach did not start.
+func Warn(env, msg string) {
+	if IsChild(env) {
+		report(warnPrefix+strings.ReplaceAll(msg, "\n", "; "), false)
+	}
 }
 
 // Ready tells the waiting parent that the child is serving. It is a no-op
 // in a process that Detach did not start.
 func Ready(env string) {
 	if IsChild(env) {
-		report("ok")
+		report("ok", true)
 	}
 }
 
 // Fail tells the waiting parent why the child stops.
 func Fail(env string, err error) {
 	if IsChild(env) {
-		report(strings.ReplaceAll(err.Error(), "\n", "; "))
+		report(strings.ReplaceAll(err.Error(), "\n", "; "), true)
 	}
 }
 

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+// TestDetached: without -d, portleased detaches once it serves, writes and
+// locks its PID file, refuses a second instance with a clear message, and
+// on SIGTERM removes its table and its PID file.
+func TestDetached(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "portleased.conf")
+	pidFile := filepath.Join(dir, "portleased.pid")
+	if err := os.WriteFile(conf, []byte(labConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	portleased := func(args ...string) (string, error) {
+		cmd := lab.Gateway.Command(context.Background(), filepath.Join(binDir, "portleased"), args...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := portleased("-f", conf, "-p", pidFile); err != nil {
+		t.Fatalf("portleased (detaching) = %v:\n%s", err, out)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("PID file holds %q", b)
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("process %d from the PID file: %v", pid, err)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if out := natpmpc(t, lab, lab.LAN[0]); !strings.Contains(out, "Public IP address : 203.0.113.1") {
+		t.Fatalf("the detached daemon does not serve:\n%s", out)
+	}
+
+	out, err := portleased("-f", conf, "-p", pidFile)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(out, pidFile) || !strings.Contains(out, strconv.Itoa(pid)) {
+		t.Fatalf("a second instance on the same PID file: %v, %q; want a failure naming %s and pid %d", err, out, pidFile, pid)
+	}
+	out, err = portleased("-d", "-f", conf)
+	if !errors.As(err, &exit) || !strings.Contains(out, "already running in this network namespace") {
+		t.Fatalf("a second instance in the same namespace: %v, %q; want a refusal", err, out)
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the daemon exits after SIGTERM", func() bool { return syscall.Kill(pid, 0) != nil })
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("PID file still there after SIGTERM: %v", err)
+	}
+	if rs := nftRuleset(t, lab); strings.Contains(rs, "portleased") {
+		t.Errorf("after SIGTERM the ruleset holds portleased:\n%s", rs)
+	}
+}
