@@ -254,7 +254,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, running *config.Config, lans
 		}
 		return running
 	}
-	if cfg.ExternalInterface != running.ExternalInterface || !slices.Equal(cfg.Listen, running.Listen) {
+	if cfg.ExternalInterface != running.ExternalInterface || !sameListen(cfg.Listen, running.Listen) {
 		log.Warn("changes to interface and listen on take effect at the next start")
 		cfg.ExternalInterface, cfg.Listen = running.ExternalInterface, running.Listen
 	}
@@ -263,6 +263,12 @@ func (d *gatewayDaemon) reload(ctx context.Context, running *config.Config, lans
 	log.Info("configuration reloaded", "file", d.file, "rules", len(policy.Rules), "ports", policy.Ports.String(),
 		"max_lifetime", policy.MaxLifetime, "leases_removed", len(removed), "leases", table.Len())
 	return cfg
+}
+
+// sameListen reports whether two lists of "listen on" directives name the
+// same addresses and interfaces, wherever in the file they stand.
+func sameListen(a, b []config.Listen) bool {
+	return slices.EqualFunc(a, b, func(x, y config.Listen) bool { return x.String() == y.String() })
 }
 
 func listenAttr(lans []lanAddress) []string {

@@ -78,29 +78,33 @@ type options struct {
 	pidFile    string
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("portleased", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.Usage = func() {}
 	fs.BoolVar(&o.foreground, "d", false, "")
 	fs.BoolVar(&o.check, "n", false, "")
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.StringVar(&o.file, "f", defaultConfig, "")
 	fs.StringVar(&o.pidFile, "p", defaultPIDFile, "")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+		} else {
+			fmt.Fprintln(stderr, "Run portleased -h for help.")
+		}
 		return o, err
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "portleased: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "portleased: unexpected argument %q\nRun portleased -h for help.\n", fs.Arg(0))
 		return o, errors.New("usage")
 	}
 	return o, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+	o, err := parseFlags(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
