@@ -1,0 +1,364 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portlease/portlease/internal/labpeers"
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+// The lab tests run the client against real gateways (portleased, and
+// miniupnpd 2.3.1) in the namespaces of internal/netlab. Each Client is
+// created inside lab.LAN[0].Do, so it belongs to the LAN host's namespace;
+// one-shot calls run inside Do too, while the keeper works from its own
+// goroutines, through the client's namespace runner. Nothing is sent from
+// the machine's own namespace: the first check of each test is that the
+// client sees the LAN host's routes, before anything is sent.
+
+var (
+	labGateway = netip.MustParseAddr("198.51.100.1")
+	labLocal   = netip.MustParseAddr("198.51.100.10")
+	labWAN     = netip.MustParseAddr("203.0.113.1")
+)
+
+// labClient creates a Client inside host's namespace and checks that it sees
+// the lab's gateway, not the machine's.
+func labClient(t *testing.T, lab *netlab.Lab, host *netlab.Host, cfg Config) (*Client, *logBuffer) {
+	t.Helper()
+	lb := &logBuffer{}
+	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var c *Client
+	if err := host.Do(func() error {
+		var err error
+		c, err = New(cfg)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Close()
+		if t.Failed() || os.Getenv("LABLOG") != "" {
+			t.Logf("client log:\n%s", lb.String())
+		}
+	})
+	// From this goroutine, in the machine's own namespace: the client
+	// must still look at the LAN host's routes (netlink only, nothing is
+	// sent).
+	gws, err := c.gateways(t.Context(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gws) != 1 || gws[0].route.gw != lab.GatewayLANAddr4 || gws[0].route.local != host.Addr4 || gws[0].route.iface != host.Link {
+		for _, g := range gws {
+			t.Errorf("gateway %v local %v", g, g.route.local)
+		}
+		t.Fatalf("the client does not see the lab's gateway %v from %v: the namespace runner is broken", lab.GatewayLANAddr4, host.Addr4)
+	}
+	return c, lb
+}
+
+// in runs fn inside host's namespace.
+func in(t *testing.T, host *netlab.Host, fn func() error) {
+	t.Helper()
+	if err := host.Do(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// portleased is the daemon, built once per test binary.
+var buildOnce struct {
+	sync.Once
+	dir string
+	err error
+}
+
+func portleasedBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "portlease-client-lab-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		out, err := exec.Command("go", "build", "-o", dir, "../cmd/portleased").CombinedOutput()
+		if err != nil {
+			buildOnce.err = errors.New(string(out))
+		}
+		buildOnce.dir = dir
+	})
+	if buildOnce.err != nil {
+		t.Fatalf("build portleased: %v", buildOnce.err)
+	}
+	return filepath.Join(buildOnce.dir, "portleased")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildOnce.dir != "" {
+		os.RemoveAll(buildOnce.dir)
+	}
+	os.Exit(code)
+}
+
+// daemon is a portleased in the lab's gateway namespace.
+type daemon struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	log  bytes.Buffer
+	done chan struct{}
+}
+
+func (d *daemon) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.Write(p)
+}
+
+func (d *daemon) Log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// startPortleased runs portleased -d -v on the lab's gateway and waits until
+// it serves.
+func startPortleased(t *testing.T, lab *netlab.Lab, bin string, log *daemon) *daemon {
+	t.Helper()
+	conf := filepath.Join(t.TempDir(), "portleased.conf")
+	if err := os.WriteFile(conf, []byte("interface "+lab.GatewayWANLink+"\nlisten on "+lab.GatewayLANLink+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := log
+	if d == nil {
+		d = &daemon{}
+	}
+	d.done = make(chan struct{})
+	d.cmd = lab.Gateway.Command(context.Background(), bin, "-d", "-v", "-f", conf)
+	d.cmd.Stdout, d.cmd.Stderr = d, d
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := d.done
+	go func() {
+		d.cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			t.Logf("portleased log:\n%s", d.Log())
+		}
+	})
+	before := strings.Count(d.Log(), "serving NAT-PMP")
+	eventually(t, "portleased serves", func() bool { return strings.Count(d.Log(), "serving NAT-PMP") > before })
+	return d
+}
+
+// stop ends portleased with SIGTERM (it then removes its mappings).
+func (d *daemon) stop() {
+	select {
+	case <-d.done:
+		return
+	default:
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(15 * time.Second):
+		d.cmd.Process.Kill()
+		<-d.done
+	}
+}
+
+func nftHas(t *testing.T, lab *netlab.Lab, port string) bool {
+	t.Helper()
+	out, err := lab.Gateway.Run(t.Context(), "nft", "list", "ruleset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Contains(out, port)
+}
+
+func TestLabPortleased(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{})
+	bin := portleasedBinary(t)
+	d := startPortleased(t, lab, bin, nil)
+	started := time.Now()
+	// An hour between checks: after the restart below, only the
+	// announcement can tell the client.
+	c, _ := labClient(t, lab, lab.LAN[0], Config{CheckInterval: time.Hour})
+
+	in(t, lab.LAN[0], func() error {
+		gws, err := c.Probe(t.Context())
+		if err != nil {
+			return err
+		}
+		if len(gws) != 1 || gws[0].NATPMP == nil || gws[0].NATPMP.ExternalAddress != labWAN ||
+			gws[0].AddressClass != Documentation || gws[0].DoubleNAT {
+			t.Errorf("Probe = %+v", gws)
+		}
+		res, err := c.Map(t.Context(), Request{Protocol: TCP, InternalPort: 8080, Lifetime: time.Minute})
+		if err != nil {
+			return err
+		}
+		want := Result{Protocol: TCP, Internal: netip.AddrPortFrom(labLocal, 8080), External: netip.AddrPortFrom(labWAN, 8080),
+			Lifetime: time.Minute, Method: NATPMP, Gateway: labGateway, Interface: lab.LAN[0].Link}
+		if res != want {
+			t.Errorf("Map = %+v; want %+v", res, want)
+		}
+		if err := c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: 8080}); err != nil {
+			t.Errorf("Unmap = %v", err)
+		}
+		_, err = c.Map(t.Context(), Request{Protocol: TCP, InternalPort: 8081, InternalAddr: netip.MustParseAddr("198.51.100.11")})
+		if !errors.Is(err, ErrForeignAddress) && !errors.Is(err, ErrNoGateway) {
+			t.Errorf("Map(foreign) = %v; want ErrForeignAddress (NAT-PMP), ErrNoGateway (no UPnP here)", err)
+		}
+		return nil
+	})
+
+	var m *Mapping
+	in(t, lab.LAN[0], func() error {
+		var err error
+		m, err = c.Keep(t.Context(), Request{Protocol: UDP, InternalPort: 4672, Description: "Kad"})
+		return err
+	})
+	if ev := waitEvent(t, c, Mapped); ev.Result.External != netip.AddrPortFrom(labWAN, 4672) || ev.Result.Method != NATPMP {
+		t.Fatalf("Mapped %+v", ev.Result)
+	}
+	eventually(t, "the mapping in the kernel", func() bool { return nftHas(t, lab, "4672") })
+
+	// The router restarts: its mappings go, its epoch starts again, and it
+	// announces its address to 224.0.0.1:5350. RFC 6886 §3.6 allows 2 s
+	// of slack, so a restart is told only after more than that of uptime.
+	time.Sleep(time.Until(started.Add(4 * time.Second)))
+	d.stop()
+	if nftHas(t, lab, "4672") {
+		t.Fatal("portleased left the mapping behind")
+	}
+	startPortleased(t, lab, bin, d)
+	waitEvent(t, c, GatewayRestarted)
+	if ev := waitEvent(t, c, Recreated, Failed); ev.Kind != Recreated {
+		t.Fatalf("event %v; want Recreated", ev)
+	}
+	eventually(t, "the mapping back in the kernel", func() bool { return nftHas(t, lab, "4672") })
+
+	if err := m.Close(t.Context()); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	waitEvent(t, c, Deleted)
+	eventually(t, "the mapping gone", func() bool { return !nftHas(t, lab, "4672") })
+}
+
+func TestLabMiniUPnPd(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{LANHosts: 2})
+	mini := labpeers.StartMiniUPnPd(t, lab, labpeers.MiniUPnPdConfig{})
+
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"SSDP discovery", Config{Method: UPnP, CheckInterval: time.Second}},
+		{"description URL", Config{Method: UPnP, CheckInterval: time.Second, DescriptionURL: mini.DescriptionURL()}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := uint16(4662 + 100*i)
+			c, _ := labClient(t, lab, lab.LAN[0], tt.cfg)
+			in(t, lab.LAN[0], func() error {
+				gws, err := c.Probe(t.Context())
+				if err != nil {
+					return err
+				}
+				if len(gws) != 1 || len(gws[0].UPnP) == 0 || gws[0].UPnP[0].ExternalAddress != labWAN || gws[0].ExternalAddress != labWAN {
+					t.Errorf("Probe = %+v", gws)
+				}
+				return nil
+			})
+			var m *Mapping
+			in(t, lab.LAN[0], func() error {
+				var err error
+				m, err = c.Keep(t.Context(), Request{Protocol: TCP, InternalPort: port, Description: "eD2k"})
+				return err
+			})
+			ev := waitEvent(t, c, Mapped)
+			if ev.Result.External != netip.AddrPortFrom(labWAN, port) || ev.Result.Method != UPnP {
+				t.Fatalf("Mapped %+v", ev.Result)
+			}
+			in(t, lab.LAN[0], func() error {
+				entries, err := c.List(t.Context())
+				if err != nil {
+					return err
+				}
+				for _, e := range entries {
+					if e.ExternalPort == port && e.Internal == netip.AddrPortFrom(labLocal, port) && e.Description == "eD2k" {
+						return nil
+					}
+				}
+				t.Errorf("List = %+v; want TCP %d", entries, port)
+				return nil
+			})
+
+			// A router reboot: the table is gone, BOOTID changes.
+			mini.Restart(t)
+			if ev := waitEvent(t, c, Recreated, Failed); ev.Kind != Recreated {
+				// A failure while the router restarts is fine;
+				// it must come back.
+				waitEvent(t, c, Recreated, Mapped)
+			}
+			eventually(t, "the mapping back on miniupnpd", func() bool {
+				return strings.Contains(mini.Mappings(t), "->198.51.100.10:"+itoa(port))
+			})
+			if err := m.Close(t.Context()); err != nil {
+				t.Fatalf("Close = %v", err)
+			}
+			if strings.Contains(mini.Mappings(t), "->198.51.100.10:"+itoa(port)) {
+				t.Fatal("the mapping is still on miniupnpd after Close")
+			}
+		})
+	}
+
+	t.Run("conflict with another host", func(t *testing.T) {
+		labpeers.UPnPC(t, lab.LAN[1], "-u", mini.DescriptionURL(), "-a", "198.51.100.11", "5555", "5555", "TCP", "600")
+		c, _ := labClient(t, lab, lab.LAN[0], Config{Method: UPnP, DescriptionURL: mini.DescriptionURL()})
+		in(t, lab.LAN[0], func() error {
+			_, err := c.Map(t.Context(), Request{Protocol: TCP, InternalPort: 5555, ExternalPort: 5555})
+			if !errors.Is(err, ErrConflict) {
+				t.Errorf("Map = %v; want ErrConflict", err)
+			}
+			res, err := c.Map(t.Context(), Request{Protocol: TCP, InternalPort: 5555})
+			if err != nil || res.External.Port() == 5555 {
+				t.Errorf("Map with any port = %+v, %v; want another port", res, err)
+			}
+			return c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: 5555, ExternalPort: res.External.Port()})
+		})
+	})
+
+	t.Run("NAT-PMP", func(t *testing.T) {
+		c, _ := labClient(t, lab, lab.LAN[0], Config{Method: NATPMP})
+		in(t, lab.LAN[0], func() error {
+			res, err := c.Map(t.Context(), Request{Protocol: UDP, InternalPort: 4672, Lifetime: time.Minute})
+			if err != nil {
+				return err
+			}
+			if res.External != netip.AddrPortFrom(labWAN, 4672) || res.Method != NATPMP {
+				t.Errorf("Map = %+v", res)
+			}
+			return c.Unmap(t.Context(), Request{Protocol: UDP, InternalPort: 4672})
+		})
+	})
+}
+
+func itoa(p uint16) string { return strconv.Itoa(int(p)) }

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portlease/portlease/client"
+)
+
+const mapHelp = `Usage: portlease map PROTO PORT [options]
+       portlease unmap PROTO PORT [options]
+
+map asks the gateway for a mapping of PORT (TCP or UDP) and prints what it
+granted: the external address and port, the lifetime, the protocol spoken.
+unmap deletes it (over UPnP, the mapping of external port --external-port, or
+PORT; over NAT-PMP, this host's mapping of internal port PORT).
+
+Options:
+  --external-port N   The external port wanted (default: PORT if free, else
+                      any the gateway picks).
+  --lifetime SECONDS  The lease asked for (default 3600; 0 asks UPnP for a
+                      permanent mapping).
+  --to ADDR           Map to this LAN address instead of this machine's
+                      (UPnP only: NAT-PMP maps only the asking host).
+  --description TEXT  The description stored with the mapping (UPnP).
+  --replace           If another host holds the external port, delete its
+                      mapping and take the port (UPnP).
+  --json              Print the result as JSON.
+
+`
+
+const listHelp = `Usage: portlease list [options]
+
+list prints the gateway's port mapping table, read over UPnP IGD
+(GetGenericPortMappingEntry). NAT-PMP has no way to list mappings.
+
+Options:
+  --json   Print the table as JSON.
+
+`
+
+const probeHelp = `Usage: portlease probe [options]
+
+probe prints every gateway found (the default route of each interface, and
+UPnP IGDs answering SSDP), the protocols each one answers, its external
+address, and a warning when that address is private or carrier-grade NAT
+(100.64.0.0/10): a mapping there is not reachable from the internet.
+
+Options:
+  --json   Print the result as JSON.
+
+`
+
+func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("portlease "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	var cf clientFlags
+	cf.register(fs, "warn")
+	asJSON := fs.Bool("json", false, "")
+	var (
+		extPort     = new(uint)
+		lifetime    = new(uint)
+		to          = new(string)
+		description = new(string)
+		replace     = new(bool)
+	)
+	help := listHelp
+	switch cmd {
+	case "map", "unmap":
+		help = mapHelp
+		fs.UintVar(extPort, "external-port", 0, "")
+		fs.UintVar(lifetime, "lifetime", 3600, "")
+		fs.StringVar(to, "to", "", "")
+		fs.StringVar(description, "description", "portlease", "")
+		fs.BoolVar(replace, "replace", false, "")
+	case "probe":
+		help = probeHelp
+	}
+	help += clientFlagsHelp
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return handleParseError(err, cmd, help, stdout, stderr)
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "portlease %s: %v\n", cmd, err)
+		return 1
+	}
+	level, err := logLevel(cf.logLevel)
+	if err != nil {
+		return fail(err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := cf.config(log)
+	if err != nil {
+		return fail(err)
+	}
+
+	var req client.Request
+	switch cmd {
+	case "map", "unmap":
+		if len(pos) != 2 {
+			return fail(fmt.Errorf("want PROTO PORT, e.g. portlease %s tcp 8080", cmd))
+		}
+		if req.Protocol, err = parseProtocol(pos[0]); err != nil {
+			return fail(err)
+		}
+		if req.InternalPort, err = parsePort("port", pos[1]); err != nil {
+			return fail(err)
+		}
+		if *extPort > 65535 {
+			return fail(fmt.Errorf("--external-port %d: not a port", *extPort))
+		}
+		req.ExternalPort = uint16(*extPort)
+		req.Lifetime = time.Duration(*lifetime) * time.Second
+		req.Description = *description
+		if *replace {
+			req.OnConflict = client.ConflictReplace
+		}
+		if *to != "" {
+			if req.InternalAddr, err = netip.ParseAddr(*to); err != nil {
+				return fail(fmt.Errorf("--to %q: not an IP address", *to))
+			}
+		}
+	default:
+		if len(pos) != 0 {
+			return fail(fmt.Errorf("unexpected argument %q", pos[0]))
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	c, err := client.New(cfg)
+	if err != nil {
+		return fail(err)
+	}
+	defer c.Close()
+
+	switch cmd {
+	case "map":
+		res, err := c.Map(ctx, req)
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			return printJSON(stdout, resultJSON(res))
+		}
+		fmt.Fprintf(stdout, "mapped %s %s -> %s, %s, via %s (gateway %s)\n",
+			res.Protocol, res.External, res.Internal, lifetimeText(res.Lifetime), res.Method, res.Gateway)
+	case "unmap":
+		if err := c.Unmap(ctx, req); err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			return printJSON(stdout, map[string]any{"deleted": true, "protocol": req.Protocol, "port": req.InternalPort})
+		}
+		fmt.Fprintf(stdout, "deleted %s %d\n", req.Protocol, req.InternalPort)
+	case "list":
+		entries, err := c.List(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			out := make([]map[string]any, len(entries))
+			for i, e := range entries {
+				out[i] = map[string]any{"protocol": e.Protocol, "external_port": e.ExternalPort, "internal": e.Internal.String(),
+					"description": e.Description, "lifetime": int(e.Lifetime / time.Second), "remote_host": e.RemoteHost, "enabled": e.Enabled}
+			}
+			return printJSON(stdout, out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "PROTO\tEXTERNAL\tINTERNAL\tLIFETIME\tDESCRIPTION")
+		for _, e := range entries {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", e.Protocol, e.ExternalPort, e.Internal, lifetimeText(e.Lifetime), e.Description)
+		}
+		tw.Flush()
+		fmt.Fprintf(stdout, "%d mappings\n", len(entries))
+	case "probe":
+		gws, err := c.Probe(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		if *asJSON {
+			return printJSON(stdout, gws)
+		}
+		printProbe(stdout, gws)
+	}
+	return 0
+}
+
+func lifetimeText(d time.Duration) string {
+	if d == 0 {
+		return "permanent"
+	}
+	return fmt.Sprintf("for %d s", int(d/time.Second))
+}
+
+func resultJSON(r client.Result) map[string]any {
+	return map[string]any{
+		"protocol": r.Protocol, "internal": r.Internal.String(), "external": r.External.String(),
+		"lifetime": int(r.Lifetime / time.Second), "method": r.Method, "gateway": r.Gateway.String(), "interface": r.Interface,
+	}
+}
+
+func printJSON(w io.Writer, v any) int {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return 1
+	}
+	return 0
+}
+
+func printProbe(w io.Writer, gws []client.Gateway) {
+	if len(gws) == 0 {
+		fmt.Fprintln(w, "no gateway found")
+		return
+	}
+	for _, g := range gws {
+		fmt.Fprintf(w, "gateway %s on %s (this host: %s)\n", g.Address, g.Interface, g.Local)
+		if g.NATPMP != nil {
+			if g.NATPMP.PCPOnly {
+				fmt.Fprintln(w, "  NAT-PMP: no (the gateway speaks PCP only)")
+			} else {
+				fmt.Fprintf(w, "  NAT-PMP: yes, external address %s, epoch %d s\n", g.NATPMP.ExternalAddress, g.NATPMP.Epoch)
+			}
+		} else {
+			fmt.Fprintln(w, "  NAT-PMP: no answer")
+		}
+		if len(g.UPnP) == 0 {
+			fmt.Fprintln(w, "  UPnP IGD: none found")
+		}
+		for _, u := range g.UPnP {
+			state := "connected"
+			if !u.Connected {
+				state = "not connected"
+			}
+			service := strings.TrimPrefix(u.Service, "urn:schemas-upnp-org:service:")
+			fmt.Fprintf(w, "  UPnP IGD: %s at %s (%s), %s, external address %s\n", service, u.Location, u.FriendlyName, state, u.ExternalAddress)
+		}
+		switch {
+		case !g.ExternalAddress.IsValid():
+			fmt.Fprintln(w, "  external address: unknown")
+		case g.DoubleNAT:
+			fmt.Fprintf(w, "  external address: %s\n  WARNING: %s is not a public address: there is another NAT beyond this gateway (double NAT or carrier-grade NAT), and mappings here are not reachable from the internet.\n", g.ExternalAddress, g.ExternalAddress)
+		default:
+			fmt.Fprintf(w, "  external address: %s\n", g.ExternalAddress)
+		}
+	}
+}
