@@ -18,7 +18,7 @@ deps:
 	@./scripts/install-deps.sh
 
 demo: deps build
-	$(GO) run ./internal/cmd/labdemo -portleased bin/portleased
+	$(GO) run ./internal/cmd/labdemo -portleased bin/portleased -portlease bin/portlease
 
 # check: formatting, vet and staticcheck.
 check: deps

@@ -55,7 +55,10 @@
 //   - NAT-PMP: the epoch of any answer or announcement going backwards (RFC
 //     6886 §3.6); announcements are heard on 224.0.0.1:5350, from the
 //     gateway's address only (§3.2.1), and the epoch is also asked for
-//     every Config.CheckInterval.
+//     every Config.CheckInterval. An announcement also tells when the
+//     gateway's epoch began: a mapping granted before then is made again,
+//     which catches a router that restarted within the seconds of slack
+//     the epoch check allows.
 //   - UPnP: the entry missing or disabled when it is read back
 //     (GetSpecificPortMappingEntry) every Config.CheckInterval, or an SSDP
 //     NOTIFY from the device with a new BOOTID.UPNP.ORG. An entry that now

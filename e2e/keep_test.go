@@ -373,3 +373,48 @@ func TestEd2kExample(t *testing.T) {
 		t.Fatalf("the example left its mappings behind:\n%s", k)
 	}
 }
+
+// TestKeepBackground: without --foreground keep detaches once the file is
+// read, holds its PID file, logs to --log-file (nothing is lost in daemon
+// mode), and on SIGTERM leaves the mappings on the gateway unless told to
+// close them.
+func TestKeepBackground(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	startDaemon(t, lab, labConfig)
+	lan := lab.LAN[0]
+	dir := t.TempDir()
+	file := writeFile(t, "ports.csv", "address;port;protocol;duration;comment\n;20020;UDP;600;voip\n")
+	pidFile, logFile := filepath.Join(dir, "keep.pid"), filepath.Join(dir, "keep.log")
+	out, code := portlease(t, lan, "keep", "-f", file, "--pid-file", pidFile, "--log-file", logFile)
+	if code != 0 {
+		t.Fatalf("keep (detaching): exit %d:\n%s", code, out)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if _, err := fmt.Sscanf(string(b), "%d", &pid); err != nil {
+		t.Fatalf("PID file holds %q", b)
+	}
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	logText := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	eventually(t, "the detached keep logs the mapping", func() bool { return strings.Contains(logText(), "msg=mapped") })
+	if !inKernel(inboundElements(t, lab), "UDP", 20020, "198.51.100.10:20020") {
+		t.Fatalf("the kernel lacks the mapping; log:\n%s", logText())
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "keep exits after SIGTERM", func() bool { return syscall.Kill(pid, 0) != nil })
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("PID file still there after exit: %v", err)
+	}
+	if !strings.Contains(logText(), "msg=stopped") {
+		t.Errorf("the log does not record the stop:\n%s", logText())
+	}
+	if !inKernel(inboundElements(t, lab), "UDP", 20020, "198.51.100.10:20020") {
+		t.Error("without --close-ports-on-exit the mapping should stay on the gateway until its lease ends")
+	}
+}

@@ -381,6 +381,10 @@ func (f *Firewall) Close() error {
 	if cerr := f.conn.CloseLasting(); cerr != nil && err == nil {
 		err = fmt.Errorf("nftfw: close netlink: %w", cerr)
 	}
-	f.log.Info("nftables table removed", "table", f.rs.table.Name, "err", err)
-	return err
+	if err != nil {
+		f.log.Error("nftables table not removed", "table", f.rs.table.Name, "err", err)
+		return err
+	}
+	f.log.Info("nftables table removed", "table", f.rs.table.Name)
+	return nil
 }

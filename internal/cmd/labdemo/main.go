@@ -3,6 +3,8 @@
 // gateway, maps a port from the LAN host with natpmpc, serves a small page on
 // the LAN host, fetches it from the WAN host through the mapping, and removes
 // the lab. Each step is printed in plain words. Nothing leaves the lab.
+// The LAN host's side is the portlease client: `portlease probe`, then
+// `portlease map`.
 package main
 
 import (
@@ -26,8 +28,9 @@ import (
 
 func main() {
 	bin := flag.String("portleased", "bin/portleased", "the portleased binary to run on the gateway")
+	client := flag.String("portlease", "bin/portlease", "the portlease client to run on the LAN host")
 	flag.Parse()
-	if err := demo(*bin); err != nil {
+	if err := demo(*bin, *client); err != nil {
 		fmt.Fprintf(os.Stderr, "\ndemo failed: %v\n", err)
 		os.Exit(1)
 	}
@@ -41,12 +44,15 @@ func say(format string, args ...any) {
 	fmt.Printf("    "+format+"\n", args...)
 }
 
-func demo(bin string) error {
+func demo(bin, client string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the demo needs root, to create network namespaces and nftables tables")
 	}
 	bin, err := filepath.Abs(bin)
 	if err != nil {
+		return err
+	}
+	if client, err = filepath.Abs(client); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -112,14 +118,12 @@ func demo(bin string) error {
 		return errors.New("portleased did not start serving")
 	}
 
-	step("Asking the gateway for its external address from the LAN host (natpmpc)")
-	out, err := lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String())
+	step("Looking for the gateway from the LAN host (portlease probe)")
+	out, err := lan.Run(ctx, client, "probe", "--discovery-wait", "500ms")
 	if err != nil {
 		return err
 	}
-	if m := regexp.MustCompile(`Public IP address : (\S+)`).FindStringSubmatch(out); m != nil {
-		say("the gateway says its external address is %s", m[1])
-	}
+	fmt.Println(indent(out, "    "))
 
 	step("Serving a small page on the LAN host, port 8080")
 	ln, err := lan.Listen("tcp4", ":8080")
@@ -140,16 +144,16 @@ func demo(bin string) error {
 		say("as expected, no way in: %v", err)
 	}
 
-	step("Mapping TCP port 8080 from the LAN host (natpmpc -a 8080 8080 tcp 3600)")
-	out, err = lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String(), "-a", "8080", "8080", "tcp", "3600")
+	step("Mapping TCP port 8080 from the LAN host (portlease map tcp 8080)")
+	out, err = lan.Run(ctx, client, "map", "tcp", "8080", "--lifetime", "3600", "--discovery-wait", "500ms")
 	if err != nil {
 		return err
 	}
-	m := regexp.MustCompile(`Mapped public port (\d+) protocol TCP to local port (\d+) liftime (\d+)`).FindStringSubmatch(out)
+	say("%s", strings.TrimSpace(out))
+	m := regexp.MustCompile(`mapped TCP [0-9.]+:(\d+) -> `).FindStringSubmatch(out)
 	if m == nil {
-		return fmt.Errorf("natpmpc printed no mapping:\n%s", out)
+		return fmt.Errorf("portlease map printed no mapping:\n%s", out)
 	}
-	say("granted: %s:%s on the outside -> %s:%s, for %s seconds", lab.GatewayWANAddr4, m[1], lan.Addr4, m[2], m[3])
 	rules, _ := lab.Gateway.Run(ctx, "nft", "list", "map", "inet", "portleased", "inbound4")
 	say("the kernel now holds one map element for it:\n%s", indent(rules, "      "))
 
@@ -161,9 +165,11 @@ func demo(bin string) error {
 	}
 	say("GET %s -> %q", url, strings.TrimSpace(body))
 
-	step("Deleting the mapping (lifetime 0) and fetching again: it must fail")
-	if _, err := lan.Run(ctx, "natpmpc", "-g", lab.GatewayLANAddr4.String(), "-a", m[1], "8080", "tcp", "0"); err != nil {
+	step("Deleting the mapping (portlease unmap tcp 8080) and fetching again: it must fail")
+	if out, err := lan.Run(ctx, client, "unmap", "tcp", "8080", "--discovery-wait", "500ms"); err != nil {
 		return err
+	} else {
+		say("%s", strings.TrimSpace(out))
 	}
 	if body, err := fetch(ctx, lab.WAN, url); err == nil {
 		return fmt.Errorf("the page was still reachable after deletion: %q", body)
