@@ -418,3 +418,28 @@ func TestKeepBackground(t *testing.T) {
 		t.Error("without --close-ports-on-exit the mapping should stay on the gateway until its lease ends")
 	}
 }
+
+// TestForeignAddressOverUPnP: a line naming another LAN device is mapped to
+// that device over UPnP (the gateway permitting it), and NAT-PMP refuses it
+// plainly.
+func TestForeignAddressOverUPnP(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{LANHosts: 2})
+	m := labpeers.StartMiniUPnPd(t, lab, labpeers.MiniUPnPdConfig{Insecure: true})
+	file := writeFile(t, "ports.csv", "address;port;protocol;duration;comment\n198.51.100.11;12347;TCP;600;the other host\n")
+	out, code := portlease(t, lab.LAN[0], "keep", "--foreground", "--oneshot", "-f", file)
+	if code != 0 {
+		t.Fatalf("keep --oneshot exit %d:\n%s", code, out)
+	}
+	if table := upnpList(t, lab.LAN[0], m); !listed(table, "TCP", 12347, "198.51.100.11:12347") {
+		t.Fatalf("upnpc -l lacks the mapping to the other host:\n%s\n%s", table, out)
+	}
+	serveTCP(t, lab.LAN[1], 12347, "the other host")
+	if got, err := fetchTCP(lab.WAN, "203.0.113.1:12347"); err != nil || got != "the other host" {
+		t.Fatalf("the WAN host through 203.0.113.1:12347 got %q, %v", got, err)
+	}
+	out, code = portlease(t, lab.LAN[0], "keep", "--foreground", "--oneshot", "-f", file, "--protocol", "natpmp")
+	if code != 2 || !strings.Contains(out, "NAT-PMP cannot map 198.51.100.11") {
+		t.Fatalf("the same line over NAT-PMP: exit %d; want 2 and a plain refusal:\n%s", code, out)
+	}
+}

@@ -132,6 +132,10 @@ type MiniUPnPdConfig struct {
 	// final deny, which matches first) or set options such as
 	// clean_ruleset_interval.
 	ExtraLines []string
+	// Insecure turns secure_mode off, so that a LAN host may map ports to
+	// another host's address. miniupnpd only ever sets the flag from the
+	// file, so a "secure_mode=no" in ExtraLines would not clear it.
+	Insecure bool
 	// Debug runs miniupnpd -d: in the foreground, logging everything at
 	// debug level on stderr, including every rule of its chains each time
 	// it reads them, which is slow with many mappings. By default it runs
@@ -242,7 +246,7 @@ func (m *MiniUPnPd) config(dir string) string {
 		"enable_natpmp=" + yes(enabled(m.cfg.NATPMP)),
 		"enable_upnp=" + yes(enabled(m.cfg.UPnP)),
 		"ipv6_disable=yes",
-		"secure_mode=yes",
+		"secure_mode=" + yes(!m.cfg.Insecure),
 		"lease_file=" + m.leaseFile,
 		"minissdpdsocket=" + filepath.Join(dir, "minissdpd.sock"),
 		"uuid=" + MiniUPnPdUUID,
