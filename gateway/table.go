@@ -80,6 +80,10 @@ type Table struct {
 	commit   committer
 	wake     chan struct{}
 
+	watchMu  sync.Mutex
+	watchers map[int]func()
+	watchSeq int
+
 	mu         sync.Mutex
 	policy     Policy
 	rng        *rand.Rand
@@ -87,6 +91,7 @@ type Table struct {
 	byInternal map[internalKey]*entry
 	byClient   map[netip.Addr]map[*entry]struct{}
 	expiry     expiryHeap
+	order      keyOrder
 	start      time.Time
 	external   netip.Addr
 	closed     bool
@@ -320,6 +325,7 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		return MapResult{}, err
 	}
 	t.logLease(slog.LevelInfo, "granted", &res.Lease, now)
+	t.changed()
 	return res, nil
 }
 
@@ -410,6 +416,7 @@ func ptr[T any](v T) *T { return &v }
 // link adds e to every index. t.mu must be held.
 func (t *Table) link(e *entry) {
 	t.byExternal[mappingKey{e.Protocol, e.ExternalPort}] = e
+	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, 1)
 	t.byInternal[internalKey{e.Protocol, e.Internal}] = e
 	c := t.byClient[e.Internal.Addr()]
 	if c == nil {
@@ -423,6 +430,7 @@ func (t *Table) link(e *entry) {
 // unlink removes e from every index. t.mu must be held.
 func (t *Table) unlink(e *entry) {
 	delete(t.byExternal, mappingKey{e.Protocol, e.ExternalPort})
+	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, -1)
 	delete(t.byInternal, internalKey{e.Protocol, e.Internal})
 	if c := t.byClient[e.Internal.Addr()]; c != nil {
 		delete(c, e)
@@ -529,7 +537,104 @@ func (t *Table) remove(ctx context.Context, victims []*entry, why string) []Leas
 		}
 		t.logLease(slog.LevelInfo, why, &out[i], now)
 	}
+	t.changed()
 	return out
+}
+
+// LeaseAt returns the lease at index i (from 0) in the order of protocol
+// (TCP, then UDP) and external port, the order in which UPnP clients walk
+// the table (GetGenericPortMappingEntry). It costs O(log 65536).
+func (t *Table) LeaseAt(i int) (Lease, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k, ok := t.order.nth(i)
+	if !ok {
+		return Lease{}, false
+	}
+	e, ok := t.byExternal[k]
+	if !ok {
+		return Lease{}, false
+	}
+	return e.Lease, true
+}
+
+// LeasesInRange returns at most max leases of protocol p whose external
+// port lies in [lo, hi], in port order (UPnP GetListOfPortMappings). It costs
+// O(k log 65536) for k leases returned.
+func (t *Table) LeasesInRange(p Protocol, lo, hi uint16, max int) []Lease {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.inRange(p, lo, hi, max)
+}
+
+func (t *Table) inRange(p Protocol, lo, hi uint16, max int) []Lease {
+	if lo > hi || max <= 0 || slot(mappingKey{p, lo}) < 0 {
+		return nil
+	}
+	var out []Lease
+	for i := t.order.rank(mappingKey{p, lo}); len(out) < max; i++ {
+		k, ok := t.order.nth(i)
+		if !ok || k.proto != p || k.port > hi {
+			break
+		}
+		if e, ok := t.byExternal[k]; ok {
+			out = append(out, e.Lease)
+		}
+	}
+	return out
+}
+
+// DeleteExternalRange removes the leases of protocol p whose external port
+// lies in [lo, hi] and for which match returns true (UPnP
+// DeletePortMappingRange), and returns them.
+func (t *Table) DeleteExternalRange(ctx context.Context, p Protocol, lo, hi uint16, match func(Lease) bool) []Lease {
+	t.mu.Lock()
+	var victims []*entry
+	for _, l := range t.inRange(p, lo, hi, len(t.byExternal)) {
+		if match == nil || match(l) {
+			victims = append(victims, t.byExternal[mappingKey{l.Protocol, l.ExternalPort}])
+		}
+	}
+	if len(victims) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	return t.remove(ctx, victims, "deleted")
+}
+
+// Watch registers fn, to be called after every change of the set of leases
+// (a grant, a deletion, an expiry, a reconfiguration), outside the table's
+// lock; fn must not block. The returned function unregisters it.
+func (t *Table) Watch(fn func()) (stop func()) {
+	t.watchMu.Lock()
+	defer t.watchMu.Unlock()
+	if t.watchers == nil {
+		t.watchers = make(map[int]func())
+	}
+	id := t.watchSeq
+	t.watchSeq++
+	t.watchers[id] = fn
+	return func() {
+		t.watchMu.Lock()
+		delete(t.watchers, id)
+		t.watchMu.Unlock()
+	}
+}
+
+func (t *Table) changed() {
+	t.watchMu.Lock()
+	if len(t.watchers) == 0 {
+		t.watchMu.Unlock()
+		return
+	}
+	fns := make([]func(), 0, len(t.watchers))
+	for _, fn := range t.watchers {
+		fns = append(fns, fn)
+	}
+	t.watchMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
 }
 
 // Run expires leases as they end, until ctx is done. The next expiry comes
