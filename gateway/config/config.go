@@ -45,6 +45,8 @@ type Config struct {
 	// 1024-65535 to and from each LAN subnet; the parser does not, since only
 	// the daemon knows the subnets.
 	Rules []gateway.Rule
+	// UPnP configures the UPnP IGD service.
+	UPnP UPnP
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -114,6 +116,7 @@ func Default() *Config {
 	return &Config{
 		PortRange:   gateway.PortRange{Low: defaultPortLow, High: defaultPortHigh},
 		MaxLifetime: defaultMaxLifetime,
+		UPnP:        defaultUPnP(),
 	}
 }
 
@@ -176,6 +179,7 @@ type parser struct {
 
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
+	upnpSeen                  map[string]int
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
@@ -220,6 +224,8 @@ func (p *parser) directive(s statement) {
 		p.lifetime(s)
 	case "allow", "deny":
 		p.rule(s)
+	case "upnp":
+		p.upnp(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -485,5 +491,6 @@ func (c *Config) String() string {
 		b.WriteString(r.String())
 		b.WriteByte('\n')
 	}
+	b.WriteString(upnpString(c.UPnP))
 	return b.String()
 }

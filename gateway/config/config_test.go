@@ -434,7 +434,8 @@ func TestParseFile(t *testing.T) {
 
 func TestDefault(t *testing.T) {
 	c := Default()
-	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second}
+	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
+		UPnP: UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -452,14 +453,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n",
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n",
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText,
+		},
+		{
+			name: "upnp settings",
+			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
+				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
+			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 		},
 	}
 	for _, tt := range tests {
@@ -529,4 +537,30 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("String() not stable: %q then %q", out, out2)
 		}
 	})
+}
+
+const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
+
+func TestUPnPErrors(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{"upnp", "x.conf:3: upnp: expected on, off, friendly name, http port, notify interval, secure mode or version"},
+		{"upnp maybe", `x.conf:3: upnp: unknown setting "maybe" (want on, off, friendly name, http port, notify interval, secure mode or version)`},
+		{"upnp http 5000", `x.conf:3: upnp http: expected "port"`},
+		{"upnp http port 0", "x.conf:3: upnp http port: 0 is not a port (1-65535)"},
+		{"upnp http port", "x.conf:3: upnp http port: missing value"},
+		{"upnp notify interval 5", "x.conf:3: upnp notify interval: 5 is not a number of seconds (30-86400)"},
+		{"upnp secure mode maybe", `x.conf:3: upnp secure mode: "maybe": want on or off`},
+		{"upnp version 3", `x.conf:3: upnp version: "3": want 1 or 2`},
+		{"upnp friendly name a<b", `x.conf:3: upnp friendly name: "a<b": want 1 to 64 characters without < > &`},
+		{"upnp off now", `x.conf:3: upnp off: unexpected "now"`},
+		{"upnp off\nupnp on", "x.conf:4: upnp on|off: already given at line 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.line, func(t *testing.T) {
+			_, err := Parse("x.conf", strings.NewReader("interface em0\nlisten on em1\n"+tt.line+"\n"))
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("Parse(%q) = %v; want %s", tt.line, err, tt.want)
+			}
+		})
+	}
 }

@@ -73,6 +73,18 @@
 // the daemon knows those subnets. miniupnpd's optional fifth field, a regular
 // expression on the mapping's description, is refused as unsupported.
 //
+// # UPnP IGD
+//
+// UPnP is on by default, as NAT-PMP is, so a natpmpd.conf with only
+// interface and listen on serves both. Each of these is allowed once:
+//
+//	upnp on|off                   serve UPnP IGD (default on)
+//	upnp friendly name NAME       the device's friendlyName (default portleased)
+//	upnp http port PORT           description and control port (default 5000)
+//	upnp notify interval SECONDS  ssdp:alive interval, 30-86400 (default 900)
+//	upnp secure mode on|off       clients map only to their own address (default on)
+//	upnp version 1|2              InternetGatewayDevice version (default 2)
+//
 // # Errors
 //
 // A file with any error is refused whole. Parse reports every error it finds,

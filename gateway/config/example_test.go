@@ -53,6 +53,12 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// allow 20000-29999 198.51.100.0/24 1024-65535
 	// allow 20000-29999 2001:db8:100::/64 1024-65535
 	// deny 0-65535 0.0.0.0/0 0-65535
+	// upnp on
+	// upnp friendly name "portleased"
+	// upnp http port 5000
+	// upnp notify interval 900
+	// upnp secure mode on
+	// upnp version 2
 	// ---
 	// portleased.conf:2: unknown directive "lisen"
 	// portleased.conf:3: port range: 70000 is not a port (1-65535)
