@@ -177,7 +177,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := make(chan error, len(lans)+2)
+	errc := make(chan error, 2*len(lans)+2)
 	for _, la := range lans {
 		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(la.addr.Addr(), natpmp.ServerPort)))
 		if err != nil {
@@ -187,6 +187,12 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		go func() { errc <- srv.Serve(conn, la.index) }()
 	}
 	go func() { errc <- table.Run(ctx) }()
+	var upnpSvc *upnpService
+	if cfg.UPnP.Enabled {
+		if upnpSvc, err = startUPnP(cfg, lans, table, log, errc); err != nil {
+			return err
+		}
+	}
 	go func() {
 		errc <- ifaddr.Watch(ctx, cfg.ExternalInterface, func(a netip.Addr) {
 			if !table.SetExternalAddress(a) {
@@ -197,10 +203,16 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 			}
 			if !a.IsValid() {
 				log.Warn("external interface has no IPv4 address", "interface", cfg.ExternalInterface)
+				if upnpSvc != nil {
+					upnpSvc.http.ExternalAddressChanged()
+				}
 				return
 			}
 			log.Info("external address", "interface", cfg.ExternalInterface, "addr", a)
 			srv.Announce()
+			if upnpSvc != nil {
+				upnpSvc.http.ExternalAddressChanged()
+			}
 		})
 	}()
 
@@ -234,6 +246,9 @@ loop:
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still in progress at exit", "err", err)
+	}
+	if upnpSvc != nil {
+		upnpSvc.stop(sctx)
 	}
 	return runErr
 }

@@ -56,6 +56,12 @@ Configuration (one directive a line, # starts a comment):
                               wins. EXT and INT are ports N or N-M. Without
                               rules: allow 1024-65535 SUBNET 1024-65535 for
                               each LAN subnet served.
+  upnp on|off                 Serve UPnP IGD too (default on).
+  upnp friendly name NAME     The device name clients show (default portleased).
+  upnp http port PORT         The description and control port (default 5000).
+  upnp notify interval SECS   How often SSDP alive is sent (default 900).
+  upnp secure mode on|off     Clients map only to their own address (default on).
+  upnp version 1|2            The IGD version offered (default 2).
 
 Example /etc/portleased.conf:
   interface eth0
