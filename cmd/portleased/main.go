@@ -1,6 +1,6 @@
 // Command portleased is a NAT gateway daemon: it grants port mappings to
-// hosts on the LAN over NAT-PMP (RFC 6886) and enforces them in the kernel
-// with nftables.
+// hosts on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one
+// lease table, and enforces them in the kernel with nftables.
 package main
 
 import (
@@ -25,9 +25,10 @@ const (
 const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile]
 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
-on the LAN over NAT-PMP (RFC 6886) and enforces them in the kernel with
-nftables, in a table of its own ("inet portleased") that it creates at start
-and removes at exit. It reads OpenBSD natpmpd.conf(5) files unchanged.
+on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one lease table,
+and enforces them in the kernel with nftables, in a table of its own ("inet
+portleased") that it creates at start and removes at exit. It reads OpenBSD
+natpmpd.conf(5) files unchanged.
 
 Options:
   -d          Do not detach: stay in the foreground and log to standard error.
