@@ -434,14 +434,20 @@ func (s *Server) getSpecificPortMappingEntry(_ context.Context, rq *request) ([]
 	if !ok {
 		return nil, fault(upnp.NoSuchEntryInArray)
 	}
-	m := entryOf(l, time.Now())
-	return []upnp.Arg{
-		{Name: "NewInternalPort", Value: strconv.Itoa(int(m.InternalPort))},
-		{Name: "NewInternalClient", Value: m.InternalClient},
-		{Name: "NewEnabled", Value: "1"},
-		{Name: "NewPortMappingDescription", Value: m.Description},
-		{Name: "NewLeaseDuration", Value: strconv.FormatUint(uint64(m.LeaseDuration), 10)},
-	}, nil
+	return internalArgs(entryOf(l, time.Now()), nil), nil
+}
+
+// internalArgs appends to args the arguments that describe a mapping's
+// internal side, in the order GetSpecificPortMappingEntry and
+// GetGenericPortMappingEntry return them (WANIPConnection:2 §2.5.7, §2.5.8).
+func internalArgs(m upnp.PortMapping, args []upnp.Arg) []upnp.Arg {
+	return append(args,
+		upnp.Arg{Name: "NewInternalPort", Value: strconv.Itoa(int(m.InternalPort))},
+		upnp.Arg{Name: "NewInternalClient", Value: m.InternalClient},
+		upnp.Arg{Name: "NewEnabled", Value: "1"},
+		upnp.Arg{Name: "NewPortMappingDescription", Value: m.Description},
+		upnp.Arg{Name: "NewLeaseDuration", Value: strconv.FormatUint(uint64(m.LeaseDuration), 10)},
+	)
 }
 
 // getGenericPortMappingEntry is GetGenericPortMappingEntry
@@ -465,16 +471,11 @@ func (s *Server) getGenericPortMappingEntry(_ context.Context, rq *request) ([]u
 		return nil, fault(upnp.SpecifiedArrayIndexInvalid)
 	}
 	m := entryOf(l, time.Now())
-	return []upnp.Arg{
+	return internalArgs(m, []upnp.Arg{
 		{Name: "NewRemoteHost", Value: m.RemoteHost},
 		{Name: "NewExternalPort", Value: strconv.Itoa(int(m.ExternalPort))},
 		{Name: "NewProtocol", Value: m.Protocol},
-		{Name: "NewInternalPort", Value: strconv.Itoa(int(m.InternalPort))},
-		{Name: "NewInternalClient", Value: m.InternalClient},
-		{Name: "NewEnabled", Value: "1"},
-		{Name: "NewPortMappingDescription", Value: m.Description},
-		{Name: "NewLeaseDuration", Value: strconv.FormatUint(uint64(m.LeaseDuration), 10)},
-	}, nil
+	}), nil
 }
 
 // getListOfPortMappings is GetListOfPortMappings (WANIPConnection:2): the
