@@ -7,7 +7,7 @@ GOBIN    := $(shell $(GO) env GOPATH)/bin
 PKGS     := ./...
 FUZZTIME ?= 5
 
-.PHONY: all build deps demo test check unit lab fuzz-short fuzz bench clean
+.PHONY: all build deps demo test check unit lab fuzz-short fuzz bench bench-go clean
 
 all: build
 
@@ -35,8 +35,15 @@ test: deps check
 fuzz:
 	@./scripts/fuzz-short.sh $(if $(filter 5,$(FUZZTIME)),60,$(FUZZTIME))
 
-# bench: the Go benchmarks of the request path (codec, core, nftables backend).
+# bench: portleased and miniupnpd side by side in the lab, at 0, 1,000, 10,000
+# and 100,000 mappings; writes BENCHMARKS.md and bench/ (results.json, rate.png).
+# BENCHFLAGS='-sizes 0,1000' for a quick run.
 bench: deps
+	@./scripts/bench.sh $(BENCHFLAGS)
+
+# bench-go: the Go benchmarks of the request path (codec, core, servers,
+# nftables backend).
+bench-go: deps
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
 clean:

@@ -1,0 +1,385 @@
+// Command benchlab is `make bench`: it measures portleased and miniupnpd
+// side by side in the network lab (issue 5). For each gateway, in a fresh
+// lab, it fills the gateway's table from a LAN host to each size of -sizes
+// with the load generator plbench, and at each size measures new NAT-PMP
+// mappings, their deletion, UPnP AddPortMapping and DeletePortMapping, the
+// daemon's resident memory and what the kernel holds. At the end it times
+// the removal of the whole table (portleased: SIGTERM until exit;
+// miniupnpd: a NAT-PMP "delete all") while another LAN host keeps asking
+// for the external address. A step that runs out of its budget ends that
+// gateway's series, and the results say where and why.
+//
+// It writes results.json, BENCHMARKS-generated.md and rate.png (through
+// gnuplot) in -out. Everything that talks to a gateway runs inside the
+// lab's namespaces.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+const (
+	// leaseLifetime is the lifetime every load asks for: longer than a run.
+	leaseLifetime = 86400
+	// firstPort is the first internal port of the prefill. 100,000
+	// mappings (TCP and UDP on 50,000 ports) and the measured ones above
+	// them fit below 65536 only from here.
+	firstPort = 1024
+	// removalBudget bounds the removal of the whole table.
+	removalBudget = 120 * time.Second
+)
+
+// bench is one benchlab run: its settings and results.
+type bench struct {
+	portleasedPath string
+	plbenchPath    string
+	out            string
+	sizes          []int
+	gateways       []string
+	mapN           int
+	upnpN          int
+	clients        int
+	prefillBudget  time.Duration
+	stepBudget     time.Duration
+	timeout        time.Duration
+	tries          int
+}
+
+func main() {
+	var b bench
+	var sizes, gateways string
+	flag.StringVar(&b.portleasedPath, "portleased", "bin/portleased", "the portleased binary")
+	flag.StringVar(&b.plbenchPath, "plbench", "bin/plbench", "the plbench load generator")
+	flag.StringVar(&b.out, "out", "bench", "the directory for results.json, BENCHMARKS-generated.md and rate.png")
+	flag.StringVar(&sizes, "sizes", "0,1000,10000,100000", "table sizes to measure at, ascending, comma-separated")
+	flag.StringVar(&gateways, "gateways", "portleased,miniupnpd", "gateways to measure, in order")
+	flag.IntVar(&b.mapN, "n", 2000, "NAT-PMP mappings made, then deleted, at each size")
+	flag.IntVar(&b.upnpN, "upnp-n", 1000, "UPnP mappings added, then deleted, at each size")
+	flag.IntVar(&b.clients, "c", 16, "concurrent clients of plbench")
+	flag.DurationVar(&b.prefillBudget, "prefill-budget", 120*time.Second, "time allowed to fill the table up to each size")
+	flag.DurationVar(&b.stepBudget, "step-budget", 60*time.Second, "time allowed to each measured step")
+	flag.DurationVar(&b.timeout, "timeout", time.Second, "plbench -timeout: the NAT-PMP retransmission interval (longer than plbench's 250ms, so that a slow gateway is not flooded with duplicates); a UPnP request gets -timeout times -tries")
+	flag.IntVar(&b.tries, "tries", 4, "plbench -tries: sends of a NAT-PMP request")
+	cmdline := flag.String("cmdline", "", "the command to print as the one that produced the results (default: benchlab's own command line)")
+	flag.Parse()
+	var err error
+	if b.sizes, err = parseSizes(sizes); err != nil {
+		fatal(err)
+	}
+	for g := range strings.SplitSeq(gateways, ",") {
+		if g != "portleased" && g != "miniupnpd" {
+			fatal(fmt.Errorf("-gateways: unknown gateway %q", g))
+		}
+		b.gateways = append(b.gateways, g)
+	}
+	if max(b.sizes[len(b.sizes)-1], 0)+b.mapN+b.upnpN > 2*(65536-firstPort) {
+		fatal(errors.New("-sizes, -n and -upnp-n need more internal ports than 1024-65535 give"))
+	}
+	if *cmdline == "" {
+		*cmdline = strings.Join(append([]string{"benchlab"}, os.Args[1:]...), " ")
+	}
+	if err := b.run(*cmdline); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintf(os.Stderr, "benchlab: %v\n", err)
+	os.Exit(1)
+}
+
+// parseSizes reads -sizes.
+func parseSizes(s string) ([]int, error) {
+	var sizes []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("-sizes: %q is not a table size", f)
+		}
+		if len(sizes) > 0 && n <= sizes[len(sizes)-1] {
+			return nil, errors.New("-sizes: sizes must ascend")
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
+}
+
+// say prints a progress line.
+func say(format string, args ...any) {
+	fmt.Printf("%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (b *bench) run(cmdline string) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root, to create network namespaces and nftables tables")
+	}
+	var err error
+	for _, p := range []*string{&b.portleasedPath, &b.plbenchPath} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+		if _, err := os.Stat(*p); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(b.out, 0o755); err != nil {
+		return err
+	}
+	res := &results{
+		Command: cmdline,
+		Machine: describeMachine(),
+		Started: time.Now().UTC().Format(time.RFC3339),
+		Sizes:   b.sizes,
+		MapN:    b.mapN,
+		UPnPN:   b.upnpN,
+		Clients: b.clients,
+	}
+	start := time.Now()
+	_ = netlab.RemoveStale(context.Background())
+	for _, g := range b.gateways {
+		say("=== %s", g)
+		run, err := b.runGateway(g)
+		if err != nil {
+			return err
+		}
+		res.Gateways = append(res.Gateways, run)
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res.write(b.out)
+}
+
+// runGateway measures one gateway in a fresh lab, removed at the end.
+func (b *bench) runGateway(name string) (*gatewayRun, error) {
+	ctx := context.Background()
+	lab, err := netlab.Setup(ctx, netlab.Config{LANHosts: 2})
+	if err != nil {
+		return nil, err
+	}
+	stopInterrupt := lab.HandleInterrupt()
+	defer stopInterrupt()
+	defer lab.Close()
+	dir, err := os.MkdirTemp("", "benchlab-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	logPath, err := filepath.Abs(filepath.Join(b.out, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+
+	run := &gatewayRun{Name: name, Log: logPath}
+	var gw gateway
+	var pl *portleased
+	var mu *miniupnpd
+	if name == "portleased" {
+		run.Version = "portleased, this tree at " + gitRevision()
+		pl, err = startPortleased(ctx, lab, b.portleasedPath, dir, logPath)
+		gw = pl
+	} else {
+		run.Version = packageVersion("miniupnpd-nftables")
+		mu, err = startMiniUPnPd(ctx, lab, dir, logPath)
+		gw = mu
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer gw.stop()
+
+	lan := lab.LAN[0]
+	natpmpGW := lab.GatewayLANAddr4.String()
+	current := 0
+	for _, size := range b.sizes {
+		step := &sizeResult{Size: size}
+		run.Steps = append(run.Steps, step)
+		if size > current {
+			say("%s: filling the table from %d to %d mappings", name, current, size)
+			t0 := time.Now()
+			r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", size - current, firstPort + portSpan(current), b.prefillBudget})
+			step.PrefillSeconds = time.Since(t0).Seconds()
+			if err != nil {
+				return nil, err
+			}
+			step.Prefill = r
+			current += r.OK
+			if current < size {
+				run.StoppedAt = size
+				if r.StoppedEarly {
+					run.StopReason = fmt.Sprintf("stopped at %s: filling the table took more than %v (%d of %d mappings made)",
+						thousands(size), b.prefillBudget, current, size)
+				} else {
+					run.StopReason = fmt.Sprintf("stopped at %s: filling the table failed (%d of %d mappings made; errors %v)",
+						thousands(size), current, size, r.ErrorsByKind)
+				}
+				step.Notes = append(step.Notes, run.StopReason)
+				step.Size = current
+				say("%s: %s", name, run.StopReason)
+				break
+			}
+		}
+		if stop := b.measure(ctx, lab, gw, name, step, current); stop != "" {
+			run.StoppedAt = size
+			run.StopReason = fmt.Sprintf("stopped at %s: %s", thousands(size), stop)
+			say("%s: %s", name, run.StopReason)
+			break
+		}
+	}
+	run.Removal = b.removal(ctx, lab, pl, mu, current)
+	return run, nil
+}
+
+// measure runs the measured steps at one table size. It returns why the
+// series must stop, or "".
+func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name string, step *sizeResult, current int) string {
+	lan := lab.LAN[0]
+	natpmpGW := lab.GatewayLANAddr4.String()
+	first := firstPort + portSpan(current)
+	upnpFirst := first + portSpan(b.mapN)
+	stop := ""
+	note := func(format string, args ...any) {
+		step.Notes = append(step.Notes, fmt.Sprintf(format, args...))
+	}
+	check := func(what string, n int, r *loadResult, err error) bool {
+		if err != nil {
+			note("%s: %v", what, err)
+			stop = what + " failed"
+			return false
+		}
+		if r.StoppedEarly {
+			note("%s: %d of %d done in the %v budget", what, r.OK, n, b.stepBudget)
+			stop = fmt.Sprintf("%s took more than %v", what, b.stepBudget)
+		}
+		if r.Errors > 0 {
+			note("%s: %d errors %v", what, r.Errors, r.ErrorsByKind)
+		}
+		return true
+	}
+
+	say("%s @ %d: %d new NAT-PMP mappings", name, current, b.mapN)
+	r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", b.mapN, first, b.stepBudget})
+	step.Map = r
+	if check("NAT-PMP map", b.mapN, r, err) {
+		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+	}
+	b.sample(ctx, gw, step, current+okOf(r))
+	say("%s @ %d: deleting them", name, current)
+	r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "delete", b.mapN, first, b.stepBudget})
+	step.Delete = r
+	if check("NAT-PMP delete", b.mapN, r, err) {
+		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+	}
+	if b.upnpN > 0 && stop == "" {
+		say("%s @ %d: %d UPnP AddPortMapping", name, current, b.upnpN)
+		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "map", b.upnpN, upnpFirst, b.stepBudget})
+		step.UPnPMap = r
+		if check("UPnP add", b.upnpN, r, err) {
+			say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+		}
+		say("%s @ %d: deleting them", name, current)
+		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "delete", b.upnpN, upnpFirst, b.stepBudget})
+		step.UPnPDelete = r
+		if check("UPnP delete", b.upnpN, r, err) {
+			say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+		}
+	}
+	if n, err := gw.kernelMappings(ctx); err != nil {
+		note("kernel: %v", err)
+	} else {
+		step.KernelMappings = &n
+		if n != current {
+			note("kernel holds %s, the table %s", thousands(n), thousands(current))
+		}
+	}
+	return stop
+}
+
+// okOf is r.OK, 0 for no result.
+func okOf(r *loadResult) int {
+	if r == nil {
+		return 0
+	}
+	return r.OK
+}
+
+// sample records the daemon's resident memory with n mappings.
+func (b *bench) sample(ctx context.Context, gw gateway, step *sizeResult, n int) {
+	pid, err := gw.pid(ctx)
+	if err == nil {
+		var kib int
+		if kib, err = vmRSS(pid); err == nil {
+			step.RSSKiB = kib
+			step.RSSAt = n
+			return
+		}
+	}
+	step.Notes = append(step.Notes, fmt.Sprintf("RSS: %v", err))
+}
+
+// removal times the removal of the whole table of current mappings while
+// the second LAN host keeps asking for the external address.
+func (b *bench) removal(ctx context.Context, lab *netlab.Lab, pl *portleased, mu *miniupnpd, current int) *removalResult {
+	rr := &removalResult{Size: current}
+	var gw gateway = mu
+	if pl != nil {
+		gw = pl
+	}
+	// What the kernel holds: requests that timed out may have been carried
+	// out after all.
+	if n, err := gw.kernelMappings(ctx); err == nil {
+		rr.Size = n
+	}
+	p := startProber(ctx, lab.LAN[1], lab.GatewayLANAddr4, time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	if pl != nil {
+		rr.Method = "SIGTERM until exit (table inet portleased removed)"
+		say("portleased: SIGTERM with %d mappings", rr.Size)
+		d, exited := pl.terminate(removalBudget)
+		rr.Seconds = d.Seconds()
+		if !exited {
+			rr.Note = fmt.Sprintf("not exited after %v", removalBudget)
+		} else if out, err := lab.Gateway.Run(ctx, "nft", "list", "tables"); err == nil && strings.Contains(out, "portleased") {
+			rr.Note = "table inet portleased still present after exit"
+		}
+	} else {
+		rr.Method = `NAT-PMP "delete all" of the LAN host, TCP and UDP at once`
+		say("miniupnpd: NAT-PMP delete all with %d mappings", rr.Size)
+		dctx, cancel := context.WithTimeout(ctx, removalBudget)
+		d, err := deleteAll(dctx, lab.LAN[0], lab.GatewayLANAddr4)
+		cancel()
+		rr.Seconds = d.Seconds()
+		if err != nil {
+			rr.Note = err.Error()
+		} else if n, err := mu.kernelMappings(ctx); err == nil && n != 0 {
+			rr.Note = fmt.Sprintf("%d mappings left in the kernel", n)
+		}
+	}
+	s := p.stop()
+	rr.Others = &s
+	say("%s: removal %.3f s; other client: %d answered (max %.2f ms, %d over 10 ms), %d unanswered",
+		rr.Method, rr.Seconds, s.Answered, s.Maxms, s.Over10ms, s.Unanswered)
+	return rr
+}
+
+// gitRevision is the working tree's commit, "+ changes" when it has some.
+func gitRevision() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "an unknown commit"
+	}
+	rev := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		rev += " + changes"
+	}
+	return rev
+}
