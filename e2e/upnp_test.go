@@ -317,4 +317,15 @@ func TestUPnPAndNATPMPShareTheTable(t *testing.T) {
 	if err == nil || !strings.Contains(out, "718") {
 		t.Fatalf("UPnP took external port %d held over NAT-PMP by another host: %v\n%s", eport, err, out)
 	}
+
+	// One LAN endpoint, mapped over NAT-PMP and over UPnP on another
+	// external port: both mappings stay and both lead to it.
+	serveTCP(t, lab.LAN[0], 9200, "one endpoint, two mappings")
+	pmpPort := natpmpcMap(t, lab, lab.LAN[0], 9200, 9200, "tcp", 3600)
+	labpeers.UPnPC(t, lab.LAN[0], "-u", descURL, "-a", "198.51.100.10", "9200", "9300", "TCP", "3600")
+	for _, p := range []int{pmpPort, 9300} {
+		if got, err := fetchTCP(lab.WAN, fmt.Sprintf("203.0.113.1:%d", p)); err != nil || got != "one endpoint, two mappings" {
+			t.Fatalf("the WAN host through 203.0.113.1:%d got %q, %v; want both mappings to lead to 198.51.100.10:9200", p, got, err)
+		}
+	}
 }

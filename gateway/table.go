@@ -194,7 +194,8 @@ func (t *Table) Leases() []Lease {
 	return out
 }
 
-// Lookup returns the lease of an internal endpoint.
+// Lookup returns the NAT-PMP or PCP lease of an internal endpoint (UPnP
+// leases are found by their external port, LookupExternal).
 func (t *Table) Lookup(p Protocol, internal netip.AddrPort) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -232,9 +233,10 @@ func validate(req *MapRequest) error {
 	return nil
 }
 
-// Map grants or renews a mapping. A request for an internal endpoint that
-// already has a lease renews it and keeps its external port (RFC 6886 §3.3,
-// RFC 6887 §11.3). A new lease gets, in order of preference, the external
+// Map grants or renews a mapping. A NAT-PMP or PCP request for an internal
+// endpoint that already has a lease of those protocols renews it and keeps
+// its external port (RFC 6886 §3.3, RFC 6887 §11.3); a UPnP request renews
+// the mapping of its external port when that leads to the same endpoint. A new lease gets, in order of preference, the external
 // port of the same client's lease for the same internal port in the other
 // protocol (RFC 6886 §3.3: TCP and UDP mappings of one port should match),
 // the port asked for, or a random free port the policy allows. Map returns
@@ -257,7 +259,21 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	}
 	ik := internalKey{req.Protocol, req.Internal}
 
-	if e, ok := t.byInternal[ik]; ok && !(req.Exact && req.ExternalPort != e.ExternalPort) {
+	// NAT-PMP and PCP name a mapping by its internal endpoint, one per
+	// endpoint and protocol (RFC 6886 §3.3, RFC 6887 §11.3); UPnP names it
+	// by its external port, and one endpoint may have several (IGD
+	// WANIPConnection:2 §2.5.16: the same AddPortMapping again renews it).
+	// A UPnP request never touches a NAT-PMP mapping of the same endpoint,
+	// nor the other way round: both stay in force.
+	var existing *entry
+	if req.Origin == OriginUPnP {
+		if e, ok := t.byExternal[mappingKey{req.Protocol, req.ExternalPort}]; ok && req.ExternalPort != 0 && e.Internal == req.Internal {
+			existing = e
+		}
+	} else if e, ok := t.byInternal[ik]; ok {
+		existing = e
+	}
+	if e := existing; e != nil {
 		if req.CheckNonce && e.Nonce != req.Nonce {
 			t.mu.Unlock()
 			return MapResult{}, ErrNonceMismatch
@@ -286,14 +302,6 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		t.log.Info("refused", "proto", req.Protocol, "internal", req.Internal, "eport", req.ExternalPort, "origin", req.Origin, "err", err)
 		return MapResult{}, err
 	}
-	var moved *change
-	if old, ok := t.byInternal[ik]; ok {
-		// An exact request for another port moves the endpoint's lease.
-		m := old.mapping(now)
-		t.unlink(old)
-		moved = &change{remove: &m, done: make(chan error, 1)}
-		t.commit.enqueue(moved)
-	}
 	e := &entry{Lease: Lease{
 		Protocol:     req.Protocol,
 		Internal:     req.Internal,
@@ -310,11 +318,6 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	res := MapResult{Lease: e.Lease, Granted: granted(&req, lifetime)}
 	t.mu.Unlock()
 
-	if moved != nil {
-		if err := t.commit.wait(ctx, moved); err != nil {
-			t.log.Error("removal not applied to the firewall", "err", err)
-		}
-	}
 	if err := t.commit.wait(ctx, ch); err != nil {
 		t.mu.Lock()
 		if t.byExternal[keyOf(*ch.add)] == e {
@@ -417,7 +420,9 @@ func ptr[T any](v T) *T { return &v }
 func (t *Table) link(e *entry) {
 	t.byExternal[mappingKey{e.Protocol, e.ExternalPort}] = e
 	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, 1)
-	t.byInternal[internalKey{e.Protocol, e.Internal}] = e
+	if e.Origin != OriginUPnP {
+		t.byInternal[internalKey{e.Protocol, e.Internal}] = e
+	}
 	c := t.byClient[e.Internal.Addr()]
 	if c == nil {
 		c = make(map[*entry]struct{})
@@ -431,7 +436,9 @@ func (t *Table) link(e *entry) {
 func (t *Table) unlink(e *entry) {
 	delete(t.byExternal, mappingKey{e.Protocol, e.ExternalPort})
 	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, -1)
-	delete(t.byInternal, internalKey{e.Protocol, e.Internal})
+	if t.byInternal[internalKey{e.Protocol, e.Internal}] == e {
+		delete(t.byInternal, internalKey{e.Protocol, e.Internal})
+	}
 	if c := t.byClient[e.Internal.Addr()]; c != nil {
 		delete(c, e)
 		if len(c) == 0 {
@@ -463,8 +470,8 @@ func (t *Table) fixExpiry(e *entry) {
 	}
 }
 
-// Delete removes the lease of an internal endpoint (NAT-PMP lifetime 0,
-// RFC 6886 §3.4).
+// Delete removes the NAT-PMP or PCP lease of an internal endpoint (NAT-PMP
+// lifetime 0, RFC 6886 §3.4); UPnP leases of the same endpoint stay.
 func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort) (Lease, error) {
 	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
 	t.mu.Lock()

@@ -287,7 +287,7 @@ func TestDeleteClient(t *testing.T) {
 	if got, want := tab.Len(), 10+10+1; got != want || fw.len() != want {
 		t.Fatalf("after DeleteClient table %d, firewall %d; want %d", got, fw.len(), want)
 	}
-	if _, ok := tab.Lookup(TCP, upnp.Internal); !ok {
+	if _, ok := tab.LookupExternal(TCP, 3000); !ok {
 		t.Fatal("DeleteClient removed a UPnP lease it was not asked to")
 	}
 }
@@ -527,5 +527,46 @@ func TestGroupCommit(t *testing.T) {
 	if fw.applies != 2 || fw.len() != waiting+1 {
 		t.Fatalf("%d requests took %d transactions and left %d mappings; want 2 transactions, %d mappings",
 			waiting+1, fw.applies, fw.len(), waiting+1)
+	}
+}
+
+// TestUPnPAndNATPMPLeasesOfOneEndpoint: UPnP names a mapping by its
+// external port, NAT-PMP by its internal endpoint. A UPnP mapping of an
+// endpoint that has a NAT-PMP lease adds a mapping and leaves that lease
+// alone, and the other way round; deleting one leaves the other.
+func TestUPnPAndNATPMPLeasesOfOneEndpoint(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	pmp, err := tab.Map(ctx, mapReq(TCP, client1, 7000, 7000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upnpReq := MapRequest{Protocol: TCP, Internal: pmp.Internal, ExternalPort: 7100, Exact: true, Lifetime: time.Hour, Origin: OriginUPnP}
+	up, err := tab.Map(ctx, upnpReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.ExternalPort != 7100 || up.Renewed {
+		t.Fatalf("UPnP mapping of the same endpoint = port %d renewed %v; want a new mapping on 7100", up.ExternalPort, up.Renewed)
+	}
+	again, err := tab.Map(ctx, upnpReq)
+	if err != nil || !again.Renewed || again.ExternalPort != 7100 {
+		t.Fatalf("the same AddPortMapping again = %+v, %v; want a renewal of 7100", again, err)
+	}
+	renewPMP, err := tab.Map(ctx, mapReq(TCP, client1, 7000, 0))
+	if err != nil || !renewPMP.Renewed || renewPMP.ExternalPort != 7000 {
+		t.Fatalf("NAT-PMP renewal = %+v, %v; want its own lease on 7000", renewPMP, err)
+	}
+	if tab.Len() != 2 || fw.len() != 2 {
+		t.Fatalf("table %d, firewall %d; want both mappings", tab.Len(), fw.len())
+	}
+	if _, err := tab.Delete(ctx, TCP, pmp.Internal); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tab.LookupExternal(TCP, 7100); !ok {
+		t.Fatal("deleting the NAT-PMP lease removed the UPnP mapping of the same endpoint")
+	}
+	if _, ok := fw.has(TCP, 7100); !ok || fw.len() != 1 {
+		t.Fatal("the firewall lost the UPnP mapping")
 	}
 }
