@@ -339,12 +339,16 @@ func (t *Table) allocate(req *MapRequest) (uint16, error) {
 	if len(allowed) == 0 {
 		return 0, ErrNotAuthorized
 	}
+	// The map lookup comes before the reserved-port probe, which costs
+	// system calls in the daemon.
 	usable := func(p uint16) bool {
-		if p == 0 || !inRanges(allowed, p) || t.reserved(req.Protocol, p) {
+		if p == 0 || !inRanges(allowed, p) {
 			return false
 		}
-		_, taken := t.byExternal[mappingKey{req.Protocol, p}]
-		return !taken
+		if _, taken := t.byExternal[mappingKey{req.Protocol, p}]; taken {
+			return false
+		}
+		return !t.reserved(req.Protocol, p)
 	}
 	if req.Exact {
 		switch {

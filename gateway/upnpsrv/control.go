@@ -231,11 +231,10 @@ func (s *Server) addMapping(ctx context.Context, rq *request, exact bool) (gatew
 		// The port may be the same client's, for another internal port:
 		// the client replaces its own mapping.
 		if held, ok := s.table.LookupExternal(proto, pm.ExternalPort); ok && held.Internal.Addr() == internal {
-			gone, derr := s.table.deleteRange(ctx, proto, pm.ExternalPort, pm.ExternalPort, func(l gateway.Lease) bool {
+			gone := s.table.DeleteExternalRange(ctx, proto, pm.ExternalPort, pm.ExternalPort, func(l gateway.Lease) bool {
 				return l.Internal == held.Internal
 			})
-			if derr == nil && len(gone) > 0 {
-				s.touched()
+			if len(gone) > 0 {
 				res, err = s.table.Map(ctx, req)
 			}
 		}
@@ -243,7 +242,6 @@ func (s *Server) addMapping(ctx context.Context, rq *request, exact bool) (gatew
 	if err != nil {
 		return gateway.Lease{}, mapFault(err)
 	}
-	s.touched()
 	return res.Lease, nil
 }
 
@@ -363,14 +361,10 @@ func (s *Server) deletePortMapping(ctx context.Context, rq *request) ([]upnp.Arg
 	if !s.cfg.AllowForeign && held.Internal.Addr() != rq.client {
 		return nil, fault(upnp.ActionNotAuthorized, "Action not authorized: the mapping is another host's")
 	}
-	gone, err := s.table.deleteRange(ctx, proto, port, port, func(l gateway.Lease) bool { return l.Internal == held.Internal })
-	if err != nil {
-		return nil, fault(upnp.ActionFailed)
-	}
+	gone := s.table.DeleteExternalRange(ctx, proto, port, port, func(l gateway.Lease) bool { return l.Internal == held.Internal })
 	if len(gone) == 0 {
 		return nil, fault(upnp.NoSuchEntryInArray)
 	}
-	s.touched()
 	return nil, nil
 }
 
@@ -409,13 +403,8 @@ func (s *Server) deletePortMappingRange(ctx context.Context, rq *request) ([]upn
 		return nil, fault(upnp.ActionNotAuthorized, "Action not authorized: NewManage 1")
 	}
 	match := func(l gateway.Lease) bool { return manage || l.Internal.Addr() == rq.client }
-	gone, err := s.table.deleteRange(ctx, proto, lo, hi, match)
-	if len(gone) > 0 {
-		s.touched()
-	}
+	gone := s.table.DeleteExternalRange(ctx, proto, lo, hi, match)
 	switch {
-	case err != nil:
-		return nil, fault(upnp.ActionFailed)
 	case len(gone) == 0:
 		return nil, fault(upnp.PortMappingNotFound)
 	}

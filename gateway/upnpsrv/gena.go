@@ -34,9 +34,6 @@ const (
 	maxNotifyFailures = 3
 	// maxCallbacks bounds the URLs of a CALLBACK header.
 	maxCallbacks = 4
-	// pollInterval is how often a table that cannot tell of its changes
-	// is polled while there are subscribers.
-	pollInterval = time.Second
 )
 
 // subscription is one control point's subscription to one service's events
@@ -461,14 +458,6 @@ func (s *Server) tableChanged() {
 	}
 }
 
-// touched is called after the server changed the table itself; it matters
-// only for a table that cannot tell of its changes.
-func (s *Server) touched() {
-	if s.table.watch == nil {
-		s.tableChanged()
-	}
-}
-
 // startWatchLocked starts following the table's changes, at the first
 // subscription. s.mu must be held.
 func (s *Server) startWatchLocked() {
@@ -476,36 +465,20 @@ func (s *Server) startWatchLocked() {
 		return
 	}
 	s.watching = true
-	if s.table.watch != nil {
-		s.stopWatch = s.table.watch.Watch(s.tableChanged)
-	}
+	s.stopWatch = s.table.Watch(s.tableChanged)
 	s.wg.Add(1)
 	go s.follow()
 }
 
 // follow wakes the subscriptions whenever the table changes, until Shutdown.
-// A table without Watch is polled for its number of leases, the only
-// evented variable its changes affect, besides the server's own changes.
 func (s *Server) follow() {
 	defer s.wg.Done()
-	var tick <-chan time.Time
-	if s.table.watch == nil {
-		t := time.NewTicker(pollInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	last := -1
 	for {
 		select {
 		case <-s.done:
 			return
 		case <-s.changed:
 			s.wakeAll()
-		case <-tick:
-			if n := s.table.Len(); n != last {
-				last = n
-				s.wakeAll()
-			}
 		}
 	}
 }

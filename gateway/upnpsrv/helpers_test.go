@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -162,113 +161,8 @@ func add(eport uint16, proto string, iport uint16, client string, lease uint32) 
 		InternalPort: iport, InternalClient: client, Enabled: true, Description: "test", LeaseDuration: lease})
 }
 
-// plainCore hides every method of the table but those of core: the server
-// then uses its fallbacks (sorting, polling).
-type plainCore struct{ t *gateway.Table }
-
-func (p plainCore) Map(ctx context.Context, req gateway.MapRequest) (gateway.MapResult, error) {
-	return p.t.Map(ctx, req)
-}
-func (p plainCore) DeleteExternal(ctx context.Context, proto gateway.Protocol, port uint16) (gateway.Lease, error) {
-	return p.t.DeleteExternal(ctx, proto, port)
-}
-func (p plainCore) LookupExternal(proto gateway.Protocol, port uint16) (gateway.Lease, bool) {
-	return p.t.LookupExternal(proto, port)
-}
-func (p plainCore) ExternalAddress() netip.Addr { return p.t.ExternalAddress() }
-func (p plainCore) Len() int                    { return p.t.Len() }
-func (p plainCore) Leases() []gateway.Lease     { return p.t.Leases() }
-
-// orderedCore is a stand-in for the ordered table of the lease core
-// (LeaseAt, LeasesInRange, DeleteExternalRange, Watch), built on the plain
-// one, so that the server's use of those methods is tested whatever the
-// table offers.
-type orderedCore struct {
-	plainCore
-	mu       sync.Mutex // serializes changes, as the table's lock would
-	watchers map[int]func()
-	next     int
-}
-
-func newOrderedCore(t *gateway.Table) *orderedCore {
-	return &orderedCore{plainCore: plainCore{t}, watchers: map[int]func(){}}
-}
-
-func (o *orderedCore) changed() {
-	o.mu.Lock()
-	fns := make([]func(), 0, len(o.watchers))
-	for _, fn := range o.watchers {
-		fns = append(fns, fn)
-	}
-	o.mu.Unlock()
-	for _, fn := range fns {
-		fn()
-	}
-}
-
-func (o *orderedCore) Map(ctx context.Context, req gateway.MapRequest) (gateway.MapResult, error) {
-	res, err := o.t.Map(ctx, req)
-	o.changed()
-	return res, err
-}
-
-func (o *orderedCore) DeleteExternal(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error) {
-	l, err := o.t.DeleteExternal(ctx, p, port)
-	o.changed()
-	return l, err
-}
-
-func (o *orderedCore) sorted() []gateway.Lease {
-	return leaseTable{core: o.plainCore}.sorted()
-}
-
-func (o *orderedCore) LeaseAt(i int) (gateway.Lease, bool) {
-	ls := o.sorted()
-	if i < 0 || i >= len(ls) {
-		return gateway.Lease{}, false
-	}
-	return ls[i], true
-}
-
-func (o *orderedCore) LeasesInRange(p gateway.Protocol, lo, hi uint16, max int) []gateway.Lease {
-	var out []gateway.Lease
-	for _, l := range o.sorted() {
-		if l.Protocol == p && l.ExternalPort >= lo && l.ExternalPort <= hi && len(out) < max {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-func (o *orderedCore) DeleteExternalRange(ctx context.Context, p gateway.Protocol, lo, hi uint16, match func(gateway.Lease) bool) []gateway.Lease {
-	var out []gateway.Lease
-	for _, l := range o.LeasesInRange(p, lo, hi, 1<<17) {
-		if match(l) {
-			if gone, err := o.t.DeleteExternal(ctx, p, l.ExternalPort); err == nil {
-				out = append(out, gone)
-			}
-		}
-	}
-	o.changed()
-	return out
-}
-
-func (o *orderedCore) Watch(fn func()) (stop func()) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	id := o.next
-	o.next++
-	o.watchers[id] = fn
-	return func() {
-		o.mu.Lock()
-		delete(o.watchers, id)
-		o.mu.Unlock()
-	}
-}
-
-// cores are the lease cores every table-driven test runs against: the
-// table as it is, the table without its optional methods, and the ordered
-// stand-in.
+// cores are the lease cores the table-driven tests run against: today the
+// table itself, the only core the server has.
 func cores() []struct {
 	name string
 	wrap func(*gateway.Table) core
@@ -278,8 +172,6 @@ func cores() []struct {
 		wrap func(*gateway.Table) core
 	}{
 		{"table", func(t *gateway.Table) core { return t }},
-		{"plain", func(t *gateway.Table) core { return plainCore{t} }},
-		{"ordered", func(t *gateway.Table) core { return newOrderedCore(t) }},
 	}
 }
 
