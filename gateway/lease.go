@@ -57,47 +57,23 @@ func (l Lease) Lifetime(now time.Time) time.Duration {
 	return l.Expires.Sub(now).Truncate(time.Second)
 }
 
-func (l *Lease) mapping(now time.Time) Mapping {
-	m := Mapping{Protocol: l.Protocol, ExternalPort: l.ExternalPort, Internal: l.Internal}
-	if !l.Expires.IsZero() {
-		m.Lifetime = max(l.Expires.Sub(now), 0)
-	}
-	return m
+// clientLeases are the leases of one client (internal) address.
+type clientLeases struct {
+	// byPort holds its NAT-PMP and PCP leases by protocol and internal
+	// port: one per internal endpoint and protocol (RFC 6886 §3.3, RFC 6887
+	// §11.3).
+	byPort map[portKey]leaseID
+	// upnp holds its UPnP leases, which are named by their external port
+	// and of which one internal endpoint may have several; nil until the
+	// first.
+	upnp map[leaseID]struct{}
 }
 
-// entry is a lease in the table with its position in the expiry heap.
-type entry struct {
-	Lease
-	heapIndex int // -1 when not in the heap (no expiry)
-}
-
-// internalKey identifies a lease by its internal side: one lease per
-// internal endpoint and protocol (RFC 6886 §3.3, RFC 6887 §11.3).
-type internalKey struct {
+// portKey is a protocol and a port: of an internal endpoint of one client
+// in clientLeases.
+type portKey struct {
 	proto Protocol
-	addr  netip.AddrPort
+	port  uint16
 }
 
-// expiryHeap orders leases by Expires, earliest first (container/heap).
-type expiryHeap []*entry
-
-func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].Expires.Before(h[j].Expires) }
-func (h expiryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
-}
-func (h *expiryHeap) Push(x any) {
-	e := x.(*entry)
-	e.heapIndex = len(*h)
-	*h = append(*h, e)
-}
-func (h *expiryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	e.heapIndex = -1
-	*h = old[:len(old)-1]
-	return e
-}
+func (c *clientLeases) empty() bool { return len(c.byPort) == 0 && len(c.upnp) == 0 }

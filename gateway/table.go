@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"log/slog"
@@ -64,8 +63,8 @@ type MapResult struct {
 }
 
 // Table is the lease table: every mapping the gateway has granted, indexed
-// by external key (protocol, external port), by internal key (protocol,
-// internal address and port) and by client address, with expiry kept in a
+// by external key (protocol, external port) and by client address, and
+// within a client by internal port and protocol, with expiry kept in a
 // timer heap. Every request costs O(1) map operations and O(log n) heap
 // work, never a scan of the leases.
 //
@@ -87,11 +86,12 @@ type Table struct {
 	mu         sync.Mutex
 	policy     Policy
 	rng        *rand.Rand
-	byExternal map[mappingKey]*entry
-	byInternal map[internalKey]*entry
-	byClient   map[netip.Addr]map[*entry]struct{}
+	store      leaseStore
+	byExternal map[mappingKey]leaseID
+	byClient   map[netip.Addr]*clientLeases
 	expiry     expiryHeap
 	order      keyOrder
+	base       time.Time // the origin of the entries' times
 	start      time.Time
 	external   netip.Addr
 	closed     bool
@@ -107,9 +107,8 @@ func New(cfg Config) *Table {
 		rng:        cfg.Rand,
 		policy:     cfg.Policy.withDefaults(),
 		wake:       make(chan struct{}, 1),
-		byExternal: make(map[mappingKey]*entry),
-		byInternal: make(map[internalKey]*entry),
-		byClient:   make(map[netip.Addr]map[*entry]struct{}),
+		byExternal: make(map[mappingKey]leaseID),
+		byClient:   make(map[netip.Addr]*clientLeases),
 	}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
@@ -120,13 +119,51 @@ func New(cfg Config) *Table {
 	if t.rng == nil {
 		t.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	if t.reserved == nil {
-		t.reserved = func(Protocol, uint16) bool { return false }
-	}
 	t.commit.fw = cfg.Firewall
 	t.start = t.now()
+	t.base = t.start
+	t.expiry.store = &t.store
 	return t
 }
+
+// lease returns the lease id as a Lease. t.mu must be held.
+func (t *Table) lease(id leaseID) Lease {
+	e := t.store.get(id)
+	l := Lease{
+		Protocol:     e.proto,
+		Internal:     e.internal(),
+		ExternalPort: e.eport,
+		Origin:       e.origin,
+		Created:      t.at(e.created),
+	}
+	if e.expires != 0 {
+		l.Expires = t.at(e.expires)
+	}
+	if x := t.store.extra(id); x != nil {
+		l.Nonce, l.Remote, l.Description = x.nonce, x.remote, x.description
+	}
+	return l
+}
+
+// mapping returns what the kernel must enforce for the lease id, with its
+// lifetime left at now. t.mu must be held.
+func (t *Table) mapping(id leaseID, now time.Time) Mapping {
+	e := t.store.get(id)
+	m := Mapping{Protocol: e.proto, ExternalPort: e.eport, Internal: e.internal()}
+	if e.expires != 0 {
+		m.Lifetime = max(time.Duration(e.expires-t.since(now)), 0)
+	}
+	return m
+}
+
+// since returns tm as an entry time: nanoseconds since t.base, never 0
+// (which stands for no end).
+func (t *Table) since(tm time.Time) int64 {
+	return max(int64(tm.Sub(t.base)), 1)
+}
+
+// at turns an entry time back into a time.
+func (t *Table) at(ns int64) time.Time { return t.base.Add(time.Duration(ns)) }
 
 // Epoch returns the seconds since the start of the table's epoch, the value
 // NAT-PMP (RFC 6886 §3.6) and PCP (RFC 6887 §8.5) put in every response so
@@ -188,8 +225,8 @@ func (t *Table) Leases() []Lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := make([]Lease, 0, len(t.byExternal))
-	for _, e := range t.byExternal {
-		out = append(out, e.Lease)
+	for _, id := range t.byExternal {
+		out = append(out, t.lease(id))
 	}
 	return out
 }
@@ -199,22 +236,22 @@ func (t *Table) Leases() []Lease {
 func (t *Table) Lookup(p Protocol, internal netip.AddrPort) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.byInternal[internalKey{p, internal}]
+	id, ok := t.byInternalEndpoint(p, internal)
 	if !ok {
 		return Lease{}, false
 	}
-	return e.Lease, true
+	return t.lease(id), true
 }
 
 // LookupExternal returns the lease holding an external port.
 func (t *Table) LookupExternal(p Protocol, port uint16) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e, ok := t.byExternal[mappingKey{p, port}]
+	id, ok := t.byExternal[mappingKey{p, port}]
 	if !ok {
 		return Lease{}, false
 	}
-	return e.Lease, true
+	return t.lease(id), true
 }
 
 func validate(req *MapRequest) error {
@@ -236,28 +273,48 @@ func validate(req *MapRequest) error {
 // Map grants or renews a mapping. A NAT-PMP or PCP request for an internal
 // endpoint that already has a lease of those protocols renews it and keeps
 // its external port (RFC 6886 §3.3, RFC 6887 §11.3); a UPnP request renews
-// the mapping of its external port when that leads to the same endpoint. A new lease gets, in order of preference, the external
-// port of the same client's lease for the same internal port in the other
-// protocol (RFC 6886 §3.3: TCP and UDP mappings of one port should match),
-// the port asked for, or a random free port the policy allows. Map returns
-// once the firewall holds the lease.
+// the mapping of its external port when that leads to the same endpoint. A
+// new lease gets, in order of preference, the external port of the same
+// client's lease for the same internal port in the other protocol (RFC 6886
+// §3.3: TCP and UDP mappings of one port should match), the port asked for,
+// or a random free port the policy allows. Map returns once the firewall
+// holds the lease.
+//
+// Whether the gateway itself uses a port (Config.Reserved) costs system
+// calls, so Map asks it without holding the table's lock: when allocation
+// reaches a port not yet asked about, Map lets go of the lock, asks, and
+// starts over with the answer, which later rounds reuse.
 func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	req.Internal = netip.AddrPortFrom(req.Internal.Addr().Unmap(), req.Internal.Port())
 	if err := validate(&req); err != nil {
 		return MapResult{}, err
 	}
+	var room [4]portProbe
+	probed := portProbes(room[:0])
+	for {
+		res, probe, err := t.mapRound(ctx, &req, probed)
+		if probe == 0 {
+			return res, err
+		}
+		probed = append(probed, portProbe{probe, t.reserved(req.Protocol, probe)})
+	}
+}
+
+// mapRound is one round of Map. It takes t.mu and, unless it returns a port
+// to probe, releases it, waits for the firewall and returns the result. With
+// a port to probe it has released t.mu and changed nothing.
+func (t *Table) mapRound(ctx context.Context, req *MapRequest, probed portProbes) (MapResult, uint16, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
-		return MapResult{}, ErrClosed
+		return MapResult{}, 0, ErrClosed
 	}
 	now := t.now()
 	lifetime := min(req.Lifetime, t.policy.MaxLifetime)
-	var expires time.Time
+	var expires int64
 	if !req.Permanent {
-		expires = now.Add(lifetime)
+		expires = t.since(now.Add(lifetime))
 	}
-	ik := internalKey{req.Protocol, req.Internal}
 
 	// NAT-PMP and PCP name a mapping by its internal endpoint, one per
 	// endpoint and protocol (RFC 6886 §3.3, RFC 6887 §11.3); UPnP names it
@@ -265,124 +322,181 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	// WANIPConnection:2 §2.5.16: the same AddPortMapping again renews it).
 	// A UPnP request never touches a NAT-PMP mapping of the same endpoint,
 	// nor the other way round: both stay in force.
-	var existing *entry
+	var existing leaseID
+	found := false
 	if req.Origin == OriginUPnP {
-		if e, ok := t.byExternal[mappingKey{req.Protocol, req.ExternalPort}]; ok && req.ExternalPort != 0 && e.Internal == req.Internal {
-			existing = e
+		if id, ok := t.byExternal[mappingKey{req.Protocol, req.ExternalPort}]; ok && req.ExternalPort != 0 && t.store.get(id).internal() == req.Internal {
+			existing, found = id, true
 		}
-	} else if e, ok := t.byInternal[ik]; ok {
-		existing = e
+	} else {
+		existing, found = t.byInternalEndpoint(req.Protocol, req.Internal)
 	}
-	if e := existing; e != nil {
-		if req.CheckNonce && e.Nonce != req.Nonce {
+	if id := existing; found {
+		x := t.store.extra(id)
+		if req.CheckNonce && (x == nil && req.Nonce != [12]byte{} || x != nil && x.nonce != req.Nonce) {
 			t.mu.Unlock()
-			return MapResult{}, ErrNonceMismatch
+			return MapResult{}, 0, ErrNonceMismatch
 		}
-		old := e.mapping(now)
-		e.Expires = expires
+		old := t.mapping(id, now)
+		t.store.get(id).expires = expires
 		if req.Description != "" {
-			e.Description = req.Description
+			nonce := [12]byte{}
+			if x != nil {
+				nonce = x.nonce
+			}
+			t.store.setExtra(id, nonce, req.Description)
 		}
-		t.fixExpiry(e)
-		ch := &change{remove: &old, add: ptr(e.mapping(now)), done: make(chan error, 1)}
+		t.fixExpiry(id)
+		ch := &change{remove: &old, add: ptr(t.mapping(id, now)), done: make(chan error, 1)}
 		t.commit.enqueue(ch)
-		res := MapResult{Lease: e.Lease, Renewed: true, Granted: granted(&req, lifetime)}
+		res := MapResult{Lease: t.lease(id), Renewed: true, Granted: granted(req, lifetime)}
 		t.mu.Unlock()
 		if err := t.commit.wait(ctx, ch); err != nil {
-			t.logLease(slog.LevelError, "renewal not applied to the firewall", &res.Lease, now, "err", err)
-			return MapResult{}, err
+			t.logLease(slog.LevelError, "renewal not applied to the firewall", &res.Lease, now, err)
+			return MapResult{}, 0, err
 		}
 		t.logLease(slog.LevelDebug, "renewed", &res.Lease, now)
-		return res, nil
+		return res, 0, nil
 	}
 
-	eport, err := t.allocate(&req)
+	eport, probe, err := t.allocate(req, probed)
+	if probe != 0 {
+		t.mu.Unlock()
+		return MapResult{}, probe, nil
+	}
 	if err != nil {
 		t.mu.Unlock()
 		t.log.Info("refused", "proto", req.Protocol, "internal", req.Internal, "eport", req.ExternalPort, "origin", req.Origin, "err", err)
-		return MapResult{}, err
+		return MapResult{}, 0, err
 	}
-	e := &entry{Lease: Lease{
-		Protocol:     req.Protocol,
-		Internal:     req.Internal,
-		ExternalPort: eport,
-		Nonce:        req.Nonce,
-		Origin:       req.Origin,
-		Description:  req.Description,
-		Created:      now,
-		Expires:      expires,
-	}, heapIndex: -1}
-	t.link(e)
-	ch := &change{add: ptr(e.mapping(now)), done: make(chan error, 1)}
+	id, e := t.store.alloc()
+	e.addr = req.Internal.Addr().As16()
+	e.is4 = req.Internal.Addr().Is4()
+	e.iport = req.Internal.Port()
+	e.created = t.since(now)
+	e.expires = expires
+	e.eport = eport
+	e.proto = req.Protocol
+	e.origin = req.Origin
+	gen := e.gen
+	t.store.setExtra(id, req.Nonce, req.Description)
+	t.link(id)
+	ch := &change{add: ptr(t.mapping(id, now)), done: make(chan error, 1)}
 	t.commit.enqueue(ch)
-	res := MapResult{Lease: e.Lease, Granted: granted(&req, lifetime)}
+	res := MapResult{Lease: t.lease(id), Granted: granted(req, lifetime)}
 	t.mu.Unlock()
 
 	if err := t.commit.wait(ctx, ch); err != nil {
 		t.mu.Lock()
-		if t.byExternal[keyOf(*ch.add)] == e {
-			t.unlink(e)
+		// Unless the lease has gone meanwhile (and its slot been reused).
+		if held, ok := t.byExternal[keyOf(*ch.add)]; ok && held == id && t.store.get(id).gen == gen {
+			t.unlink(id)
 		}
 		t.mu.Unlock()
-		t.logLease(slog.LevelError, "grant not applied to the firewall", &res.Lease, now, "err", err)
-		return MapResult{}, err
+		t.logLease(slog.LevelError, "grant not applied to the firewall", &res.Lease, now, err)
+		return MapResult{}, 0, err
 	}
 	t.logLease(slog.LevelInfo, "granted", &res.Lease, now)
 	t.changed()
-	return res, nil
+	return res, 0, nil
+}
+
+// portProbes are the answers of Config.Reserved that one Map call has
+// collected, in the order asked; there are one or two as a rule.
+type portProbes []portProbe
+
+type portProbe struct {
+	port     uint16
+	reserved bool
+}
+
+func (ps portProbes) lookup(port uint16) (reserved, known bool) {
+	for _, p := range ps {
+		if p.port == port {
+			return p.reserved, true
+		}
+	}
+	return false, false
 }
 
 // allocate picks the external port for a new lease. It must be called with
-// t.mu held.
-func (t *Table) allocate(req *MapRequest) (uint16, error) {
+// t.mu held. When the port it would pick next has not been asked about
+// (Config.Reserved), it returns that port as probe instead, for the caller
+// to ask about without the lock and call again with the answer in probed.
+func (t *Table) allocate(req *MapRequest, probed portProbes) (port, probe uint16, err error) {
 	allowed := t.policy.allowedPorts(req.Internal.Addr(), req.Internal.Port())
 	if len(allowed) == 0 {
-		return 0, ErrNotAuthorized
+		return 0, 0, ErrNotAuthorized
 	}
-	// The map lookup comes before the reserved-port probe, which costs
-	// system calls in the daemon.
-	usable := func(p uint16) bool {
+	// usable reports whether p can be handed out, or that only a probe
+	// can tell.
+	usable := func(p uint16) (ok, unknown bool) {
 		if p == 0 || !inRanges(allowed, p) {
-			return false
+			return false, false
 		}
 		if _, taken := t.byExternal[mappingKey{req.Protocol, p}]; taken {
-			return false
+			return false, false
 		}
-		return !t.reserved(req.Protocol, p)
+		if t.reserved == nil {
+			return true, false
+		}
+		reserved, known := probed.lookup(p)
+		return known && !reserved, !known
+	}
+	// pick decides on one candidate: take it, probe it, or go on.
+	pick := func(p uint16) (port, probe uint16, done bool) {
+		switch ok, unknown := usable(p); {
+		case ok:
+			return p, 0, true
+		case unknown:
+			return 0, p, true
+		}
+		return 0, 0, false
 	}
 	if req.Exact {
-		switch {
-		case !inRanges(allowed, req.ExternalPort):
-			return 0, ErrNotAuthorized
-		case !usable(req.ExternalPort):
-			return 0, ErrConflict
+		if !inRanges(allowed, req.ExternalPort) {
+			return 0, 0, ErrNotAuthorized
 		}
-		return req.ExternalPort, nil
+		if port, probe, done := pick(req.ExternalPort); done {
+			return port, probe, nil
+		}
+		return 0, 0, ErrConflict
 	}
-	if other, ok := t.byInternal[internalKey{companion(req.Protocol), req.Internal}]; ok && usable(other.ExternalPort) {
-		return other.ExternalPort, nil
+	var preferred [2]uint16
+	if other, ok := t.byInternalEndpoint(companion(req.Protocol), req.Internal); ok {
+		preferred[0] = t.store.get(other).eport
 	}
-	if usable(req.ExternalPort) {
-		return req.ExternalPort, nil
+	preferred[1] = req.ExternalPort
+	for _, p := range preferred {
+		if port, probe, done := pick(p); done {
+			return port, probe, nil
+		}
+	}
+	// A random pick probed free in an earlier round is taken if it still
+	// is, so that rounds come to an end.
+	for _, pr := range probed {
+		if ok, _ := usable(pr.port); ok {
+			return pr.port, 0, nil
+		}
 	}
 	total := 0
 	for _, r := range allowed {
 		total += r.Size()
 	}
-	// Random probes find a free port at once while the table is far from
+	// Random picks find a free port at once while the table is far from
 	// full; a scan from a random start settles the rest.
 	for range 32 {
-		if p := nthPort(allowed, t.rng.IntN(total)); usable(p) {
-			return p, nil
+		if port, probe, done := pick(nthPort(allowed, t.rng.IntN(total))); done {
+			return port, probe, nil
 		}
 	}
 	start := t.rng.IntN(total)
 	for i := range total {
-		if p := nthPort(allowed, (start+i)%total); usable(p) {
-			return p, nil
+		if port, probe, done := pick(nthPort(allowed, (start+i)%total)); done {
+			return port, probe, nil
 		}
 	}
-	return 0, ErrOutOfResources
+	return 0, 0, ErrOutOfResources
 }
 
 func granted(req *MapRequest, lifetime time.Duration) time.Duration {
@@ -420,53 +534,64 @@ func nthPort(rs []PortRange, n int) uint16 {
 
 func ptr[T any](v T) *T { return &v }
 
-// link adds e to every index. t.mu must be held.
-func (t *Table) link(e *entry) {
-	t.byExternal[mappingKey{e.Protocol, e.ExternalPort}] = e
-	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, 1)
-	if e.Origin != OriginUPnP {
-		t.byInternal[internalKey{e.Protocol, e.Internal}] = e
-	}
-	c := t.byClient[e.Internal.Addr()]
+// byInternalEndpoint returns the NAT-PMP or PCP lease of an internal
+// endpoint. t.mu must be held.
+func (t *Table) byInternalEndpoint(p Protocol, internal netip.AddrPort) (leaseID, bool) {
+	c := t.byClient[internal.Addr()]
 	if c == nil {
-		c = make(map[*entry]struct{})
-		t.byClient[e.Internal.Addr()] = c
+		return 0, false
 	}
-	c[e] = struct{}{}
-	t.fixExpiry(e)
+	id, ok := c.byPort[portKey{p, internal.Port()}]
+	return id, ok
 }
 
-// unlink removes e from every index. t.mu must be held.
-func (t *Table) unlink(e *entry) {
-	delete(t.byExternal, mappingKey{e.Protocol, e.ExternalPort})
-	t.order.add(mappingKey{e.Protocol, e.ExternalPort}, -1)
-	if t.byInternal[internalKey{e.Protocol, e.Internal}] == e {
-		delete(t.byInternal, internalKey{e.Protocol, e.Internal})
+// link adds the lease id to every index. t.mu must be held.
+func (t *Table) link(id leaseID) {
+	e := t.store.get(id)
+	t.byExternal[e.key()] = id
+	t.order.add(e.key(), 1)
+	addr := e.internal().Addr()
+	c := t.byClient[addr]
+	if c == nil {
+		c = &clientLeases{byPort: make(map[portKey]leaseID)}
+		t.byClient[addr] = c
 	}
-	if c := t.byClient[e.Internal.Addr()]; c != nil {
-		delete(c, e)
-		if len(c) == 0 {
-			delete(t.byClient, e.Internal.Addr())
+	if e.origin == OriginUPnP {
+		if c.upnp == nil {
+			c.upnp = make(map[leaseID]struct{})
+		}
+		c.upnp[id] = struct{}{}
+	} else {
+		c.byPort[portKey{e.proto, e.iport}] = id
+	}
+	t.fixExpiry(id)
+}
+
+// unlink removes the lease id from every index and releases its slot. t.mu
+// must be held.
+func (t *Table) unlink(id leaseID) {
+	e := t.store.get(id)
+	delete(t.byExternal, e.key())
+	t.order.add(e.key(), -1)
+	addr := e.internal().Addr()
+	if c := t.byClient[addr]; c != nil {
+		if k := (portKey{e.proto, e.iport}); c.byPort[k] == id {
+			delete(c.byPort, k)
+		}
+		delete(c.upnp, id)
+		if c.empty() {
+			delete(t.byClient, addr)
 		}
 	}
-	if e.heapIndex >= 0 {
-		heap.Remove(&t.expiry, e.heapIndex)
-	}
+	t.expiry.remove(id)
+	t.store.release(id)
 }
 
-// fixExpiry puts e where it belongs in the expiry heap after its Expires
-// changed, and wakes the expiry loop when e is now the first to end.
-func (t *Table) fixExpiry(e *entry) {
-	switch {
-	case e.Expires.IsZero() && e.heapIndex >= 0:
-		heap.Remove(&t.expiry, e.heapIndex)
-	case e.Expires.IsZero():
-	case e.heapIndex >= 0:
-		heap.Fix(&t.expiry, e.heapIndex)
-	default:
-		heap.Push(&t.expiry, e)
-	}
-	if e.heapIndex == 0 {
+// fixExpiry puts the lease id where it belongs in the expiry heap after its
+// end changed, and wakes the expiry loop when it is now the first to end.
+func (t *Table) fixExpiry(id leaseID) {
+	t.expiry.fix(id)
+	if first, ok := t.expiry.first(); ok && first == id {
 		select {
 		case t.wake <- struct{}{}:
 		default:
@@ -479,24 +604,24 @@ func (t *Table) fixExpiry(e *entry) {
 func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort) (Lease, error) {
 	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
 	t.mu.Lock()
-	e, ok := t.byInternal[internalKey{p, internal}]
+	id, ok := t.byInternalEndpoint(p, internal)
 	if !ok {
 		t.mu.Unlock()
 		return Lease{}, ErrNotFound
 	}
-	return t.remove(ctx, []*entry{e}, "deleted")[0], nil
+	return t.remove(ctx, []leaseID{id}, "deleted")[0], nil
 }
 
 // DeleteExternal removes the lease holding an external port (UPnP
 // DeletePortMapping).
 func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Lease, error) {
 	t.mu.Lock()
-	e, ok := t.byExternal[mappingKey{p, port}]
+	id, ok := t.byExternal[mappingKey{p, port}]
 	if !ok {
 		t.mu.Unlock()
 		return Lease{}, ErrNotFound
 	}
-	return t.remove(ctx, []*entry{e}, "deleted")[0], nil
+	return t.remove(ctx, []leaseID{id}, "deleted")[0], nil
 }
 
 // DeleteClient removes every lease of protocol p that client holds and that
@@ -506,10 +631,18 @@ func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Le
 func (t *Table) DeleteClient(ctx context.Context, p Protocol, client netip.Addr, origins ...Origin) []Lease {
 	client = client.Unmap()
 	t.mu.Lock()
-	var victims []*entry
-	for e := range t.byClient[client] {
-		if e.Protocol == p && (len(origins) == 0 || containsOrigin(origins, e.Origin)) {
-			victims = append(victims, e)
+	var victims []leaseID
+	pick := func(id leaseID) {
+		if e := t.store.get(id); e.proto == p && (len(origins) == 0 || containsOrigin(origins, e.origin)) {
+			victims = append(victims, id)
+		}
+	}
+	if c := t.byClient[client]; c != nil {
+		for _, id := range c.byPort {
+			pick(id)
+		}
+		for id := range c.upnp {
+			pick(id)
 		}
 	}
 	if len(victims) == 0 {
@@ -530,20 +663,20 @@ func containsOrigin(os []Origin, o Origin) bool {
 
 // remove unlinks victims, queues their removal from the firewall, releases
 // t.mu (which the caller holds) and waits for the firewall.
-func (t *Table) remove(ctx context.Context, victims []*entry, why string) []Lease {
+func (t *Table) remove(ctx context.Context, victims []leaseID, why string) []Lease {
 	now := t.now()
 	out := make([]Lease, len(victims))
 	changes := make([]*change, len(victims))
-	for i, e := range victims {
-		t.unlink(e)
-		out[i] = e.Lease
-		changes[i] = &change{remove: ptr(e.mapping(now)), done: make(chan error, 1)}
+	for i, id := range victims {
+		out[i] = t.lease(id)
+		changes[i] = &change{remove: ptr(t.mapping(id, now)), done: make(chan error, 1)}
+		t.unlink(id)
 		t.commit.enqueue(changes[i])
 	}
 	t.mu.Unlock()
 	for i, ch := range changes {
 		if err := t.commit.wait(ctx, ch); err != nil {
-			t.logLease(slog.LevelError, "removal not applied to the firewall", &out[i], now, "err", err)
+			t.logLease(slog.LevelError, "removal not applied to the firewall", &out[i], now, err)
 			continue
 		}
 		t.logLease(slog.LevelInfo, why, &out[i], now)
@@ -562,11 +695,11 @@ func (t *Table) LeaseAt(i int) (Lease, bool) {
 	if !ok {
 		return Lease{}, false
 	}
-	e, ok := t.byExternal[k]
+	id, ok := t.byExternal[k]
 	if !ok {
 		return Lease{}, false
 	}
-	return e.Lease, true
+	return t.lease(id), true
 }
 
 // LeasesInRange returns at most max leases of protocol p whose external
@@ -588,8 +721,8 @@ func (t *Table) inRange(p Protocol, lo, hi uint16, max int) []Lease {
 		if !ok || k.proto != p || k.port > hi {
 			break
 		}
-		if e, ok := t.byExternal[k]; ok {
-			out = append(out, e.Lease)
+		if id, ok := t.byExternal[k]; ok {
+			out = append(out, t.lease(id))
 		}
 	}
 	return out
@@ -600,7 +733,7 @@ func (t *Table) inRange(p Protocol, lo, hi uint16, max int) []Lease {
 // DeletePortMappingRange), and returns them.
 func (t *Table) DeleteExternalRange(ctx context.Context, p Protocol, lo, hi uint16, match func(Lease) bool) []Lease {
 	t.mu.Lock()
-	var victims []*entry
+	var victims []leaseID
 	for _, l := range t.inRange(p, lo, hi, len(t.byExternal)) {
 		if match == nil || match(l) {
 			victims = append(victims, t.byExternal[mappingKey{l.Protocol, l.ExternalPort}])
@@ -656,8 +789,8 @@ func (t *Table) Run(ctx context.Context) error {
 	for {
 		t.mu.Lock()
 		wait := time.Hour
-		if len(t.expiry) > 0 {
-			wait = max(t.expiry[0].Expires.Sub(t.now()), 0)
+		if id, ok := t.expiry.first(); ok {
+			wait = max(time.Duration(t.store.get(id).expires-t.since(t.now())), 0)
 		}
 		t.mu.Unlock()
 		timer.Reset(wait)
@@ -674,11 +807,15 @@ func (t *Table) Run(ctx context.Context) error {
 // expire removes every lease whose time is up.
 func (t *Table) expire(ctx context.Context) {
 	t.mu.Lock()
-	now := t.now()
-	var victims []*entry
-	for len(t.expiry) > 0 && !t.expiry[0].Expires.After(now) {
-		victims = append(victims, t.expiry[0])
-		heap.Pop(&t.expiry)
+	now := t.since(t.now())
+	var victims []leaseID
+	for {
+		id, ok := t.expiry.first()
+		if !ok || t.store.get(id).expires > now {
+			break
+		}
+		victims = append(victims, id)
+		t.expiry.remove(id)
 	}
 	if len(victims) == 0 {
 		t.mu.Unlock()
@@ -695,16 +832,17 @@ func (t *Table) Reconfigure(ctx context.Context, p Policy) []Lease {
 	t.mu.Lock()
 	t.policy = p
 	now := t.now()
-	limit := now.Add(p.MaxLifetime)
-	var victims []*entry
-	for _, e := range t.byExternal {
-		if !p.Allows(e.ExternalPort, e.Internal.Addr(), e.Internal.Port()) {
-			victims = append(victims, e)
+	limit := t.since(now.Add(p.MaxLifetime))
+	var victims []leaseID
+	for _, id := range t.byExternal {
+		e := t.store.get(id)
+		if !p.Allows(e.eport, e.internal().Addr(), e.iport) {
+			victims = append(victims, id)
 			continue
 		}
-		if !e.Expires.IsZero() && e.Expires.After(limit) {
-			e.Expires = limit
-			t.fixExpiry(e)
+		if e.expires != 0 && e.expires > limit {
+			e.expires = limit
+			t.fixExpiry(id)
 		}
 	}
 	if len(victims) == 0 {
@@ -722,26 +860,32 @@ func (t *Table) Close() {
 	t.mu.Unlock()
 }
 
-// logLease logs msg about lease l, building the attributes only when the
-// logger takes records of that level.
-func (t *Table) logLease(level slog.Level, msg string, l *Lease, now time.Time, args ...any) {
+// logLease logs msg about lease l, with err when it is not nil, building
+// the attributes only when the logger takes records of that level. It
+// allocates little: a grant is logged for every request.
+func (t *Table) logLease(level slog.Level, msg string, l *Lease, now time.Time, err ...error) {
 	if !t.log.Enabled(context.Background(), level) {
 		return
 	}
-	t.log.Log(context.Background(), level, msg, append([]any{leaseAttrs(l, now)}, args...)...)
+	attrs := [2]slog.Attr{leaseAttrs(l, now)}
+	n := 1
+	if len(err) > 0 && err[0] != nil {
+		attrs[1] = slog.Any("err", err[0])
+		n++
+	}
+	t.log.LogAttrs(context.Background(), level, msg, attrs[:n]...)
 }
 
 func leaseAttrs(l *Lease, now time.Time) slog.Attr {
-	attrs := []any{
-		"proto", l.Protocol.String(),
-		"internal", l.Internal.String(),
-		"eport", l.ExternalPort,
-		"origin", l.Origin.String(),
+	lifetime := slog.String("lifetime", "permanent")
+	if !l.Expires.IsZero() {
+		lifetime = slog.Duration("lifetime", l.Lifetime(now))
 	}
-	if l.Expires.IsZero() {
-		attrs = append(attrs, "lifetime", "permanent")
-	} else {
-		attrs = append(attrs, "lifetime", l.Lifetime(now).String())
-	}
-	return slog.Group("lease", attrs...)
+	return slog.GroupAttrs("lease",
+		slog.String("proto", l.Protocol.String()),
+		slog.Any("internal", l.Internal),
+		slog.Int("eport", int(l.ExternalPort)),
+		slog.String("origin", l.Origin.String()),
+		lifetime,
+	)
 }

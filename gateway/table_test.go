@@ -169,6 +169,52 @@ func TestMapReservedPortNeverGranted(t *testing.T) {
 	}
 }
 
+// TestMapProbesWithoutTheLock: Config.Reserved, which costs system calls in
+// the daemon, is asked without the table's lock held; a port taken while
+// it was being asked about is not granted twice; and no port is asked about
+// twice in one request, however many are reserved.
+func TestMapProbesWithoutTheLock(t *testing.T) {
+	ctx := context.Background()
+	var tab *Table
+	asked := map[uint16]int{}
+	stolen := false
+	tab = New(Config{Policy: Policy{Ports: PortRange{3000, 3009}}, Reserved: func(p Protocol, port uint16) bool {
+		if !tab.mu.TryLock() {
+			t.Errorf("Reserved(%v, %d) called with the table's lock held", p, port)
+		} else {
+			tab.mu.Unlock()
+		}
+		asked[port]++
+		if port == 3000 && !stolen {
+			// Another client takes the port while this one is asked about.
+			stolen = true
+			if _, err := tab.Map(ctx, mapReq(TCP, client2, 3000, 3000)); err != nil {
+				t.Errorf("the other client's Map: %v", err)
+			}
+		}
+		return port != 3000 && port != 3007
+	}})
+	res, err := tab.Map(ctx, mapReq(TCP, client1, 3000, 3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExternalPort != 3007 {
+		t.Fatalf("got port %d; want 3007, the only port neither reserved nor taken meanwhile", res.ExternalPort)
+	}
+	if l, _ := tab.LookupExternal(TCP, 3000); l.Internal.Addr() != client2 {
+		t.Fatalf("port 3000 is held by %v; want the client that took it meanwhile", l.Internal)
+	}
+	for port, n := range asked {
+		if limit := map[bool]int{true: 2, false: 1}[port == 3000]; n > limit { // once by each client
+			t.Errorf("port %d asked about %d times; want at most %d", port, n, limit)
+		}
+	}
+	upnp := MapRequest{Protocol: UDP, Internal: netip.AddrPortFrom(client1, 4000), ExternalPort: 3001, Exact: true, Lifetime: time.Hour, Origin: OriginUPnP}
+	if _, err := tab.Map(ctx, upnp); !errors.Is(err, ErrConflict) {
+		t.Fatalf("an exact request for a reserved port = %v; want ErrConflict", err)
+	}
+}
+
 func TestMapRules(t *testing.T) {
 	p := Policy{Rules: []Rule{
 		{Allow: false, ExternalPorts: PortRange{1024, 65535}, Internal: netip.MustParsePrefix("198.51.100.11/32"), InternalPorts: PortRange{1, 65535}},
@@ -455,6 +501,42 @@ func BenchmarkMapDelete(b *testing.B) {
 	for _, n := range []int{0, 1000, 10000, 50000} {
 		b.Run(fmt.Sprintf("present=%d", n), func(b *testing.B) { benchmarkMap(b, n) })
 	}
+}
+
+// fillTable returns a table (no firewall) with n NAT-PMP leases, TCP and
+// UDP of 100 ports on each of n/100 clients.
+func fillTable(tb testing.TB, n int) *Table {
+	ctx := context.Background()
+	tab := New(Config{Rand: rand.New(rand.NewPCG(1, 2))})
+	for i := range n {
+		addr := netip.AddrFrom4([4]byte{198, 51, byte(i / 100 >> 8), byte(i / 100)})
+		if _, err := tab.Map(ctx, mapReq([2]Protocol{TCP, UDP}[i%2], addr, uint16(1024+i%100), 0)); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if tab.Len() != n {
+		tb.Fatalf("%d leases; want %d", tab.Len(), n)
+	}
+	return tab
+}
+
+// BenchmarkTableMemory fills a table with 100,000 NAT-PMP leases of
+// 1,000 clients and reports the heap it holds per lease (after a garbage
+// collection): the lease records, the indexes and the expiry heap.
+func BenchmarkTableMemory(b *testing.B) {
+	const n = 100000
+	var perLease float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tab := fillTable(b, n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perLease = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(tab)
+	}
+	b.ReportMetric(perLease, "B/lease")
 }
 
 func BenchmarkRenew(b *testing.B) {

@@ -22,7 +22,7 @@ const (
 	childEnv       = "PORTLEASED_DETACHED=1"
 )
 
-const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile]
+const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile] [-profile-socket path]
 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
 on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one lease table,
@@ -39,6 +39,13 @@ Options:
               0, or print each error as file:line: message and exit 1.
   -p pidfile  The PID file when detached (default /run/portleased.pid).
   -v          Verbose: also log renewals, deletions and refused packets.
+  -profile-socket path
+              Serve the Go runtime's profiles (net/http/pprof, /debug/pprof/)
+              on a Unix socket at path, mode 0600, for performance work:
+                curl --unix-socket path -o heap.pprof \
+                  'http://portleased/debug/pprof/heap?gc=1'
+                go tool pprof -top heap.pprof
+              Off by default. The socket reaches no network.
 
 Signals:
   SIGTERM, SIGINT  Remove every mapping from the kernel, then exit 0.
@@ -83,6 +90,7 @@ type options struct {
 	verbose    bool
 	file       string
 	pidFile    string
+	profile    string
 }
 
 func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
@@ -95,6 +103,7 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "")
 	fs.StringVar(&o.file, "f", defaultConfig, "")
 	fs.StringVar(&o.pidFile, "p", defaultPIDFile, "")
+	fs.StringVar(&o.profile, "profile-socket", "", "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
@@ -159,6 +168,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer pid.Remove()
+	}
+	if o.profile != "" {
+		stop, err := serveProfiles(o.profile, log)
+		if err != nil {
+			log.Error("not started", "err", err)
+			daemon.Fail(childEnv, err)
+			if o.foreground {
+				fmt.Fprintf(stderr, "portleased: %v\n", err)
+			}
+			return 1
+		}
+		defer stop()
 	}
 	d := &gatewayDaemon{file: o.file, log: log}
 	if err := d.run(cfg, func() { daemon.Ready(childEnv) }); err != nil {

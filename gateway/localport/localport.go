@@ -14,27 +14,30 @@ import (
 // asks the kernel by binding a fresh socket to the wildcard address without
 // SO_REUSEADDR, which fails with EADDRINUSE exactly when some socket holds
 // the port: a listener, a bound UDP socket, or a connection's local port.
-// The probe costs two system calls and no scan of the socket tables.
+//
+// One dual-stack IPv6 socket (IPV6_V6ONLY off) asks for both families at
+// once: its wildcard bind conflicts with a socket of either family on the
+// port (Linux inet6 bind conflict rules). Where IPv6 is unavailable, an IPv4
+// socket asks. The probe costs four system calls and no scan of the socket
+// tables.
 func InUse(proto uint8, port uint16) bool {
 	typ := unix.SOCK_DGRAM
 	if proto == unix.IPPROTO_TCP {
 		typ = unix.SOCK_STREAM
 	}
-	for _, family := range []int{unix.AF_INET, unix.AF_INET6} {
-		fd, err := unix.Socket(family, typ|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			continue // no IPv6 in this namespace, for instance
+	if fd, err := unix.Socket(unix.AF_INET6, typ|unix.SOCK_CLOEXEC, 0); err == nil {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err == nil {
+			err = unix.Bind(fd, &unix.SockaddrInet6{Port: int(port)})
+			unix.Close(fd)
+			return errors.Is(err, unix.EADDRINUSE)
 		}
-		var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(port)}
-		if family == unix.AF_INET6 {
-			_ = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
-			sa = &unix.SockaddrInet6{Port: int(port)}
-		}
-		err = unix.Bind(fd, sa)
 		unix.Close(fd)
-		if errors.Is(err, unix.EADDRINUSE) {
-			return true
-		}
 	}
-	return false
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)})
+	unix.Close(fd)
+	return errors.Is(err, unix.EADDRINUSE)
 }

@@ -2,32 +2,49 @@ package localport
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
 )
 
+// TestInUse: a socket of either family, on a specific or the wildcard
+// address, makes its port in use for its protocol, and only while it is
+// open.
 func TestInUse(t *testing.T) {
-	tcp, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
-	udp, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Skip("no IPv6 loopback:", err)
-	}
-	defer udp.Close()
-	tport := uint16(tcp.Addr().(*net.TCPAddr).Port)
-	uport := uint16(udp.LocalAddr().(*net.UDPAddr).Port)
-	if !InUse(unix.IPPROTO_TCP, tport) {
-		t.Errorf("InUse(tcp, %d) = false with a listener on 127.0.0.1", tport)
-	}
-	if !InUse(unix.IPPROTO_UDP, uport) {
-		t.Errorf("InUse(udp, %d) = false with a socket on [::1]", uport)
-	}
-	tcp.Close()
-	if InUse(unix.IPPROTO_TCP, tport) {
-		t.Errorf("InUse(tcp, %d) = true after the listener closed", tport)
+	for _, tc := range []struct{ network, addr string }{
+		{"tcp4", "127.0.0.1:0"},
+		{"tcp4", "0.0.0.0:0"},
+		{"tcp6", "[::1]:0"},
+		{"udp4", "127.0.0.1:0"},
+		{"udp4", "0.0.0.0:0"},
+		{"udp6", "[::1]:0"},
+	} {
+		t.Run(tc.network+" "+tc.addr, func(t *testing.T) {
+			var port uint16
+			var closer interface{ Close() error }
+			proto := uint8(unix.IPPROTO_UDP)
+			if strings.HasPrefix(tc.network, "tcp") {
+				proto = unix.IPPROTO_TCP
+				ln, err := net.Listen(tc.network, tc.addr)
+				if err != nil {
+					t.Skip("cannot listen:", err)
+				}
+				port, closer = uint16(ln.Addr().(*net.TCPAddr).Port), ln
+			} else {
+				c, err := net.ListenPacket(tc.network, tc.addr)
+				if err != nil {
+					t.Skip("cannot listen:", err)
+				}
+				port, closer = uint16(c.LocalAddr().(*net.UDPAddr).Port), c
+			}
+			if !InUse(proto, port) {
+				t.Errorf("InUse(%d, %d) = false with a socket bound to it", proto, port)
+			}
+			closer.Close()
+			if InUse(proto, port) {
+				t.Errorf("InUse(%d, %d) = true after the socket closed", proto, port)
+			}
+		})
 	}
 }

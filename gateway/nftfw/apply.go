@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -30,34 +29,72 @@ func isPortProtocol(p gateway.Protocol) bool {
 	return slices.Contains(portProtocols(), p)
 }
 
-// entry is a mapping the backend holds.
+// entry is a mapping the backend holds, but for its key (an inKey). It
+// holds no pointers.
 type entry struct {
-	m gateway.Mapping
-	// deadline is when the kernel timeout of its elements ends; zero means
-	// they have none.
-	deadline time.Time
+	// deadline is when the kernel timeout of the mapping's elements ends,
+	// in nanoseconds after the index's base; zero means they have none.
+	deadline int64
+	addr     [4]byte // internal address
+	iport    uint16  // internal port
 }
 
-// endpoint is an internal endpoint (protocol, address, port) with mappings.
-// Several mappings may share one, but its outbound element can hold only one
-// external port: that of the oldest mapping still there.
-type endpoint struct {
-	// users are the external ports of the endpoint's mappings, oldest first.
-	users []uint16
-	// installed is the external port in the endpoint's outbound element;
-	// zero means there is none.
-	installed uint16
+// endpoint returns the internal endpoint of e, a mapping of protocol proto.
+func (e entry) endpoint(proto gateway.Protocol) outKey {
+	return outKey{proto, e.addr, e.iport}
 }
 
 // index is what the backend installed: what the kernel holds, except for
-// elements the kernel has since timed out.
+// elements the kernel has since timed out. Its keys and values hold no
+// pointers, which spares the garbage collector from scanning them, but for
+// the rare lists in shared; it takes about 50 bytes a mapping
+// (BenchmarkIndexAdopt).
+//
+// Several mappings may share an internal endpoint, but its outbound element
+// can hold only one external port: that of the oldest mapping still there.
 type index struct {
-	in  map[inKey]entry
-	out map[outKey]endpoint
+	// base is the origin of deadlines. It keeps its monotonic clock
+	// reading, so that a step of the wall clock moves no deadline.
+	base time.Time
+	// in holds the mappings.
+	in map[inKey]entry
+	// out holds, for each endpoint with mappings, the external port in its
+	// outbound element.
+	out map[outKey]uint16
+	// shared holds, for each endpoint with more than one mapping, their
+	// external ports, oldest first. An endpoint with one mapping has no
+	// entry: its one port is that in out.
+	shared map[outKey][]uint16
 }
 
-func newIndex() index {
-	return index{in: make(map[inKey]entry), out: make(map[outKey]endpoint)}
+func newIndex(base time.Time) index {
+	return index{
+		base:   base,
+		in:     make(map[inKey]entry),
+		out:    make(map[outKey]uint16),
+		shared: make(map[outKey][]uint16),
+	}
+}
+
+// deadline returns the deadline of a kernel timeout t that starts at now,
+// or zero for none (t is zero).
+func (x *index) deadline(now time.Time, t time.Duration) int64 {
+	if t <= 0 {
+		return 0
+	}
+	// At least 1: a now before base (only tests use one) must not read as
+	// no deadline.
+	return max(int64(now.Sub(x.base)+t), 1)
+}
+
+// untilDeadline returns the kernel timeout that ends at deadline, in whole
+// milliseconds and at least one, or zero for no deadline.
+func (x *index) untilDeadline(now time.Time, deadline int64) time.Duration {
+	if deadline == 0 {
+		return 0
+	}
+	d := time.Duration(deadline) - now.Sub(x.base)
+	return max((d + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
 }
 
 // gone lists elements that the index holds but the kernel no longer does
@@ -67,15 +104,46 @@ type gone struct {
 	out map[outKey]bool
 }
 
-// plan is one transaction: the elements to delete and add, and the index
-// entries to update once it has been committed.
+// plan is one transaction: the elements to delete and add, and what the
+// index becomes once it has been committed.
 type plan struct {
 	delIn, delOut, addIn, addOut []nftables.SetElement
 
-	keys    []inKey          // touched mappings, in order
-	final   map[inKey]*entry // their entries after the transaction; nil: removed
-	eps     []outKey         // touched endpoints, in order
-	finalEP map[outKey]endpoint
+	keys  positions[inKey]  // touched mappings, in order
+	ins   []change          // by position in keys
+	eps   positions[outKey] // touched endpoints, in order
+	outs  []epChange        // by position in eps
+	users []uint16          // backing of the outs' users
+}
+
+// change is what a transaction does to a touched mapping.
+type change struct {
+	e   entry // the mapping after the transaction, if add
+	add bool  // it is added, or renewed; else it is removed
+	// del: its inbound element is deleted. It is held, and was not found
+	// gone from the kernel.
+	del bool
+	// oldEP and newEP are the positions of the mapping's endpoint before
+	// and after the transaction, -1 for none; next is the position of the
+	// next mapping added to newEP, -1 for none.
+	oldEP, newEP, next int32
+}
+
+// epChange is what a transaction does to a touched endpoint.
+type epChange struct {
+	// users are the external ports of the endpoint's mappings after the
+	// transaction, oldest first.
+	users []uint16
+	// installed is the port its outbound element holds after the
+	// transaction; zero means it has none.
+	installed uint16
+	// del and add: its outbound element is deleted, added; deadline is that
+	// of the added element, its owner's.
+	del, add bool
+	deadline int64
+	// first and last are the positions of the mappings added to the
+	// endpoint (linked by change.next), -1 for none.
+	first, last int32
 }
 
 // Apply removes the mappings in remove and then adds those in add, in one
@@ -93,8 +161,7 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	add, err := normalize(add)
-	if err != nil {
+	if err := checkAdd(add); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -104,10 +171,10 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	}
 	var absent gone
 	for attempt := 0; ; attempt++ {
-		p := f.plan(time.Now(), add, remove, absent)
+		p := f.idx.plan(time.Now(), f.grace, add, remove, absent)
 		err := f.commit(p)
 		if err == nil {
-			f.adopt(p)
+			f.idx.adopt(p)
 			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
 				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut), "held", len(f.idx.in))
 			return nil
@@ -126,36 +193,33 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	}
 }
 
-// normalize checks the mappings to add and returns them with IPv4-mapped
-// internal addresses unmapped.
-func normalize(add []gateway.Mapping) ([]gateway.Mapping, error) {
-	out := make([]gateway.Mapping, len(add))
-	for i, m := range add {
+// checkAdd checks the mappings to add. The index and the elements take an
+// IPv4-mapped internal address as the IPv4 address it maps.
+func checkAdd(add []gateway.Mapping) error {
+	for _, m := range add {
 		switch {
 		case !isPortProtocol(m.Protocol):
-			return nil, fmt.Errorf("nftfw: mapping %v: protocol without ports", m.Protocol)
+			return fmt.Errorf("nftfw: mapping %v: protocol without ports", m.Protocol)
 		case m.ExternalPort == 0 || m.Internal.Port() == 0:
-			return nil, fmt.Errorf("nftfw: mapping %v %d -> %v: port 0", m.Protocol, m.ExternalPort, m.Internal)
+			return fmt.Errorf("nftfw: mapping %v %d -> %v: port 0", m.Protocol, m.ExternalPort, m.Internal)
 		case m.Internal.Addr().Is6() && !m.Internal.Addr().Is4In6():
-			return nil, fmt.Errorf("%w: %v %d -> %v", ErrIPv6, m.Protocol, m.ExternalPort, m.Internal)
+			return fmt.Errorf("%w: %v %d -> %v", ErrIPv6, m.Protocol, m.ExternalPort, m.Internal)
 		case !m.Internal.Addr().Unmap().Is4() || m.Internal.Addr().Unmap().IsUnspecified():
-			return nil, fmt.Errorf("nftfw: mapping %v %d -> %v: bad internal address", m.Protocol, m.ExternalPort, m.Internal)
+			return fmt.Errorf("nftfw: mapping %v %d -> %v: bad internal address", m.Protocol, m.ExternalPort, m.Internal)
 		case m.Lifetime < 0:
-			return nil, fmt.Errorf("nftfw: mapping %v %d -> %v: negative lifetime", m.Protocol, m.ExternalPort, m.Internal)
+			return fmt.Errorf("nftfw: mapping %v %d -> %v: negative lifetime", m.Protocol, m.ExternalPort, m.Internal)
 		}
-		m.Internal = netip.AddrPortFrom(m.Internal.Addr().Unmap(), m.Internal.Port())
-		out[i] = m
 	}
-	return out, nil
+	return nil
 }
 
-// timeout returns the kernel timeout for a mapping with lifetime l, in whole
-// milliseconds, or zero for none.
-func (f *Firewall) timeout(l time.Duration) time.Duration {
+// kernelTimeout returns the kernel timeout for a mapping with lifetime l
+// and the given grace, in whole milliseconds, or zero for none.
+func kernelTimeout(l, grace time.Duration) time.Duration {
 	if l <= 0 {
 		return 0
 	}
-	t := l + f.grace
+	t := l + grace
 	if t > maxKernelTimeout {
 		return 0
 	}
@@ -163,121 +227,201 @@ func (f *Firewall) timeout(l time.Duration) time.Duration {
 }
 
 // plan works out the transaction for add and remove from the index, without
-// changing it. Elements listed in absent are not deleted.
-func (f *Firewall) plan(now time.Time, add, remove []gateway.Mapping, absent gone) *plan {
-	p := &plan{
-		final:   make(map[inKey]*entry, len(add)+len(remove)),
-		finalEP: make(map[outKey]endpoint),
-	}
-	renewed := make(map[inKey]bool, len(add))
-	touch := func(k inKey) {
-		if _, ok := p.final[k]; !ok {
-			p.final[k] = nil
-			p.keys = append(p.keys, k)
-		}
-	}
+// changing it; grace is Config.TimeoutGrace. Elements listed in absent are
+// not deleted. The mappings to add have passed checkAdd.
+func (x *index) plan(now time.Time, grace time.Duration, add, remove []gateway.Mapping, absent gone) *plan {
+	n := len(add) + len(remove)
+	p := &plan{keys: newPositions[inKey](n), ins: make([]change, 0, n)}
 	for _, m := range remove {
-		k := keyOf(m)
-		touch(k)
-		p.final[k] = nil
+		p.touch(keyOf(m))
 	}
 	for _, m := range add {
-		k := keyOf(m)
-		touch(k)
-		e := &entry{m: m}
-		if t := f.timeout(m.Lifetime); t > 0 {
-			e.deadline = now.Add(t)
-		}
-		p.final[k] = e
-		renewed[k] = true
+		*p.touch(keyOf(m)) = change{add: true, e: entry{
+			deadline: x.deadline(now, kernelTimeout(m.Lifetime, grace)),
+			addr:     m.Internal.Addr().As4(),
+			iport:    m.Internal.Port(),
+		}}
 	}
 
 	// The inbound map: delete what is held and changes, add what is new.
-	epSeen := make(map[outKey]bool)
-	touchEP := func(ep outKey) {
-		if !epSeen[ep] {
-			epSeen[ep] = true
-			p.eps = append(p.eps, ep)
+	p.eps = newPositions[outKey](len(p.ins))
+	p.outs = make([]epChange, 0, len(p.ins))
+	for i, k := range p.keys.keys {
+		c := &p.ins[i]
+		c.oldEP, c.newEP, c.next = -1, -1, -1
+		if old, held := x.in[k]; held {
+			c.oldEP = p.touchEP(old.endpoint(k.proto))
+			c.del = !absent.in[k]
 		}
-	}
-	for _, k := range p.keys {
-		old, held := f.idx.in[k]
-		e := p.final[k]
-		if held {
-			touchEP(endpointOf(old.m))
-			if !absent.in[k] {
-				p.delIn = append(p.delIn, nftables.SetElement{Key: k.bytes()})
+		if c.add {
+			c.newEP = p.touchEP(c.e.endpoint(k.proto))
+			o := &p.outs[c.newEP]
+			if o.last < 0 {
+				o.first = int32(i)
+			} else {
+				p.ins[o.last].next = int32(i)
 			}
-		}
-		if e != nil {
-			touchEP(endpointOf(e.m))
-			p.addIn = append(p.addIn, nftables.SetElement{
-				Key:     k.bytes(),
-				Val:     inboundData(e.m.Internal),
-				Timeout: untilDeadline(now, e.deadline),
-			})
+			o.last = int32(i)
 		}
 	}
 
 	// The outbound map: one element per endpoint, for its oldest mapping.
-	added := make(map[outKey][]uint16) // touched mappings by final endpoint, in order
-	for _, k := range p.keys {
-		if e := p.final[k]; e != nil {
-			ep := endpointOf(e.m)
-			added[ep] = append(added[ep], k.eport)
+	// Its users are those it had that stay, then the mappings added to it,
+	// in the order they were touched; the installed port stays while it is
+	// a user.
+	p.users = make([]uint16, 0, len(p.ins)+len(p.outs))
+	for j, ep := range p.eps.keys {
+		o := &p.outs[j]
+		installed, held := x.out[ep]
+		old := x.shared[ep]
+		var one [1]uint16
+		if old == nil && held {
+			one[0] = installed
+			old = one[:]
 		}
-	}
-	for _, ep := range p.eps {
-		old := f.idx.out[ep]
-		var st endpoint
-		for _, u := range old.users {
-			k := inKey{ep.proto, u}
-			if e, touched := p.final[k]; !touched || (e != nil && endpointOf(e.m) == ep) {
-				st.users = append(st.users, u)
+		start := len(p.users)
+		for _, u := range old {
+			if p.stays(ep.proto, j, u) {
+				p.users = append(p.users, u)
 			}
 		}
-		for _, u := range added[ep] {
-			if !slices.Contains(st.users, u) {
-				st.users = append(st.users, u)
+		for i := o.first; i >= 0; i = p.ins[i].next {
+			if p.ins[i].oldEP != int32(j) { // else a user already, kept above
+				p.users = append(p.users, p.keys.keys[i].eport)
 			}
 		}
+		o.users = p.users[start:len(p.users):len(p.users)]
 		switch {
-		case old.installed != 0 && slices.Contains(st.users, old.installed):
-			st.installed = old.installed
-		case len(st.users) > 0:
-			st.installed = st.users[0]
+		case held && p.stays(ep.proto, j, installed):
+			o.installed = installed
+		case len(o.users) > 0:
+			o.installed = o.users[0]
 		}
-		ownerRenewed := st.installed != 0 && renewed[inKey{ep.proto, st.installed}]
-		inKernel := old.installed != 0 && !absent.out[ep]
-		if inKernel && (st.installed != old.installed || ownerRenewed) {
-			p.delOut = append(p.delOut, nftables.SetElement{Key: ep.bytes()})
-			inKernel = false
+		owner := -1 // the position of the installed mapping if touched (renewed)
+		if o.installed != 0 {
+			owner = p.keys.find(inKey{ep.proto, o.installed})
 		}
-		if st.installed != 0 && !inKernel {
-			owner, ok := p.final[inKey{ep.proto, st.installed}]
-			if !ok {
-				o := f.idx.in[inKey{ep.proto, st.installed}]
-				owner = &o
-			}
-			p.addOut = append(p.addOut, nftables.SetElement{
-				Key:     ep.bytes(),
-				Val:     outboundData(st.installed),
-				Timeout: untilDeadline(now, owner.deadline),
-			})
+		// The element is replaced when its port changes or its owner is
+		// renewed (which restarts its timeout), and added when the kernel
+		// lacks it.
+		inKernel := held && !absent.out[ep]
+		o.del = inKernel && (o.installed != installed || owner >= 0)
+		o.add = o.installed != 0 && (!inKernel || o.del)
+		switch {
+		case !o.add:
+		case owner >= 0:
+			o.deadline = p.ins[owner].e.deadline
+		default:
+			o.deadline = x.in[inKey{ep.proto, o.installed}].deadline
 		}
-		p.finalEP[ep] = st
 	}
+
+	p.elements(now, x)
 	return p
 }
 
-// untilDeadline returns the kernel timeout that ends at deadline, in whole
-// milliseconds and at least one, or zero for no deadline.
-func untilDeadline(now, deadline time.Time) time.Duration {
-	if deadline.IsZero() {
-		return 0
+// touch returns the change of mapping k, a removal until told otherwise.
+func (p *plan) touch(k inKey) *change {
+	i, isNew := p.keys.add(k)
+	if isNew {
+		p.ins = append(p.ins, change{})
 	}
-	d := deadline.Sub(now)
-	return max((d + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
+	return &p.ins[i]
+}
+
+// touchEP returns the position of endpoint ep.
+func (p *plan) touchEP(ep outKey) int32 {
+	j, isNew := p.eps.add(ep)
+	if isNew {
+		p.outs = append(p.outs, epChange{first: -1, last: -1})
+	}
+	return int32(j)
+}
+
+// stays reports whether external port u, a mapping of the endpoint of
+// protocol proto at position j before the transaction, still is one after
+// it.
+func (p *plan) stays(proto gateway.Protocol, j int, u uint16) bool {
+	i := p.keys.find(inKey{proto, u})
+	return i < 0 || p.ins[i].newEP == int32(j)
+}
+
+// elements makes the elements of the changes worked out, in one allocation
+// for the elements and one for their keys and data. The deletion and the
+// addition of an element share its key.
+func (p *plan) elements(now time.Time, x *index) {
+	var nDelIn, nAddIn, nDelOut, nAddOut, size int
+	for _, c := range p.ins {
+		if c.del || c.add {
+			size += inboundKeyLen
+		}
+		if c.del {
+			nDelIn++
+		}
+		if c.add {
+			nAddIn++
+			size += inboundDataLen
+		}
+	}
+	for _, o := range p.outs {
+		if o.del || o.add {
+			size += outboundKeyLen
+		}
+		if o.del {
+			nDelOut++
+		}
+		if o.add {
+			nAddOut++
+			size += outboundDataLen
+		}
+	}
+	elems := make([]nftables.SetElement, nDelIn+nDelOut+nAddIn+nAddOut)
+	p.delIn, elems = elems[:0:nDelIn], elems[nDelIn:]
+	p.delOut, elems = elems[:0:nDelOut], elems[nDelOut:]
+	p.addIn, elems = elems[:0:nAddIn], elems[nAddIn:]
+	p.addOut = elems[:0:nAddOut]
+	buf := make(arena, size)
+
+	for i, k := range p.keys.keys {
+		c := &p.ins[i]
+		if !c.del && !c.add {
+			continue
+		}
+		key := buf.take(inboundKeyLen)
+		putInKey(key, k)
+		if c.del {
+			p.delIn = append(p.delIn, nftables.SetElement{Key: key})
+		}
+		if c.add {
+			val := buf.take(inboundDataLen)
+			putInData(val, c.e.addr, c.e.iport)
+			p.addIn = append(p.addIn, nftables.SetElement{
+				Key:     key,
+				Val:     val,
+				Timeout: x.untilDeadline(now, c.e.deadline),
+			})
+		}
+	}
+	for j, ep := range p.eps.keys {
+		o := &p.outs[j]
+		if !o.del && !o.add {
+			continue
+		}
+		key := buf.take(outboundKeyLen)
+		putOutKey(key, ep)
+		if o.del {
+			p.delOut = append(p.delOut, nftables.SetElement{Key: key})
+		}
+		if o.add {
+			val := buf.take(outboundDataLen)
+			putOutData(val, o.installed)
+			p.addOut = append(p.addOut, nftables.SetElement{
+				Key:     key,
+				Val:     val,
+				Timeout: x.untilDeadline(now, o.deadline),
+			})
+		}
+	}
 }
 
 // commit sends the plan as one transaction: deletions first, then additions.
@@ -311,25 +455,31 @@ func (f *Firewall) commit(p *plan) error {
 }
 
 // adopt records a committed plan in the index.
-func (f *Firewall) adopt(p *plan) {
-	for _, k := range p.keys {
-		if e := p.final[k]; e != nil {
-			f.idx.in[k] = *e
+func (x *index) adopt(p *plan) {
+	for i, k := range p.keys.keys {
+		if c := &p.ins[i]; c.add {
+			x.in[k] = c.e
 		} else {
-			delete(f.idx.in, k)
+			delete(x.in, k)
 		}
 	}
-	for _, ep := range p.eps {
-		if st := p.finalEP[ep]; len(st.users) > 0 {
-			f.idx.out[ep] = st
+	for j, ep := range p.eps.keys {
+		o := &p.outs[j]
+		if o.installed != 0 {
+			x.out[ep] = o.installed
 		} else {
-			delete(f.idx.out, ep)
+			delete(x.out, ep)
+		}
+		if len(o.users) > 1 {
+			x.shared[ep] = append(x.shared[ep][:0], o.users...)
+		} else {
+			delete(x.shared, ep)
 		}
 	}
 }
 
-// findGone reads both maps from the kernel and returns the elements that p
-// deletes but the kernel does not hold.
+// findGone reads both maps from the kernel and returns the elements of p's
+// mappings and endpoints that the index holds but the kernel does not.
 func (f *Firewall) findGone(p *plan) (gone, error) {
 	g := gone{in: make(map[inKey]bool), out: make(map[outKey]bool)}
 	ins, err := f.conn.GetSetElements(f.rs.inbound)
@@ -356,15 +506,77 @@ func (f *Firewall) findGone(p *plan) (gone, error) {
 		}
 		heldOut[ep] = true
 	}
-	for _, k := range p.keys {
+	for _, k := range p.keys.keys {
 		if _, ok := f.idx.in[k]; ok && !held[k] {
 			g.in[k] = true
 		}
 	}
-	for _, ep := range p.eps {
-		if f.idx.out[ep].installed != 0 && !heldOut[ep] {
+	for _, ep := range p.eps.keys {
+		if _, ok := f.idx.out[ep]; ok && !heldOut[ep] {
 			g.out[ep] = true
 		}
 	}
 	return g, nil
+}
+
+// linearMax is the number of keys up to which positions searches them
+// linearly.
+const linearMax = 16
+
+// positions numbers distinct keys in the order they are first given. It
+// searches them linearly while they are few, as in the transaction of one
+// mapping, and through a map once they are many.
+type positions[K comparable] struct {
+	keys []K
+	pos  map[K]int32 // nil while len(keys) <= linearMax
+}
+
+// newPositions returns positions with room for hint keys.
+func newPositions[K comparable](hint int) positions[K] {
+	s := positions[K]{keys: make([]K, 0, hint)}
+	if hint > linearMax {
+		s.pos = make(map[K]int32, hint)
+	}
+	return s
+}
+
+// find returns the position of k, or -1 if it has none.
+func (s *positions[K]) find(k K) int {
+	if s.pos == nil {
+		return slices.Index(s.keys, k)
+	}
+	if i, ok := s.pos[k]; ok {
+		return int(i)
+	}
+	return -1
+}
+
+// add returns the position of k, which gets the next one if it has none,
+// and whether it is new.
+func (s *positions[K]) add(k K) (int, bool) {
+	if i := s.find(k); i >= 0 {
+		return i, false
+	}
+	i := len(s.keys)
+	s.keys = append(s.keys, k)
+	switch {
+	case s.pos != nil:
+		s.pos[k] = int32(i)
+	case len(s.keys) > linearMax:
+		s.pos = make(map[K]int32, 2*len(s.keys))
+		for j, k := range s.keys {
+			s.pos[k] = int32(j)
+		}
+	}
+	return i, true
+}
+
+// arena hands out zeroed byte slices from one allocation.
+type arena []byte
+
+// take returns the next n bytes of a, which has them.
+func (a *arena) take(n int) []byte {
+	b := (*a)[:n:n]
+	*a = (*a)[n:]
+	return b
 }

@@ -28,42 +28,46 @@ type inKey struct {
 	eport uint16
 }
 
-// outKey identifies an internal endpoint, and its element of the outbound map.
+// outKey identifies an internal endpoint, and its element of the outbound
+// map. Internal addresses are IPv4: an IPv4-mapped IPv6 address is taken as
+// the IPv4 address it maps.
 type outKey struct {
-	proto    gateway.Protocol
-	internal netip.AddrPort
+	proto gateway.Protocol
+	addr  [4]byte
+	port  uint16
 }
 
 func keyOf(m gateway.Mapping) inKey { return inKey{m.Protocol, m.ExternalPort} }
 
-func endpointOf(m gateway.Mapping) outKey { return outKey{m.Protocol, m.Internal} }
+// internal returns the endpoint's address and port.
+func (ep outKey) internal() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4(ep.addr), ep.port)
+}
 
-func (k inKey) bytes() []byte {
-	b := make([]byte, inboundKeyLen)
+// putInKey writes the inbound key of k to b, inboundKeyLen zeroed bytes.
+func putInKey(b []byte, k inKey) {
 	b[0] = byte(k.proto)
 	binary.BigEndian.PutUint16(b[4:], k.eport)
-	return b
 }
 
-func inboundData(internal netip.AddrPort) []byte {
-	b := make([]byte, inboundDataLen)
-	a := internal.Addr().As4()
-	copy(b, a[:])
-	binary.BigEndian.PutUint16(b[4:], internal.Port())
-	return b
+// putInData writes the inbound data of an internal endpoint to b,
+// inboundDataLen zeroed bytes.
+func putInData(b []byte, addr [4]byte, port uint16) {
+	copy(b, addr[:])
+	binary.BigEndian.PutUint16(b[4:], port)
 }
 
-func (k outKey) bytes() []byte {
-	b := make([]byte, outboundKeyLen)
-	b[0] = byte(k.proto)
-	a := k.internal.Addr().As4()
-	copy(b[4:], a[:])
-	binary.BigEndian.PutUint16(b[8:], k.internal.Port())
-	return b
+// putOutKey writes the outbound key of ep to b, outboundKeyLen zeroed bytes.
+func putOutKey(b []byte, ep outKey) {
+	b[0] = byte(ep.proto)
+	copy(b[4:], ep.addr[:])
+	binary.BigEndian.PutUint16(b[8:], ep.port)
 }
 
-func outboundData(eport uint16) []byte {
-	return binary.BigEndian.AppendUint16(nil, eport)
+// putOutData writes the outbound data of external port eport to b,
+// outboundDataLen bytes.
+func putOutData(b []byte, eport uint16) {
+	binary.BigEndian.PutUint16(b, eport)
 }
 
 // decodeInbound turns an element of the inbound map back into a mapping.
@@ -90,9 +94,7 @@ func decodeOutboundKey(key []byte) (outKey, error) {
 	}
 	return outKey{
 		proto: gateway.Protocol(key[0]),
-		internal: netip.AddrPortFrom(
-			netip.AddrFrom4([4]byte(key[4:8])),
-			binary.BigEndian.Uint16(key[8:]),
-		),
+		addr:  [4]byte(key[4:8]),
+		port:  binary.BigEndian.Uint16(key[8:]),
 	}, nil
 }

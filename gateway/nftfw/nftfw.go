@@ -207,7 +207,7 @@ func New(cfg Config) (*Firewall, error) {
 		grace: grace,
 		rs:    newRuleset(cfg.Table, cfg.ExternalInterface, cfg.InternalInterfaces),
 		netns: cfg.NetNS,
-		idx:   newIndex(),
+		idx:   newIndex(time.Now()),
 	}
 	conn, err := dial(cfg.NetNS)
 	if err != nil {
@@ -369,7 +369,7 @@ func (f *Firewall) Close() error {
 		return nil
 	}
 	f.closed = true
-	f.idx = newIndex()
+	f.idx = newIndex(f.idx.base)
 	f.conn.DelTable(f.rs.table)
 	err := f.conn.Flush()
 	if errors.Is(err, unix.ENOENT) {

@@ -248,7 +248,7 @@ func outboundElements(t *testing.T, f *Firewall) []string {
 		if len(e.Val) != outboundDataLen {
 			t.Fatalf("outbound element data %x", e.Val)
 		}
-		out = append(out, fmt.Sprintf("%v %v -> %d", ep.proto, ep.internal, uint16(e.Val[0])<<8|uint16(e.Val[1])))
+		out = append(out, fmt.Sprintf("%v %v -> %d", ep.proto, ep.internal(), uint16(e.Val[0])<<8|uint16(e.Val[1])))
 	}
 	slices.Sort(out)
 	return out

@@ -60,8 +60,9 @@ type portleased struct {
 const portleasedConf = "interface wan0\nlisten on lan0\nport range 1024-65535\nlifetime max 86400\n"
 
 // startPortleased runs bin -d on lab's gateway, logging to logPath, and
-// waits until it serves NAT-PMP and UPnP.
-func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath string) (*portleased, error) {
+// waits until it serves NAT-PMP and UPnP. A non-empty profileSocket is
+// passed as -profile-socket.
+func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, profileSocket string) (*portleased, error) {
 	conf := filepath.Join(dir, "portleased.conf")
 	if err := os.WriteFile(conf, []byte(portleasedConf), 0o644); err != nil {
 		return nil, err
@@ -71,7 +72,11 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath str
 		return nil, err
 	}
 	// Not ctx: the daemon must live until stop or the removal step.
-	cmd := lab.Gateway.Command(context.Background(), bin, "-d", "-f", conf)
+	args := []string{"-d", "-f", conf}
+	if profileSocket != "" {
+		args = append(args, "-profile-socket", profileSocket)
+	}
+	cmd := lab.Gateway.Command(context.Background(), bin, args...)
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

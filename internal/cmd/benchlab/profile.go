@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// profiler fetches runtime profiles from portleased's profile socket
+// (portleased -profile-socket) into a directory. The socket is a file, so
+// benchlab reaches it from the machine's namespace without any network.
+type profiler struct {
+	socket string
+	dir    string
+	client *http.Client
+}
+
+func newProfiler(socket, dir string) (*profiler, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+	}
+	return &profiler{socket: socket, dir: dir, client: &http.Client{Transport: tr}}, nil
+}
+
+// fetch saves /debug/pprof/<what> as dir/name.
+func (p *profiler) fetch(ctx context.Context, what, name string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://portleased/debug/pprof/"+what, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("profile %s: %s: %s", what, resp.Status, b)
+	}
+	f, err := os.Create(filepath.Join(p.dir, name))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("profile %s: %w", what, err)
+	}
+	return f.Close()
+}
+
+// heap saves the heap profile, taken after a garbage collection, as
+// heap-<label>.pprof.
+func (p *profiler) heap(ctx context.Context, label string) error {
+	return p.fetch(ctx, "heap?gc=1", "heap-"+label+".pprof")
+}
+
+// cpu starts a CPU profile of d and returns a function that waits for it
+// and saves it as cpu-<label>.pprof.
+func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() {
+		done <- p.fetch(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), "cpu-"+label+".pprof")
+	}()
+	return func() error { return <-done }
+}
