@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -25,9 +26,13 @@ func keyOf(m Mapping) mappingKey { return mappingKey{m.Protocol, m.ExternalPort}
 // committer applies changes to the firewall in batches (group commit). The
 // table enqueues changes in its own order while it holds its lock; whoever
 // then waits first while no batch is running becomes the leader and applies
-// everything queued in one transaction, again and again until the queue is
-// empty. A lone request is applied at once; concurrent requests share a
-// netlink transaction.
+// everything queued in one transaction. A lone request is applied at once;
+// requests that arrive meanwhile share the next netlink transaction.
+//
+// A leader applies one batch, the one with its own change, and then hands
+// the lead to the waiter whose change is first in the queue: under a
+// steady load a request thus waits for at most the transaction in progress
+// and its own, never for a leader's run of batches.
 type committer struct {
 	fw Firewall
 
@@ -37,6 +42,10 @@ type committer struct {
 	leading bool
 }
 
+// errLead, received on a change's done channel, hands its waiter the lead.
+// wait never returns it.
+var errLead = errors.New("gateway: lead the next batch")
+
 func (c *committer) enqueue(ch *change) {
 	c.mu.Lock()
 	c.queue = append(c.queue, ch)
@@ -44,24 +53,33 @@ func (c *committer) enqueue(ch *change) {
 }
 
 // wait returns once ch has been applied, applying it (and whatever else is
-// queued) itself when no other caller is doing so.
+// queued) itself when no other caller is doing so or when handed the lead.
 func (c *committer) wait(ctx context.Context, ch *change) error {
 	c.mu.Lock()
 	if c.leading {
 		c.mu.Unlock()
-		return <-ch.done
+		if err := <-ch.done; err != errLead {
+			return err
+		}
+		c.mu.Lock() // the lead is ours; leading stays true
 	}
 	c.leading = true
-	for len(c.queue) > 0 {
-		batch := c.queue
-		c.queue = c.spare[:0]
-		c.mu.Unlock()
+	batch := c.queue
+	c.queue = c.spare[:0]
+	c.mu.Unlock()
+	if len(batch) > 0 {
 		c.apply(ctx, batch)
-		clear(batch)
-		c.mu.Lock()
-		c.spare = batch
 	}
-	c.leading = false
+	clear(batch)
+	c.mu.Lock()
+	c.spare = batch
+	if len(c.queue) > 0 {
+		// Its waiter is blocked on done, or soon will be; done is empty
+		// until the change is applied.
+		c.queue[0].done <- errLead
+	} else {
+		c.leading = false
+	}
 	c.mu.Unlock()
 	return <-ch.done
 }

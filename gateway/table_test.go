@@ -612,6 +612,74 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
+// leaderKey marks the context of a request, so that a firewall can tell
+// whose goroutine applies a batch.
+type leaderKey struct{}
+
+// steppedFirewall holds each Apply until the test lets it go, and records
+// the request whose goroutine called it.
+type steppedFirewall struct {
+	*recordingFirewall
+	entered chan string   // the caller's name, at each Apply
+	release chan struct{} // one receive lets one Apply finish
+}
+
+func (s *steppedFirewall) Apply(ctx context.Context, add, remove []Mapping) error {
+	name, _ := ctx.Value(leaderKey{}).(string)
+	s.entered <- name
+	<-s.release
+	return s.recordingFirewall.Apply(ctx, add, remove)
+}
+
+// TestGroupCommitHandsOffTheLead: a leader applies the one batch that holds
+// its own change and returns; the next batch is applied by a request in it,
+// not by the leader, which would make the leader's request wait for it.
+func TestGroupCommitHandsOffTheLead(t *testing.T) {
+	fw := &steppedFirewall{recordingFirewall: newRecordingFirewall(), entered: make(chan string), release: make(chan struct{})}
+	tab := New(Config{Policy: defaultPolicy(), Firewall: fw})
+	first := make(chan error, 1)
+	go func() {
+		ctx := context.WithValue(context.Background(), leaderKey{}, "first")
+		_, err := tab.Map(ctx, mapReq(TCP, client1, 1500, 1500))
+		first <- err
+	}()
+	if who := <-fw.entered; who != "first" {
+		t.Fatalf("the lone request's batch was applied by %q", who)
+	}
+	const waiting = 3
+	var wg sync.WaitGroup
+	for i := range waiting {
+		wg.Go(func() {
+			ctx := context.WithValue(context.Background(), leaderKey{}, fmt.Sprintf("queued %d", i))
+			if _, err := tab.Map(ctx, mapReq(UDP, client2, uint16(2000+i), 0)); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for {
+		tab.commit.mu.Lock()
+		queued := len(tab.commit.queue)
+		tab.commit.mu.Unlock()
+		if queued == waiting {
+			break
+		}
+		runtime.Gosched()
+	}
+	fw.release <- struct{}{} // the first batch ends
+	who := <-fw.entered      // the second begins
+	if who == "first" {
+		t.Fatal("the leader went on to apply the next batch instead of returning with its own result")
+	}
+	if err := <-first; err != nil { // returns while the second batch is held
+		t.Fatal(err)
+	}
+	fw.release <- struct{}{}
+	wg.Wait()
+	if fw.applies != 2 || fw.len() != waiting+1 {
+		t.Fatalf("%d transactions, %d mappings; want 2 and %d", fw.applies, fw.len(), waiting+1)
+	}
+}
+
 // TestUPnPAndNATPMPLeasesOfOneEndpoint: UPnP names a mapping by its
 // external port, NAT-PMP by its internal endpoint. A UPnP mapping of an
 // endpoint that has a NAT-PMP lease adds a mapping and leaves that lease
