@@ -119,13 +119,16 @@ func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
 	return p
 }
 
-// reserved reports the ports the gateway itself uses, which are never
-// mapped: its own NAT-PMP ports and whatever a local socket holds.
-func reserved(p gateway.Protocol, port uint16) bool {
-	if p == gateway.UDP && (port == natpmp.ServerPort || port == natpmp.ClientPort) {
-		return true
+// reserved returns what reports the ports the gateway itself uses, which
+// are never mapped: its own NAT-PMP ports and whatever a local socket holds.
+func reserved() func(p gateway.Protocol, port uint16) bool {
+	probe := localport.NewProber()
+	return func(p gateway.Protocol, port uint16) bool {
+		if p == gateway.UDP && (port == natpmp.ServerPort || port == natpmp.ClientPort) {
+			return true
+		}
+		return probe.InUse(uint8(p), port)
 	}
-	return localport.InUse(uint8(p), port)
 }
 
 // instanceLock holds an abstract unix socket named after the daemon's
@@ -172,7 +175,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		}
 	}()
 	policy := policyFor(cfg, lans)
-	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved, Logger: log})
+	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved(), Logger: log})
 	srv := &natpmpsrv.Server{Table: table, Logger: log}
 
 	ctx, cancel := context.WithCancel(context.Background())

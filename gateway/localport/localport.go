@@ -4,10 +4,27 @@
 package localport
 
 import (
+	"bytes"
 	"errors"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
+
+// Prober asks the kernel of one network namespace whether ports are in use.
+// It is safe for concurrent use.
+type Prober struct {
+	// dualStack is true when new IPv6 sockets accept IPv4 too
+	// (net.ipv6.bindv6only is 0), so that a probe need not say so.
+	dualStack bool
+}
+
+// NewProber returns a Prober for the caller's network namespace, reading
+// its net.ipv6.bindv6only once.
+func NewProber() *Prober {
+	b, err := os.ReadFile("/proc/sys/net/ipv6/bindv6only")
+	return &Prober{dualStack: err == nil && bytes.Equal(bytes.TrimSpace(b), []byte("0"))}
+}
 
 // InUse reports whether a TCP (proto 6) or UDP (proto 17) socket of this
 // network namespace is bound to port on any local IPv4 or IPv6 address. It
@@ -18,15 +35,15 @@ import (
 // One dual-stack IPv6 socket (IPV6_V6ONLY off) asks for both families at
 // once: its wildcard bind conflicts with a socket of either family on the
 // port (Linux inet6 bind conflict rules). Where IPv6 is unavailable, an IPv4
-// socket asks. The probe costs four system calls and no scan of the socket
-// tables.
-func InUse(proto uint8, port uint16) bool {
+// socket asks. The probe costs three system calls (four where
+// net.ipv6.bindv6only is set) and no scan of the socket tables.
+func (p *Prober) InUse(proto uint8, port uint16) bool {
 	typ := unix.SOCK_DGRAM
 	if proto == unix.IPPROTO_TCP {
 		typ = unix.SOCK_STREAM
 	}
 	if fd, err := unix.Socket(unix.AF_INET6, typ|unix.SOCK_CLOEXEC, 0); err == nil {
-		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0); err == nil {
+		if p.dualStack || unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) == nil {
 			err = unix.Bind(fd, &unix.SockaddrInet6{Port: int(port)})
 			unix.Close(fd)
 			return errors.Is(err, unix.EADDRINUSE)

@@ -1,6 +1,7 @@
 package localport
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -10,8 +11,15 @@ import (
 
 // TestInUse: a socket of either family, on a specific or the wildcard
 // address, makes its port in use for its protocol, and only while it is
-// open.
+// open; whether or not the prober trusts the namespace's IPv6 sockets to be
+// dual-stack by default.
 func TestInUse(t *testing.T) {
+	for _, p := range []*Prober{NewProber(), {dualStack: false}} {
+		t.Run(fmt.Sprintf("dualStack=%v", p.dualStack), func(t *testing.T) { testInUse(t, p) })
+	}
+}
+
+func testInUse(t *testing.T, p *Prober) {
 	for _, tc := range []struct{ network, addr string }{
 		{"tcp4", "127.0.0.1:0"},
 		{"tcp4", "0.0.0.0:0"},
@@ -38,12 +46,24 @@ func TestInUse(t *testing.T) {
 				}
 				port, closer = uint16(c.LocalAddr().(*net.UDPAddr).Port), c
 			}
-			if !InUse(proto, port) {
+			if !p.InUse(proto, port) {
 				t.Errorf("InUse(%d, %d) = false with a socket bound to it", proto, port)
 			}
 			closer.Close()
-			if InUse(proto, port) {
+			if p.InUse(proto, port) {
 				t.Errorf("InUse(%d, %d) = true after the socket closed", proto, port)
+			}
+		})
+	}
+}
+
+// BenchmarkInUse measures one probe of a free port, with the dual-stack
+// default trusted (three system calls) and not (four).
+func BenchmarkInUse(b *testing.B) {
+	for _, p := range []*Prober{NewProber(), {dualStack: false}} {
+		b.Run(fmt.Sprintf("dualStack=%v", p.dualStack), func(b *testing.B) {
+			for b.Loop() {
+				p.InUse(unix.IPPROTO_UDP, 47999)
 			}
 		})
 	}

@@ -78,7 +78,7 @@ func main() {
 	flag.DurationVar(&b.stepBudget, "step-budget", 60*time.Second, "time allowed to each measured step")
 	flag.DurationVar(&b.timeout, "timeout", time.Second, "plbench -timeout: the NAT-PMP retransmission interval (longer than plbench's 250ms, so that a slow gateway is not flooded with duplicates); a UPnP request gets -timeout times -tries")
 	flag.IntVar(&b.tries, "tries", 4, "plbench -tries: sends of a NAT-PMP request")
-	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile of each fill (up to 3 s of it) and a heap profile after each size's new mappings, in -out/profiles (go tool pprof)")
+	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile and an execution trace of each fill (up to 3 s of it) and a heap profile after each size's new mappings, in -out/profiles (go tool pprof)")
 	cmdline := flag.String("cmdline", "", "the command to print as the one that produced the results (default: benchlab's own command line)")
 	flag.Parse()
 	var err error

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -65,12 +66,17 @@ func (p *profiler) heap(ctx context.Context, label string) error {
 	return p.fetch(ctx, "heap?gc=1", "heap-"+label+".pprof")
 }
 
-// cpu starts a CPU profile of d and returns a function that waits for it
-// and saves it as cpu-<label>.pprof.
+// cpu starts a CPU profile and an execution trace (runtime/trace) of d and
+// returns a function that waits for them and saves them as
+// cpu-<label>.pprof and trace-<label>.out (go tool trace).
 func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait func() error) {
-	done := make(chan error, 1)
+	done := make(chan error, 2)
+	secs := int(d.Seconds())
 	go func() {
-		done <- p.fetch(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), "cpu-"+label+".pprof")
+		done <- p.fetch(ctx, fmt.Sprintf("profile?seconds=%d", secs), "cpu-"+label+".pprof")
 	}()
-	return func() error { return <-done }
+	go func() {
+		done <- p.fetch(ctx, fmt.Sprintf("trace?seconds=%d", secs), "trace-"+label+".out")
+	}()
+	return func() error { return errors.Join(<-done, <-done) }
 }
