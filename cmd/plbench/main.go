@@ -93,7 +93,9 @@ OUTPUT
     (a socket error such as ICMP port unreachable), "malformed" (an answer
     that cannot be read). Latencies are exact percentiles (nearest rank)
     over every answered request, success or protocol error, from its first
-    send to its answer.
+    send to its answer; with -rate, from its turn in the schedule, so that
+    a request sent late because its client still waited for the one before
+    counts that wait too.
 
     An interrupt (SIGINT) stops the run like -duration: the requests in
     progress finish and the result is printed with stopped_early true.

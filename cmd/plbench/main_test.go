@@ -341,6 +341,41 @@ func TestRateAndDuration(t *testing.T) {
 	}
 }
 
+// slowFirewall takes d over every change, like a kernel that lags.
+type slowFirewall struct{ d time.Duration }
+
+func (f slowFirewall) Apply(context.Context, []gateway.Mapping, []gateway.Mapping) error {
+	time.Sleep(f.d)
+	return nil
+}
+
+func (slowFirewall) Close() error { return nil }
+
+// TestRateLatencyCountsTheBacklog: under -rate, a request that goes out
+// late because its client still waited for the one before has that wait
+// in its latency (no coordinated omission). One client, ten requests due a
+// millisecond apart, a gateway that takes at least 20 ms each: the last
+// goes out no sooner than 180 ms after the start, 171 ms after its turn,
+// and its latency is at least 191 ms; measured from its send it would be
+// about 20 ms.
+func TestRateLatencyCountsTheBacklog(t *testing.T) {
+	table := gateway.New(gateway.Config{Firewall: slowFirewall{20 * time.Millisecond}})
+	table.SetExternalAddress(extAddr)
+	t.Cleanup(table.Close)
+	port := strconv.Itoa(startNATPMP(t, table))
+	base := []string{"natpmp", "-gateway", "127.0.0.1", "-port", port, "-c", "1"}
+	// The server may drop what arrives before it set its socket up: one
+	// request first, answered once it serves.
+	checkRun(t, append(base, "-n", "1", "-op", "delete", "-timeout", "100ms", "-tries", "50"), 1)
+	res := checkRun(t, append(base, "-n", "10", "-rate", "1000", "-timeout", "5s"), 10)
+	if max := res["max_ms"].(float64); max < 191 {
+		t.Errorf("max_ms = %v; want at least 191, the backlog of a gateway slower than the rate", max)
+	}
+	if p50 := res["p50_ms"].(float64); p50 < 20+4*19 {
+		t.Errorf("p50_ms = %v; want at least %d: the fifth request is due at 4 ms and goes out after 80 ms", p50, 20+4*19)
+	}
+}
+
 func TestTextOutput(t *testing.T) {
 	table := newTable(t, gateway.Policy{Ports: gateway.PortRange{Low: 20000, High: 20000}})
 	port := strconv.Itoa(startNATPMP(t, table))

@@ -108,8 +108,14 @@ func (r *runner) work(ctx context.Context, c client) uint8 {
 		if i >= n {
 			break
 		}
+		// late is how long after its turn under -rate the request goes out
+		// (its client was busy with the one before): it counts in its
+		// latency, which otherwise would leave out the very delays a
+		// slow gateway causes (coordinated omission).
+		var late time.Duration
 		if r.cfg.rate > 0 {
 			at := r.start.Add(time.Duration(float64(i) / r.cfg.rate * float64(time.Second)))
+			late = max(time.Since(at), 0)
 			if d := time.Until(at); d > 0 {
 				if timer == nil {
 					timer = time.NewTimer(d)
@@ -137,7 +143,7 @@ func (r *runner) work(ctx context.Context, c client) uint8 {
 			r.state[i] = stateUnanswered
 			r.fails.Add(1)
 		}
-		r.kind[i], r.latency[i] = kind, lat
+		r.kind[i], r.latency[i] = kind, late+lat
 		if first == 0 {
 			first = 2
 			if answered {

@@ -2,7 +2,8 @@
 // side by side in the network lab (issue 5). For each gateway, in a fresh
 // lab, it fills the gateway's table from a LAN host to each size of -sizes
 // with the load generator plbench, and at each size measures new NAT-PMP
-// mappings, their deletion, UPnP AddPortMapping and DeletePortMapping, the
+// mappings as fast as the gateway answers and (portleased) offered at a
+// fixed rate, their deletion, UPnP AddPortMapping and DeletePortMapping, the
 // daemon's resident memory and what the kernel holds. At the end it times
 // the removal of the whole table (portleased: SIGTERM until exit;
 // miniupnpd: a NAT-PMP "delete all") while another LAN host keeps asking
@@ -22,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,7 @@ type bench struct {
 	sizes          []int
 	gateways       []string
 	mapN           int
+	pacedRate      float64
 	upnpN          int
 	clients        int
 	prefillBudget  time.Duration
@@ -73,12 +76,13 @@ func main() {
 	flag.StringVar(&gateways, "gateways", "portleased,miniupnpd", "gateways to measure, in order")
 	flag.IntVar(&b.mapN, "n", 2000, "NAT-PMP mappings made, then deleted, at each size")
 	flag.IntVar(&b.upnpN, "upnp-n", 1000, "UPnP mappings added, then deleted, at each size")
+	flag.Float64Var(&b.pacedRate, "paced-rate", 20000, "portleased only: -n more NAT-PMP mappings at each size, offered at this rate (plbench -rate), for the latency at that load; 0: none")
 	flag.IntVar(&b.clients, "c", 16, "concurrent clients of plbench")
 	flag.DurationVar(&b.prefillBudget, "prefill-budget", 120*time.Second, "time allowed to fill the table up to each size")
 	flag.DurationVar(&b.stepBudget, "step-budget", 60*time.Second, "time allowed to each measured step")
 	flag.DurationVar(&b.timeout, "timeout", time.Second, "plbench -timeout: the NAT-PMP retransmission interval (longer than plbench's 250ms, so that a slow gateway is not flooded with duplicates); a UPnP request gets -timeout times -tries")
 	flag.IntVar(&b.tries, "tries", 4, "plbench -tries: sends of a NAT-PMP request")
-	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile and an execution trace of each fill (up to 3 s of it) and a heap profile after each size's new mappings, in -out/profiles (go tool pprof)")
+	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile and an execution trace of each fill (up to 3 s of it), an execution trace of each fixed-rate step and a heap profile after each size's new mappings, in -out/profiles (go tool pprof, go tool trace)")
 	cmdline := flag.String("cmdline", "", "the command to print as the one that produced the results (default: benchlab's own command line)")
 	flag.Parse()
 	var err error
@@ -150,6 +154,12 @@ func (b *bench) run(cmdline string) error {
 		Started: time.Now().UTC().Format(time.RFC3339),
 		Sizes:   b.sizes,
 		MapN:    b.mapN,
+		PacedRate: func() float64 {
+			if slices.Contains(b.gateways, "portleased") {
+				return b.pacedRate
+			}
+			return 0
+		}(),
 		UPnPN:   b.upnpN,
 		Clients: b.clients,
 	}
@@ -225,7 +235,7 @@ func (b *bench) runGateway(name string) (*gatewayRun, error) {
 				cpuDone = b.prof.cpu(ctx, profileSeconds(size-current), fmt.Sprintf("fill-%d", size))
 			}
 			t0 := time.Now()
-			r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", size - current, firstPort + portSpan(current), b.prefillBudget})
+			r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", size - current, firstPort + portSpan(current), b.prefillBudget, 0})
 			step.PrefillSeconds = time.Since(t0).Seconds()
 			if cpuDone != nil {
 				if err := cpuDone(); err != nil {
@@ -291,7 +301,7 @@ func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name s
 	}
 
 	say("%s @ %d: %d new NAT-PMP mappings", name, current, b.mapN)
-	r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", b.mapN, first, b.stepBudget})
+	r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", b.mapN, first, b.stepBudget, 0})
 	step.Map = r
 	if check("NAT-PMP map", b.mapN, r, err) {
 		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
@@ -303,20 +313,44 @@ func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name s
 		}
 	}
 	say("%s @ %d: deleting them", name, current)
-	r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "delete", b.mapN, first, b.stepBudget})
+	r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "delete", b.mapN, first, b.stepBudget, 0})
 	step.Delete = r
 	if check("NAT-PMP delete", b.mapN, r, err) {
 		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 	}
+	if b.pacedRate > 0 && name == "portleased" && stop == "" {
+		// The same load offered at a fixed rate: the latency at that
+		// load, where the step above measures it at saturation. The
+		// ports of the step above are free again.
+		say("%s @ %d: %d new NAT-PMP mappings at %.0f/s", name, current, b.mapN, b.pacedRate)
+		var traced func() error
+		if b.prof != nil {
+			traced = b.prof.trace(ctx, time.Second, fmt.Sprintf("paced-%d", current))
+		}
+		r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", b.mapN, first, b.stepBudget, b.pacedRate})
+		if traced != nil {
+			if err := traced(); err != nil {
+				say("%s: %v", name, err)
+			}
+		}
+		step.PacedMap = r
+		if check("NAT-PMP map at a fixed rate", b.mapN, r, err) {
+			say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+		}
+		say("%s @ %d: deleting them", name, current)
+		r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "delete", b.mapN, first, b.stepBudget, 0})
+		step.PacedDelete = r
+		check("NAT-PMP delete after the fixed rate", b.mapN, r, err)
+	}
 	if b.upnpN > 0 && stop == "" {
 		say("%s @ %d: %d UPnP AddPortMapping", name, current, b.upnpN)
-		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "map", b.upnpN, upnpFirst, b.stepBudget})
+		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "map", b.upnpN, upnpFirst, b.stepBudget, 0})
 		step.UPnPMap = r
 		if check("UPnP add", b.upnpN, r, err) {
 			say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 		}
 		say("%s @ %d: deleting them", name, current)
-		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "delete", b.upnpN, upnpFirst, b.stepBudget})
+		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "delete", b.upnpN, upnpFirst, b.stepBudget, 0})
 		step.UPnPDelete = r
 		if check("UPnP delete", b.upnpN, r, err) {
 			say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)

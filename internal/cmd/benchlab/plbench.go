@@ -39,6 +39,7 @@ type load struct {
 	n        int    // requests, one per mapping
 	first    int    // first internal port
 	budget   time.Duration
+	rate     float64 // plbench -rate; 0: as fast as the gateway answers
 }
 
 // plbench runs the load generator on host with -json and returns what it
@@ -63,6 +64,9 @@ func (b *bench) plbench(ctx context.Context, host *netlab.Host, gwURL string, l 
 		"-tries", strconv.Itoa(b.tries),
 		"-json", "-quiet",
 	)
+	if l.rate > 0 {
+		args = append(args, "-rate", strconv.FormatFloat(l.rate, 'f', -1, 64))
+	}
 	ctx, cancel := context.WithTimeout(ctx, l.budget+30*time.Second)
 	defer cancel()
 	cmd := host.Command(ctx, b.plbenchPath, args...)

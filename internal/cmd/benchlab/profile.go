@@ -80,3 +80,13 @@ func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait
 	}()
 	return func() error { return errors.Join(<-done, <-done) }
 }
+
+// trace starts an execution trace of d and returns a function that waits
+// for it and saves it as trace-<label>.out.
+func (p *profiler) trace(ctx context.Context, d time.Duration, label string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() {
+		done <- p.fetch(ctx, fmt.Sprintf("trace?seconds=%d", int(d.Seconds())), "trace-"+label+".out")
+	}()
+	return func() error { return <-done }
+}

@@ -15,15 +15,17 @@ import (
 
 // results is everything a run measured: results.json.
 type results struct {
-	Command  string        `json:"command"`
-	Machine  machine       `json:"machine"`
-	Started  string        `json:"started"`
-	Seconds  float64       `json:"seconds"`
-	Sizes    []int         `json:"sizes"`
-	MapN     int           `json:"natpmp_n"`
-	UPnPN    int           `json:"upnp_n"`
-	Clients  int           `json:"clients"`
-	Gateways []*gatewayRun `json:"gateways"`
+	Command string  `json:"command"`
+	Machine machine `json:"machine"`
+	Started string  `json:"started"`
+	Seconds float64 `json:"seconds"`
+	Sizes   []int   `json:"sizes"`
+	MapN    int     `json:"natpmp_n"`
+	// PacedRate is the rate of the paced NAT-PMP step, 0 for none.
+	PacedRate float64       `json:"natpmp_paced_rate,omitempty"`
+	UPnPN     int           `json:"upnp_n"`
+	Clients   int           `json:"clients"`
+	Gateways  []*gatewayRun `json:"gateways"`
 }
 
 // gatewayRun is one gateway's series.
@@ -47,8 +49,12 @@ type sizeResult struct {
 	Prefill        *loadResult `json:"prefill,omitempty"`
 	Map            *loadResult `json:"natpmp_map,omitempty"`
 	Delete         *loadResult `json:"natpmp_delete,omitempty"`
-	UPnPMap        *loadResult `json:"upnp_map,omitempty"`
-	UPnPDelete     *loadResult `json:"upnp_delete,omitempty"`
+	// PacedMap is the same load as Map offered at bench.pacedRate, and
+	// PacedDelete the deletion that follows it (portleased only).
+	PacedMap    *loadResult `json:"natpmp_paced_map,omitempty"`
+	PacedDelete *loadResult `json:"natpmp_paced_delete,omitempty"`
+	UPnPMap     *loadResult `json:"upnp_map,omitempty"`
+	UPnPDelete  *loadResult `json:"upnp_delete,omitempty"`
 	// RSSKiB is the daemon's VmRSS with RSSAt mappings present (after the
 	// NAT-PMP mappings were made).
 	RSSKiB int `json:"rss_kib,omitempty"`
@@ -234,9 +240,18 @@ func (r *results) markdown(plotNote string) string {
 		"with TCP and UDP mappings of lifetime 86400 s, not measured), %d new NAT-PMP mappings are made and deleted, then %d UPnP "+
 		"AddPortMapping and DeletePortMapping. Rates count successful requests per second; latencies are per answered request.",
 		r.Started, (time.Duration(r.Seconds) * time.Second).String(), r.Clients, r.MapN, r.UPnPN)
+	paced := "–"
+	if r.PacedRate > 0 {
+		paced = thousands(int(r.PacedRate)) + "/s"
+		p("")
+		p("New mappings are made twice at each size: as fast as the gateway answers (16 requests always "+
+			"outstanding: the rate is the gateway's most, and the latency is mostly waiting in line), then, for "+
+			"portleased, offered at %s (plbench -rate; a request's latency runs from its turn in the schedule, so "+
+			"that a late send counts), for the latency at that load.", paced)
+	}
 	p("")
-	p("| gateway | table size | new mappings/s | p50 ms | p99 ms | errors | deletions/s | UPnP adds/s | RSS MiB | notes |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	p("| gateway | table size | new mappings/s | p50 ms | p99 ms | p50 ms at %s | p99 ms at %s | errors | deletions/s | UPnP adds/s | RSS MiB | notes |", paced, paced)
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, g := range r.Gateways {
 		for _, s := range g.Steps {
 			cell := func(l *loadResult, f func(*loadResult) string) string {
@@ -260,23 +275,23 @@ func (r *results) markdown(plotNote string) string {
 			}
 			errs := cell(s.Map, func(l *loadResult) string {
 				n := l.Errors
-				for _, o := range []*loadResult{s.Delete, s.UPnPMap, s.UPnPDelete} {
+				for _, o := range []*loadResult{s.Delete, s.PacedMap, s.PacedDelete, s.UPnPMap, s.UPnPDelete} {
 					if o != nil {
 						n += o.Errors
 					}
 				}
 				return strconv.Itoa(n)
 			})
-			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", g.Name, thousands(s.Size),
-				cell(s.Map, rate),
-				cell(s.Map, func(l *loadResult) string { return fmt.Sprintf("%.2f", l.P50ms) }),
-				cell(s.Map, func(l *loadResult) string { return fmt.Sprintf("%.2f", l.P99ms) }),
+			p50 := func(l *loadResult) string { return fmt.Sprintf("%.2f", l.P50ms) }
+			p99 := func(l *loadResult) string { return fmt.Sprintf("%.2f", l.P99ms) }
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", g.Name, thousands(s.Size),
+				cell(s.Map, rate), cell(s.Map, p50), cell(s.Map, p99), cell(s.PacedMap, p50), cell(s.PacedMap, p99),
 				errs, cell(s.Delete, rate), cell(s.UPnPMap, rate), rss,
 				strings.ReplaceAll(strings.Join(notes, "; "), "|", "/"))
 		}
 	}
 	p("")
-	p("Errors count every failed request of the four measured steps at that size; RSS is the daemon's VmRSS with the new NAT-PMP mappings present.")
+	p("Errors count every failed request of the measured steps at that size; RSS is the daemon's VmRSS with the new NAT-PMP mappings present.")
 	p("")
 	for _, g := range r.Gateways {
 		if g.StopReason != "" {
