@@ -573,6 +573,25 @@ func (g *gatedFirewall) Apply(ctx context.Context, add, remove []Mapping) error 
 	return g.recordingFirewall.Apply(ctx, add, remove)
 }
 
+// waitQueued returns once n changes wait in tab's commit queue. A test
+// whose requests fail instead of queueing fails here rather than hang.
+func waitQueued(t *testing.T, tab *Table, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		tab.commit.mu.Lock()
+		queued := len(tab.commit.queue)
+		tab.commit.mu.Unlock()
+		if queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d changes queued; want %d", queued, n)
+		}
+		runtime.Gosched()
+	}
+}
+
 // TestGroupCommit: requests that arrive while a transaction is in progress
 // are applied together in the next one, and a lone request is applied at
 // once by its own caller.
@@ -595,15 +614,7 @@ func TestGroupCommit(t *testing.T) {
 			}
 		})
 	}
-	for {
-		tab.commit.mu.Lock()
-		queued := len(tab.commit.queue)
-		tab.commit.mu.Unlock()
-		if queued == waiting {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitQueued(t, tab, waiting)
 	close(fw.release)
 	wg.Wait()
 	if fw.applies != 2 || fw.len() != waiting+1 {
@@ -656,15 +667,7 @@ func TestGroupCommitHandsOffTheLead(t *testing.T) {
 			}
 		})
 	}
-	for {
-		tab.commit.mu.Lock()
-		queued := len(tab.commit.queue)
-		tab.commit.mu.Unlock()
-		if queued == waiting {
-			break
-		}
-		runtime.Gosched()
-	}
+	waitQueued(t, tab, waiting)
 	fw.release <- struct{}{} // the first batch ends
 	who := <-fw.entered      // the second begins
 	if who == "first" {
