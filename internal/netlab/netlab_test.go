@@ -386,7 +386,17 @@ func TestRemoveStale(t *testing.T) {
 	dead := "pl-" + strconv.Itoa(limit+1) + "-0badc0de-gw"
 	alive := "pl-" + strconv.Itoa(os.Getpid()) + "-0badc0de-gw"
 	for _, ns := range []string{dead, alive} {
-		if _, err := run(t.Context(), "", "ip", "netns", "add", ns); err != nil {
+		// Lab tests of other packages run at the same time and remove
+		// stale namespaces too: one may take the dead one away while ip
+		// is still making it ("Bind ... failed: No such file or
+		// directory"). Try again; once made, whoever removes it is right.
+		var err error
+		for range 10 {
+			if _, err = run(t.Context(), "", "ip", "netns", "add", ns); err == nil {
+				break
+			}
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { removeNamespace(context.Background(), ns) })
