@@ -34,6 +34,11 @@ type entry struct {
 
 func (e *entry) key() mappingKey { return mappingKey{e.proto, e.eport} }
 
+// setInternal records the internal endpoint of e.
+func (e *entry) setInternal(ap netip.AddrPort) {
+	e.addr, e.is4, e.iport = ap.Addr().As16(), ap.Addr().Is4(), ap.Port()
+}
+
 func (e *entry) internal() netip.AddrPort {
 	a := netip.AddrFrom16(e.addr)
 	if e.is4 {
@@ -90,6 +95,14 @@ func (s *leaseStore) release(id leaseID) {
 	}
 	*e = entry{heapIndex: -1, gen: e.gen}
 	s.free = append(s.free, id)
+}
+
+// nonce returns the PCP nonce of id, zero when it has none.
+func (s *leaseStore) nonce(id leaseID) [12]byte {
+	if x := s.extra(id); x != nil {
+		return x.nonce
+	}
+	return [12]byte{}
 }
 
 // extra returns what id keeps aside, or nil.

@@ -101,7 +101,8 @@ func TestStoreReusesSlots(t *testing.T) {
 func TestEntryInternal(t *testing.T) {
 	for _, s := range []string{"198.51.100.10:80", "[2001:db8::10]:443", "[::ffff:198.51.100.10]:80"} {
 		ap := netip.MustParseAddrPort(s)
-		e := entry{addr: ap.Addr().As16(), is4: ap.Addr().Is4(), iport: ap.Port()}
+		var e entry
+		e.setInternal(ap)
 		if got := e.internal(); got != ap {
 			t.Errorf("internal() = %v; want %v", got, ap)
 		}

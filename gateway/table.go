@@ -332,19 +332,14 @@ func (t *Table) mapRound(ctx context.Context, req *MapRequest, probed portProbes
 		existing, found = t.byInternalEndpoint(req.Protocol, req.Internal)
 	}
 	if id := existing; found {
-		x := t.store.extra(id)
-		if req.CheckNonce && (x == nil && req.Nonce != [12]byte{} || x != nil && x.nonce != req.Nonce) {
+		if req.CheckNonce && t.store.nonce(id) != req.Nonce {
 			t.mu.Unlock()
 			return MapResult{}, 0, ErrNonceMismatch
 		}
 		old := t.mapping(id, now)
 		t.store.get(id).expires = expires
 		if req.Description != "" {
-			nonce := [12]byte{}
-			if x != nil {
-				nonce = x.nonce
-			}
-			t.store.setExtra(id, nonce, req.Description)
+			t.store.setExtra(id, t.store.nonce(id), req.Description)
 		}
 		t.fixExpiry(id)
 		ch := &change{remove: &old, add: ptr(t.mapping(id, now)), done: make(chan error, 1)}
@@ -370,9 +365,7 @@ func (t *Table) mapRound(ctx context.Context, req *MapRequest, probed portProbes
 		return MapResult{}, 0, err
 	}
 	id, e := t.store.alloc()
-	e.addr = req.Internal.Addr().As16()
-	e.is4 = req.Internal.Addr().Is4()
-	e.iport = req.Internal.Port()
+	e.setInternal(req.Internal)
 	e.created = t.since(now)
 	e.expires = expires
 	e.eport = eport

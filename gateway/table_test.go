@@ -723,3 +723,38 @@ func TestUPnPAndNATPMPLeasesOfOneEndpoint(t *testing.T) {
 		t.Fatal("the firewall lost the UPnP mapping")
 	}
 }
+
+// TestRenewalChecksTheNonce: with CheckNonce, a request that names an
+// existing mapping must carry its nonce (RFC 6887 §11.3); a lease made
+// without one has the zero nonce. A renewal with a new description keeps
+// the nonce.
+func TestRenewalChecksTheNonce(t *testing.T) {
+	tab, _ := newTestTable(t, defaultPolicy())
+	ctx := context.Background()
+	req := mapReq(TCP, client1, 6000, 6000)
+	req.Nonce, req.CheckNonce, req.Origin = [12]byte{1, 2, 3}, true, OriginPCP
+	if _, err := tab.Map(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	other := req
+	other.Nonce = [12]byte{9}
+	if _, err := tab.Map(ctx, other); !errors.Is(err, ErrNonceMismatch) {
+		t.Fatalf("renewal with another nonce = %v; want ErrNonceMismatch", err)
+	}
+	req.Description = "game"
+	if res, err := tab.Map(ctx, req); err != nil || !res.Renewed || res.Nonce != req.Nonce || res.Description != "game" {
+		t.Fatalf("renewal with the nonce = %+v, %v; want a renewal keeping the nonce, described", res, err)
+	}
+	plain := mapReq(UDP, client1, 6001, 6001)
+	if _, err := tab.Map(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	plain.CheckNonce = true
+	if _, err := tab.Map(ctx, plain); err != nil {
+		t.Fatalf("checked renewal of a lease without nonce, zero nonce = %v; want a renewal", err)
+	}
+	plain.Nonce = [12]byte{1}
+	if _, err := tab.Map(ctx, plain); !errors.Is(err, ErrNonceMismatch) {
+		t.Fatalf("checked renewal of a lease without nonce, a nonce = %v; want ErrNonceMismatch", err)
+	}
+}

@@ -119,8 +119,9 @@ func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
 	return p
 }
 
-// reserved returns what reports the ports the gateway itself uses, which
-// are never mapped: its own NAT-PMP ports and whatever a local socket holds.
+// reserved returns the gateway.Config.Reserved of the daemon: the ports the
+// gateway itself uses, which are never mapped, are its own NAT-PMP ports and
+// whatever a local socket holds.
 func reserved() func(p gateway.Protocol, port uint16) bool {
 	probe := localport.NewProber()
 	return func(p gateway.Protocol, port uint16) bool {

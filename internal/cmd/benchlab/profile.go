@@ -16,7 +16,6 @@ import (
 // (portleased -profile-socket) into a directory. The socket is a file, so
 // benchlab reaches it from the machine's namespace without any network.
 type profiler struct {
-	socket string
 	dir    string
 	client *http.Client
 }
@@ -31,7 +30,7 @@ func newProfiler(socket, dir string) (*profiler, error) {
 			return d.DialContext(ctx, "unix", socket)
 		},
 	}
-	return &profiler{socket: socket, dir: dir, client: &http.Client{Transport: tr}}, nil
+	return &profiler{dir: dir, client: &http.Client{Transport: tr}}, nil
 }
 
 // fetch saves /debug/pprof/<what> as dir/name.
@@ -66,27 +65,27 @@ func (p *profiler) heap(ctx context.Context, label string) error {
 	return p.fetch(ctx, "heap?gc=1", "heap-"+label+".pprof")
 }
 
-// cpu starts a CPU profile and an execution trace (runtime/trace) of d and
-// returns a function that waits for them and saves them as
-// cpu-<label>.pprof and trace-<label>.out (go tool trace).
-func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait func() error) {
-	done := make(chan error, 2)
-	secs := int(d.Seconds())
+// start fetches what over d seconds in the background, as name, and
+// returns a function that waits for it.
+func (p *profiler) start(ctx context.Context, what string, d time.Duration, name string) (wait func() error) {
+	done := make(chan error, 1)
 	go func() {
-		done <- p.fetch(ctx, fmt.Sprintf("profile?seconds=%d", secs), "cpu-"+label+".pprof")
+		done <- p.fetch(ctx, fmt.Sprintf("%s?seconds=%d", what, int(d.Seconds())), name)
 	}()
-	go func() {
-		done <- p.fetch(ctx, fmt.Sprintf("trace?seconds=%d", secs), "trace-"+label+".out")
-	}()
-	return func() error { return errors.Join(<-done, <-done) }
+	return func() error { return <-done }
 }
 
 // trace starts an execution trace of d and returns a function that waits
-// for it and saves it as trace-<label>.out.
+// for it and saves it as trace-<label>.out (go tool trace).
 func (p *profiler) trace(ctx context.Context, d time.Duration, label string) (wait func() error) {
-	done := make(chan error, 1)
-	go func() {
-		done <- p.fetch(ctx, fmt.Sprintf("trace?seconds=%d", int(d.Seconds())), "trace-"+label+".out")
-	}()
-	return func() error { return <-done }
+	return p.start(ctx, "trace", d, "trace-"+label+".out")
+}
+
+// cpu starts a CPU profile and an execution trace of d and returns a
+// function that waits for them and saves them as cpu-<label>.pprof and
+// trace-<label>.out.
+func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait func() error) {
+	profile := p.start(ctx, "profile", d, "cpu-"+label+".pprof")
+	trace := p.trace(ctx, d, label)
+	return func() error { return errors.Join(profile(), trace()) }
 }
