@@ -95,6 +95,14 @@ type Mapping struct {
 	Lifetime time.Duration
 }
 
+// Reconciled counts what a reconciliation of the kernel with the lease table
+// found and did: mappings the kernel already held as the table says
+// (adopted), mappings it lacked (added), and mappings it held that the table
+// does not (removed, or replaced when they led elsewhere).
+type Reconciled struct {
+	Adopted, Added, Removed int
+}
+
 // Firewall is the kernel side of the lease table: nftables, iptables or pf.
 // Backends know nothing of protocols.
 type Firewall interface {

@@ -70,6 +70,8 @@ Configuration (one directive a line, # starts a comment):
   upnp notify interval SECS   How often SSDP alive is sent (default 900).
   upnp secure mode on|off     Clients map only to their own address (default on).
   upnp version 1|2            The IGD version offered (default 2).
+  state file PATH|none        Keep the leases across restarts in PATH
+                              (default /var/lib/portleased/leases).
 
 Example /etc/portleased.conf:
   interface eth0

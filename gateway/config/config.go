@@ -8,6 +8,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,6 +22,9 @@ const (
 	defaultMaxLifetime = 86400 * time.Second
 	defaultPortLow     = 1024
 	defaultPortHigh    = 65535
+	// DefaultStateFile is where the leases are kept across restarts
+	// when the file does not say otherwise.
+	DefaultStateFile = "/var/lib/portleased/leases"
 )
 
 // maxIfName is the longest interface name: IFNAMSIZ (16 on Linux and
@@ -47,6 +51,10 @@ type Config struct {
 	Rules []gateway.Rule
 	// UPnP configures the UPnP IGD service.
 	UPnP UPnP
+	// StateFile is the file the leases are kept in across restarts
+	// ("state file PATH"); empty for "state file none", which keeps them
+	// in memory only.
+	StateFile string
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -117,6 +125,7 @@ func Default() *Config {
 		PortRange:   gateway.PortRange{Low: defaultPortLow, High: defaultPortHigh},
 		MaxLifetime: defaultMaxLifetime,
 		UPnP:        defaultUPnP(),
+		StateFile:   DefaultStateFile,
 	}
 }
 
@@ -179,6 +188,7 @@ type parser struct {
 
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
+	stateFileAt               int
 	upnpSeen                  map[string]int
 }
 
@@ -226,6 +236,8 @@ func (p *parser) directive(s statement) {
 		p.rule(s)
 	case "upnp":
 		p.upnp(s)
+	case "state":
+		p.stateFile(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -365,6 +377,36 @@ func (p *parser) lifetime(s statement) {
 	p.cfg.MaxLifetime = time.Duration(n) * time.Second
 }
 
+// stateFile parses "state file PATH|none". PATH must be absolute: the
+// daemon may change its working directory.
+func (p *parser) stateFile(s statement) {
+	args, ok := p.keyword(s, "file")
+	if !ok {
+		return
+	}
+	if len(args) == 0 {
+		p.errorf(s.line, "state file: missing path (or none)")
+		return
+	}
+	if p.stateFileAt != 0 {
+		p.errorf(s.line, "state file: already given at line %d", p.stateFileAt)
+		return
+	}
+	p.stateFileAt = s.line
+	w := args[0]
+	if p.extra("state file", args[1:]) {
+		return
+	}
+	switch {
+	case w.text == "none":
+		p.cfg.StateFile = ""
+	case !filepath.IsAbs(w.text):
+		p.errorf(w.line, "state file: %q is not an absolute path", w.text)
+	default:
+		p.cfg.StateFile = filepath.Clean(w.text)
+	}
+}
+
 // rule parses "allow|deny EXT-PORTS ADDRESS[/MASK] INT-PORTS".
 func (p *parser) rule(s statement) {
 	verb, args := s.tokens[0].text, s.tokens[1:]
@@ -492,5 +534,10 @@ func (c *Config) String() string {
 		b.WriteByte('\n')
 	}
 	b.WriteString(upnpString(c.UPnP))
+	if c.StateFile == "" {
+		b.WriteString("state file none\n")
+	} else {
+		fmt.Fprintf(&b, "state file %s\n", c.StateFile)
+	}
 	return b.String()
 }

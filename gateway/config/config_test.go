@@ -174,6 +174,16 @@ func TestParseExtensions(t *testing.T) {
 			edit: func(c *Config) { c.MaxLifetime = 4294967295 * time.Second },
 		},
 		{
+			name: "state file",
+			src:  "state file /srv/portleased//leases\n",
+			edit: func(c *Config) { c.StateFile = "/srv/portleased/leases" },
+		},
+		{
+			name: "state file none",
+			src:  "state file none\n",
+			edit: func(c *Config) { c.StateFile = "" },
+		},
+		{
 			// miniupnpd.conf's sample rules.
 			name: "miniupnpd rules",
 			src: "allow 1024-65535 192.168.0.0/24 1024-65535\n" +
@@ -297,6 +307,11 @@ func TestParseErrors(t *testing.T) {
 		{"lifetime max too big", head + "lifetime max 4294967296\n", `portleased.conf:3: lifetime max: 4294967296 is not a number of seconds (1-4294967295)`},
 		{"lifetime max unit", head + "lifetime max 2h\n", `portleased.conf:3: lifetime max: "2h" is not a number of seconds (1-4294967295)`},
 		{"lifetime max twice", head + "lifetime max 60\n\nlifetime max 70\n", `portleased.conf:5: lifetime max: already given at line 3`},
+		{"state without file", head + "state /var/lib/x\n", `portleased.conf:3: state: expected "file", got "/var/lib/x"`},
+		{"state file missing", head + "state file\n", `portleased.conf:3: state file: missing path (or none)`},
+		{"state file relative", head + "state file leases\n", `portleased.conf:3: state file: "leases" is not an absolute path`},
+		{"state file extra", head + "state file /a b\n", `portleased.conf:3: state file: unexpected "b"`},
+		{"state file twice", head + "state file none\nstate file /a\n", `portleased.conf:4: state file: already given at line 3`},
 		{"rule missing fields", head + "allow 1024-65535 192.168.1.0/24\n",
 			`portleased.conf:3: allow: missing fields (want "allow EXT-PORTS ADDRESS[/MASK] INT-PORTS")`},
 		{"rule bad external port", head + "deny 70000 192.168.1.0/24 1024\n", `portleased.conf:3: deny: external ports: 70000 is not a port (0-65535)`},
@@ -435,7 +450,8 @@ func TestParseFile(t *testing.T) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
-		UPnP: UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2}}
+		UPnP: UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
+		StateFile: "/var/lib/portleased/leases"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -453,21 +469,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText,
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultStateText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText,
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + defaultStateText,
 		},
 		{
 			name: "upnp settings",
 			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
 				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
-				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultStateText,
 		},
 	}
 	for _, tt := range tests {
@@ -540,6 +556,8 @@ func FuzzParse(f *testing.F) {
 }
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
+
+const defaultStateText = "state file /var/lib/portleased/leases\n"
 
 func TestUPnPErrors(t *testing.T) {
 	tests := []struct{ line, want string }{

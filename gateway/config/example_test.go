@@ -59,6 +59,7 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// upnp notify interval 900
 	// upnp secure mode on
 	// upnp version 2
+	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"
 	// portleased.conf:3: port range: 70000 is not a port (1-65535)
