@@ -450,7 +450,7 @@ func TestParseFile(t *testing.T) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
-		UPnP: UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
+		UPnP:      UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
 		StateFile: "/var/lib/portleased/leases"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
