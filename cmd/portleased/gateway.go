@@ -198,7 +198,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		}
 	}
 	go func() {
-		errc <- ifaddr.Watch(ctx, cfg.ExternalInterface, func(a netip.Addr) {
+		errc <- ifaddr.Watch(ctx, cfg.ExternalInterface, log, func(a netip.Addr) {
 			if !table.SetExternalAddress(a) {
 				return
 			}

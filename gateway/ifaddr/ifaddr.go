@@ -5,7 +5,6 @@
 package ifaddr
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -107,60 +106,4 @@ func PrimaryIPv4(name string) (netip.Addr, error) {
 		return p.Addr(), nil
 	}
 	return netip.Addr{}, nil
-}
-
-// Watch calls onChange with the primary IPv4 address of interface name (the
-// zero Addr while there is none, or while the interface does not exist) once
-// at start and again each time it changes, until ctx is done. It follows
-// netlink address and link events; it never polls.
-func Watch(ctx context.Context, name string, onChange func(netip.Addr)) error {
-	addrCh := make(chan netlink.AddrUpdate, 64)
-	linkCh := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	defer close(done)
-	errCh := make(chan error, 2)
-	onErr := func(err error) {
-		select {
-		case errCh <- err:
-		default:
-		}
-	}
-	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("ifaddr: subscribe to address events: %w", err)
-	}
-	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("ifaddr: subscribe to link events: %w", err)
-	}
-	var last netip.Addr
-	first := true
-	check := func() {
-		a, err := PrimaryIPv4(name)
-		if err != nil && !errors.Is(err, ErrNoInterface) {
-			return
-		}
-		if first || a != last {
-			first = false
-			last = a
-			onChange(a)
-		}
-	}
-	check()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errCh:
-			return fmt.Errorf("ifaddr: netlink events: %w", err)
-		case _, ok := <-addrCh:
-			if !ok {
-				return errors.New("ifaddr: address events ended")
-			}
-			check()
-		case _, ok := <-linkCh:
-			if !ok {
-				return errors.New("ifaddr: link events ended")
-			}
-			check()
-		}
-	}
 }
