@@ -55,6 +55,9 @@ type Config struct {
 	// ("state file PATH"); empty for "state file none", which keeps them
 	// in memory only.
 	StateFile string
+	// StateFileLine is the line of the state file directive, for messages
+	// the daemon emits later; 0 if none.
+	StateFileLine int
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -393,6 +396,7 @@ func (p *parser) stateFile(s statement) {
 		return
 	}
 	p.stateFileAt = s.line
+	p.cfg.StateFileLine = s.line
 	w := args[0]
 	if p.extra("state file", args[1:]) {
 		return

@@ -176,12 +176,12 @@ func TestParseExtensions(t *testing.T) {
 		{
 			name: "state file",
 			src:  "state file /srv/portleased//leases\n",
-			edit: func(c *Config) { c.StateFile = "/srv/portleased/leases" },
+			edit: func(c *Config) { c.StateFile, c.StateFileLine = "/srv/portleased/leases", 3 },
 		},
 		{
 			name: "state file none",
 			src:  "state file none\n",
-			edit: func(c *Config) { c.StateFile = "" },
+			edit: func(c *Config) { c.StateFile, c.StateFileLine = "", 3 },
 		},
 		{
 			// miniupnpd.conf's sample rules.
@@ -509,6 +509,7 @@ func sameSettings(a, b *Config) bool {
 func withoutLines(c *Config) *Config {
 	d := *c
 	d.InterfaceLine = 0
+	d.StateFileLine = 0
 	d.Listen = nil
 	for _, l := range c.Listen {
 		l.Line = 0
