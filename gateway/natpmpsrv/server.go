@@ -78,6 +78,9 @@ func (s *Server) logger() *slog.Logger {
 // gateway MUST NOT accept mapping requests destined to the NAT gateway's
 // external IP address or received on its external network interface").
 // Announcements (Announce) go out through conn on ifindex.
+//
+// Closing conn ends this Serve alone (with the error of the read), so that
+// a daemon can stop serving one LAN address and keep the others.
 func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 	pc := ipv4.NewPacketConn(conn)
 	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
@@ -103,6 +106,11 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 	s.wg.Add(1)
 	s.mu.Unlock()
 	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
 
 	workers := s.Workers
 	if workers <= 0 {

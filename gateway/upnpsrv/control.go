@@ -206,7 +206,7 @@ func (s *Server) addMapping(ctx context.Context, rq *request, exact bool) (gatew
 	if !internal.Is4() || internal.IsUnspecified() || internal.IsMulticast() || internal == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 		return gateway.Lease{}, fault(upnp.InvalidArgs, "Invalid Args: NewInternalClient is not an IPv4 unicast address")
 	}
-	if !s.cfg.AllowForeign && internal != rq.client {
+	if !s.allowForeign.Load() && internal != rq.client {
 		return gateway.Lease{}, fault(upnp.ActionNotAuthorized, "Action not authorized: NewInternalClient is not the requesting host")
 	}
 	proto := protocolOf(pm.Protocol)
@@ -358,7 +358,7 @@ func (s *Server) deletePortMapping(ctx context.Context, rq *request) ([]upnp.Arg
 	if !ok {
 		return nil, fault(upnp.NoSuchEntryInArray)
 	}
-	if !s.cfg.AllowForeign && held.Internal.Addr() != rq.client {
+	if !s.allowForeign.Load() && held.Internal.Addr() != rq.client {
 		return nil, fault(upnp.ActionNotAuthorized, "Action not authorized: the mapping is another host's")
 	}
 	gone := s.table.DeleteExternalRange(ctx, proto, port, port, func(l gateway.Lease) bool { return l.Internal == held.Internal })
@@ -399,7 +399,7 @@ func (s *Server) deletePortMappingRange(ctx context.Context, rq *request) ([]upn
 	if f != nil {
 		return nil, f
 	}
-	if manage && !s.cfg.AllowForeign {
+	if manage && !s.allowForeign.Load() {
 		return nil, fault(upnp.ActionNotAuthorized, "Action not authorized: NewManage 1")
 	}
 	match := func(l gateway.Lease) bool { return manage || l.Internal.Addr() == rq.client }

@@ -487,3 +487,19 @@ func TestLongDescriptions(t *testing.T) {
 		t.Errorf("listed %d entries from %v", len(got), got[:min(len(got), 3)])
 	}
 }
+
+// TestSetAllowForeign: secure mode changes while serving (SIGHUP): a
+// foreign InternalClient is mapped while foreign addresses are allowed and
+// refused with 606 once secure mode is on, and the other way round.
+func TestSetAllowForeign(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AllowForeign = true
+	s := startServer(t, cfg, nil, nil)
+	mustCall(t, s, hostA, ctlIP, add(8080, "TCP", 8080, hostB, 3600))
+	s.SetAllowForeign(false)
+	if _, err := call(t, s, hostA, ctlIP, add(8081, "TCP", 8081, hostB, 3600)); codeOf(err) != 606 {
+		t.Fatalf("foreign AddPortMapping after SetAllowForeign(false) = %v; want 606", err)
+	}
+	s.SetAllowForeign(true)
+	mustCall(t, s, hostA, ctlIP, add(8081, "TCP", 8081, hostB, 3600))
+}

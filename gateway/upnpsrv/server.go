@@ -67,6 +67,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portlease/portlease/gateway"
@@ -164,6 +165,9 @@ type LinkStats struct {
 // every listener given to Serve.
 type Server struct {
 	cfg      Config
+	// allowForeign is Config.AllowForeign, which SetAllowForeign changes
+	// while serving.
+	allowForeign atomic.Bool
 	log      *slog.Logger
 	table    leaseTable
 	http     *http.Server
@@ -280,6 +284,7 @@ func newServer(cfg Config, c core) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.allowForeign.Store(cfg.AllowForeign)
 	if err := s.buildDevice(); err != nil {
 		return nil, err
 	}
@@ -413,6 +418,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // message, and those of WANCommonInterfaceConfig PhysicalLinkStatus
 // (UDA 1.1 §4.2).
 func (s *Server) ExternalAddressChanged() { s.wakeAll() }
+
+// SetAllowForeign changes Config.AllowForeign while serving: requests
+// handled after it returns follow the new setting. Secure mode is not part
+// of the descriptions, so nothing is announced.
+func (s *Server) SetAllowForeign(allow bool) { s.allowForeign.Store(allow) }
 
 // allowed reports whether a is in one of the served prefixes.
 func (s *Server) allowed(a netip.Addr) bool {
