@@ -29,81 +29,6 @@ type gatewayDaemon struct {
 	log  *slog.Logger
 }
 
-// lanAddress is one address the daemon serves clients on.
-type lanAddress struct {
-	addr   netip.Prefix // the address with its on-link prefix
-	ifname string
-	index  int
-}
-
-// resolveListeners turns the "listen on" directives into LAN addresses,
-// naming the configuration line of any that cannot be served.
-func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, error) {
-	var out []lanAddress
-	var errs []error
-	add := func(ifc ifaddr.Interface, want func(netip.Addr) bool) int {
-		n := 0
-		for _, p := range ifc.Prefixes {
-			if !p.Addr().Is4() || !want(p.Addr()) {
-				continue
-			}
-			la := lanAddress{addr: p, ifname: ifc.Name, index: ifc.Index}
-			if !slices.Contains(out, la) {
-				out = append(out, la)
-				n++
-			}
-		}
-		return n
-	}
-	for _, l := range cfg.Listen {
-		where := fmt.Sprintf("%s:%d: listen on %s", d.file, l.Line, l)
-		switch {
-		case l.Interface != "":
-			ifc, err := ifaddr.Lookup(l.Interface)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", where, err))
-				continue
-			}
-			if add(ifc, func(netip.Addr) bool { return true }) == 0 {
-				errs = append(errs, fmt.Errorf("%s: the interface has no IPv4 address (NAT-PMP is IPv4 only)", where))
-			}
-		case l.Addr.IsUnspecified():
-			links, err := net.Interfaces()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", where, err))
-				continue
-			}
-			for _, link := range links {
-				if link.Name == cfg.ExternalInterface || link.Flags&net.FlagLoopback != 0 {
-					continue
-				}
-				if ifc, err := ifaddr.Lookup(link.Name); err == nil {
-					add(ifc, func(netip.Addr) bool { return true })
-				}
-			}
-		case !l.Addr.Is4():
-			d.log.Warn("ignoring an IPv6 listen address: NAT-PMP is IPv4 only", "line", l.Line, "addr", l.Addr)
-		default:
-			ifc, err := ifaddr.ByAddress(l.Addr)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: no interface of this host has that address", where))
-				continue
-			}
-			add(ifc, func(a netip.Addr) bool { return a == l.Addr })
-		}
-	}
-	for _, la := range out {
-		if la.ifname == cfg.ExternalInterface {
-			errs = append(errs, fmt.Errorf("%s: listen on %s: that is the external interface %s; the gateway never serves the WAN side",
-				d.file, la.addr.Addr(), cfg.ExternalInterface))
-		}
-	}
-	if len(errs) == 0 && len(out) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no IPv4 address to listen on", d.file))
-	}
-	return out, errors.Join(errs...)
-}
-
 // policyFor builds the lease policy: the configured rules, or, without any,
 // "allow 1024-65535 SUBNET 1024-65535" for each LAN subnet served.
 func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
@@ -152,16 +77,12 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		return err
 	}
 	defer lock.Close()
+	d.warnIPv6(cfg)
 	lans, err := d.resolveListeners(cfg)
 	if err != nil {
 		return err
 	}
-	var lanLinks []string
-	for _, la := range lans {
-		if !slices.Contains(lanLinks, la.ifname) {
-			lanLinks = append(lanLinks, la.ifname)
-		}
-	}
+	lanLinks := linksOf(lans)
 	if _, err := ifaddr.Lookup(cfg.ExternalInterface); err != nil {
 		log.Warn("external interface not present yet; waiting for it", "interface", cfg.ExternalInterface)
 	}
@@ -181,22 +102,17 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	errc := make(chan error, 2*len(lans)+2)
-	for _, la := range lans {
-		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(la.addr.Addr(), natpmp.ServerPort)))
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", la.addr.Addr(), err)
-		}
-		defer conn.Close()
-		go func() { errc <- srv.Serve(conn, la.index) }()
+	errc := make(chan error, 8)
+	lan := &lanSide{
+		cfg: cfg, fwLinks: lanLinks,
+		natpmp: newNATPMPListeners(srv, log, errc),
+		upnp:   newUPnPRunner(table, log, errc, int(time.Now().Unix()&0x7fffffff)),
+	}
+	defer lan.natpmp.closeAll()
+	if err := lan.serve(lans); err != nil {
+		return err
 	}
 	go func() { errc <- table.Run(ctx) }()
-	var upnpSvc *upnpService
-	if cfg.UPnP.Enabled {
-		if upnpSvc, err = startUPnP(cfg, lans, table, log, errc); err != nil {
-			return err
-		}
-	}
 	go func() {
 		errc <- ifaddr.Watch(ctx, cfg.ExternalInterface, log, func(a netip.Addr) {
 			if !table.SetExternalAddress(a) {
@@ -207,15 +123,20 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 			}
 			if !a.IsValid() {
 				log.Warn("external interface has no IPv4 address", "interface", cfg.ExternalInterface)
-				if upnpSvc != nil {
-					upnpSvc.http.ExternalAddressChanged()
-				}
+				lan.upnp.externalAddressChanged()
 				return
 			}
 			log.Info("external address", "interface", cfg.ExternalInterface, "addr", a)
 			srv.Announce()
-			if upnpSvc != nil {
-				upnpSvc.http.ExternalAddressChanged()
+			lan.upnp.externalAddressChanged()
+		})
+	}()
+	linkEvents := make(chan struct{}, 1)
+	go func() {
+		errc <- ifaddr.WatchLinks(ctx, log, func() {
+			select {
+			case linkEvents <- struct{}{}:
+			default:
 			}
 		})
 	}()
@@ -233,11 +154,13 @@ loop:
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				cfg = d.reload(ctx, cfg, lans, table)
+				d.reload(ctx, lan, table)
 				continue
 			}
 			log.Info("stopping", "signal", sig.String(), "leases", table.Len())
 			break loop
+		case <-linkEvents:
+			d.follow(lan)
 		case err := <-errc:
 			if err != nil && !errors.Is(err, natpmpsrv.ErrServerClosed) {
 				runErr = err
@@ -251,49 +174,6 @@ loop:
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still in progress at exit", "err", err)
 	}
-	if upnpSvc != nil {
-		upnpSvc.stop(sctx)
-	}
+	lan.upnp.stop(sctx)
 	return runErr
-}
-
-// reload reads the configuration file again (SIGHUP). A file with any
-// error changes nothing.
-func (d *gatewayDaemon) reload(ctx context.Context, running *config.Config, lans []lanAddress, table *gateway.Table) *config.Config {
-	log := d.log
-	cfg, err := config.ParseFile(d.file)
-	if err != nil {
-		var list config.ErrorList
-		if errors.As(err, &list) {
-			for _, e := range list {
-				log.Error("configuration refused; the running one stays", "error", e.Error())
-			}
-		} else {
-			log.Error("configuration refused; the running one stays", "error", err)
-		}
-		return running
-	}
-	if cfg.ExternalInterface != running.ExternalInterface || !sameListen(cfg.Listen, running.Listen) {
-		log.Warn("changes to interface and listen on take effect at the next start")
-		cfg.ExternalInterface, cfg.Listen = running.ExternalInterface, running.Listen
-	}
-	policy := policyFor(cfg, lans)
-	removed := table.Reconfigure(ctx, policy)
-	log.Info("configuration reloaded", "file", d.file, "rules", len(policy.Rules), "ports", policy.Ports.String(),
-		"max_lifetime", policy.MaxLifetime, "leases_removed", len(removed), "leases", table.Len())
-	return cfg
-}
-
-// sameListen reports whether two lists of "listen on" directives name the
-// same addresses and interfaces, wherever in the file they stand.
-func sameListen(a, b []config.Listen) bool {
-	return slices.EqualFunc(a, b, func(x, y config.Listen) bool { return x.String() == y.String() })
-}
-
-func listenAttr(lans []lanAddress) []string {
-	out := make([]string, len(lans))
-	for i, la := range lans {
-		out[i] = la.ifname + "/" + la.addr.Addr().String()
-	}
-	return out
 }

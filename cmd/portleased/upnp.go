@@ -13,7 +13,11 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/gateway/config"
@@ -48,16 +52,58 @@ func deviceUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }
 
-// startUPnP starts the UPnP IGD service on every LAN address: HTTP on
-// u.HTTPPort and SSDP on port 1900 of each LAN link. A failure of an HTTP
-// server is sent to errc.
-func startUPnP(cfg *config.Config, lans []lanAddress, table *gateway.Table, log *slog.Logger, errc chan<- error) (*upnpService, error) {
-	u := cfg.UPnP
-	uuid := deviceUUID()
-	bootID := int(time.Now().Unix() & 0x7fffffff)
+// upnpConfigID returns CONFIGID.UPNP.ORG (UDA 2.0 §1.2.2: 0 to 16777215)
+// of a configuration: a hash of what the descriptions say that the
+// configuration chooses, so that it changes exactly when the descriptions
+// change (UDA 2.0 §1.2: "CONFIGID.UPNP.ORG ... MUST be changed ... whenever
+// the device description or a service description changes").
+func upnpConfigID(u config.UPnP) int {
 	h := fnv.New32a()
 	fmt.Fprintf(h, "%s|%d", u.FriendlyName, u.Version)
-	configID := int(h.Sum32() & 0xffffff) // UDA 1.1 §1.2.2: 0 to 16777215
+	return int(h.Sum32() & 0xffffff)
+}
+
+// listenUPnP opens the HTTP listeners of the UPnP service on every LAN
+// address, port port. They set SO_REUSEPORT so that a restarted service can
+// open its listeners on the same addresses before the old one closes its
+// own (the kernel shares the port between sockets of the same user only).
+func listenUPnP(lans []lanAddress, port int) ([]net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	var lns []net.Listener
+	for _, la := range lans {
+		addr := netip.AddrPortFrom(la.addr.Addr(), uint16(port))
+		ln, err := lc.Listen(context.Background(), "tcp4", addr.String())
+		if err != nil {
+			closeAll(lns)
+			return nil, fmt.Errorf("upnp: listen on %s (upnp http port %d): %w", addr, port, err)
+		}
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func closeAll(lns []net.Listener) {
+	for _, ln := range lns {
+		_ = ln.Close()
+	}
+}
+
+// startUPnP starts the UPnP IGD service on every LAN address: HTTP on lns
+// (from listenUPnP, one per address of lans) and SSDP on port 1900 of each
+// LAN link, advertising bootID. A failure of an HTTP server is sent to
+// errc. On an error it closes lns.
+func startUPnP(cfg *config.Config, lans []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+	u := cfg.UPnP
+	uuid := deviceUUID()
+	configID := upnpConfigID(u)
 
 	server := fmt.Sprintf("%s UPnP/1.1 portleased/0.1", runtime.GOOS)
 	var clients []netip.Prefix
@@ -78,17 +124,14 @@ func startUPnP(cfg *config.Config, lans []lanAddress, table *gateway.Table, log 
 		Server:            server,
 	})
 	if err != nil {
+		closeAll(lns)
 		return nil, fmt.Errorf("upnp: %w", err)
 	}
 	s := &upnpService{http: srv, log: log, ssdpDone: make(chan error, 1)}
 	var links []ssdpsrv.Link
-	for _, la := range lans {
+	for i, la := range lans {
 		addr := netip.AddrPortFrom(la.addr.Addr(), uint16(u.HTTPPort))
-		ln, err := net.Listen("tcp4", addr.String())
-		if err != nil {
-			s.stop(context.Background())
-			return nil, fmt.Errorf("upnp: listen on %s (upnp http port %d): %w", addr, u.HTTPPort, err)
-		}
+		ln := lns[i]
 		go func() {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("upnp: HTTP on %s: %w", addr, err)
@@ -124,7 +167,7 @@ func startUPnP(cfg *config.Config, lans []lanAddress, table *gateway.Table, log 
 	s.cancel = cancel
 	go func() { s.ssdpDone <- ssdp.Serve(ctx) }()
 	log.Info("serving UPnP IGD", "version", u.Version, "http_port", u.HTTPPort, "friendly_name", u.FriendlyName,
-		"secure_mode", u.SecureMode, "uuid", uuid)
+		"secure_mode", u.SecureMode, "uuid", uuid, "boot_id", bootID, "config_id", configID, "listen", listenAttr(lans))
 	return s, nil
 }
 
@@ -146,5 +189,144 @@ func (s *upnpService) stop(ctx context.Context) {
 	}
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.log.Warn("UPnP requests still in progress at exit", "err", err)
+	}
+}
+
+// upnpRunner keeps the UPnP service in step with the configuration and the
+// LAN addresses: it changes secure mode in place, and restarts the service
+// for anything the descriptions or the advertisements carry. Its methods
+// but externalAddressChanged are called from the daemon's main loop only.
+type upnpRunner struct {
+	table *gateway.Table
+	log   *slog.Logger
+	errc  chan<- error
+
+	mu  sync.Mutex   // guards svc against the external address watcher
+	svc *upnpService // nil while UPnP is off or no LAN address is served
+	// started is what svc was started with.
+	started upnpKey
+	// bootID is the BOOTID.UPNP.ORG of the last start. Each start
+	// advertises a greater one (UDA 2.0 §1.2.2: it "MUST be increased
+	// each time a device (re)joins the network"), a restart by SIGHUP
+	// included, since the old service said ssdp:byebye.
+	bootID int
+}
+
+// upnpKey is what a running service was started with, secure mode aside.
+type upnpKey struct {
+	enabled  bool
+	name     string
+	port     int
+	interval time.Duration
+	version  int
+	external string
+	lans     string
+}
+
+func keyOf(cfg *config.Config, lans []lanAddress) upnpKey {
+	u := cfg.UPnP
+	return upnpKey{enabled: u.Enabled, name: u.FriendlyName, port: u.HTTPPort, interval: u.NotifyInterval,
+		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans)}
+}
+
+// newUPnPRunner returns a runner whose first start advertises firstBootID.
+func newUPnPRunner(table *gateway.Table, log *slog.Logger, errc chan<- error, firstBootID int) *upnpRunner {
+	return &upnpRunner{table: table, log: log, errc: errc, bootID: firstBootID - 1}
+}
+
+// upnpPlan is a change of the UPnP service, prepared so that a reload can
+// still be refused: its listeners are open, nothing else has changed.
+type upnpPlan struct {
+	r       *upnpRunner
+	cfg     *config.Config
+	lans    []lanAddress
+	restart bool
+	lns     []net.Listener // the new service's, when it is to run
+}
+
+// prepare plans the service cfg and lans ask for, opening the new HTTP
+// listeners when the service is to be restarted. An error (the port is
+// taken) changes nothing.
+func (r *upnpRunner) prepare(cfg *config.Config, lans []lanAddress) (*upnpPlan, error) {
+	p := &upnpPlan{r: r, cfg: cfg, lans: lans}
+	run := cfg.UPnP.Enabled && len(lans) > 0
+	if r.svc == nil && !run || r.svc != nil && r.started == keyOf(cfg, lans) {
+		return p, nil
+	}
+	p.restart = true
+	if run {
+		lns, err := listenUPnP(lans, cfg.UPnP.HTTPPort)
+		if err != nil {
+			return nil, err
+		}
+		p.lns = lns
+	}
+	return p, nil
+}
+
+// abort gives up the plan.
+func (p *upnpPlan) abort() { closeAll(p.lns) }
+
+// commit puts the plan in force: it sets secure mode in place, or stops the
+// running service (ssdp:byebye) and starts the new one with the next
+// BOOTID. An error leaves UPnP off until the next change asks for it.
+func (p *upnpPlan) commit() error {
+	r := p.r
+	if !p.restart {
+		if r.svc != nil {
+			r.svc.http.SetAllowForeign(!p.cfg.UPnP.SecureMode)
+		}
+		return nil
+	}
+	r.mu.Lock()
+	old := r.svc
+	r.svc, r.started = nil, upnpKey{}
+	r.mu.Unlock()
+	if old != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		old.stop(ctx)
+		cancel()
+		r.log.Info("UPnP IGD stopped")
+	}
+	if p.lns == nil {
+		return nil
+	}
+	r.bootID = (r.bootID + 1) & 0x7fffffff
+	svc, err := startUPnP(p.cfg, p.lans, p.lns, r.bootID, r.table, r.log, r.errc)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.svc, r.started = svc, keyOf(p.cfg, p.lans)
+	r.mu.Unlock()
+	return nil
+}
+
+// apply prepares and commits at once.
+func (r *upnpRunner) apply(cfg *config.Config, lans []lanAddress) error {
+	p, err := r.prepare(cfg, lans)
+	if err != nil {
+		return err
+	}
+	return p.commit()
+}
+
+// externalAddressChanged tells the running service's subscribers.
+func (r *upnpRunner) externalAddressChanged() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.svc != nil {
+		r.svc.http.ExternalAddressChanged()
+	}
+}
+
+// stop stops the service, at exit.
+func (r *upnpRunner) stop(ctx context.Context) {
+	r.mu.Lock()
+	svc := r.svc
+	r.svc = nil
+	r.mu.Unlock()
+	if svc != nil {
+		svc.stop(ctx)
 	}
 }

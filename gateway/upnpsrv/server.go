@@ -164,19 +164,19 @@ type LinkStats struct {
 // Server is the UPnP IGD device's HTTP server. It serves the same device on
 // every listener given to Serve.
 type Server struct {
-	cfg      Config
+	cfg Config
 	// allowForeign is Config.AllowForeign, which SetAllowForeign changes
 	// while serving.
 	allowForeign atomic.Bool
-	log      *slog.Logger
-	table    leaseTable
-	http     *http.Server
-	desc     []byte
-	services []*service
-	byPath   map[string]route
-	udnWCD   string // the WANConnectionDevice's UDN
-	adv      advertisement
-	started  time.Time
+	log          *slog.Logger
+	table        leaseTable
+	http         *http.Server
+	desc         []byte
+	services     []*service
+	byPath       map[string]route
+	udnWCD       string // the WANConnectionDevice's UDN
+	adv          advertisement
+	started      time.Time
 
 	slots     chan struct{} // one per connection served
 	done      chan struct{} // closed by Shutdown
