@@ -264,9 +264,6 @@ func (r *upnpRunner) prepare(cfg *config.Config, lans []lanAddress) (*upnpPlan, 
 	return p, nil
 }
 
-// abort gives up the plan.
-func (p *upnpPlan) abort() { closeAll(p.lns) }
-
 // commit puts the plan in force: it sets secure mode in place, or stops the
 // running service (ssdp:byebye) and starts the new one with the next
 // BOOTID. An error leaves UPnP off until the next change asks for it.
