@@ -119,3 +119,18 @@ func TestMatcherFamily(t *testing.T) {
 		})
 	}
 }
+
+func TestForgetNothing(t *testing.T) {
+	// Nothing to forget opens no netlink socket: a bad namespace is not
+	// even looked at.
+	if n, err := Forget(-1, Changes{}); n != 0 || err != nil {
+		t.Errorf("Forget(-1, Changes{}) = %d, %v; want 0, nil", n, err)
+	}
+}
+
+func TestForgetBadNamespace(t *testing.T) {
+	c := Changes{Ended: []gateway.Mapping{{Protocol: gateway.UDP, ExternalPort: 1, Internal: netip.MustParseAddrPort("198.51.100.10:1")}}}
+	if n, err := Forget(-1, c); n != 0 || err == nil {
+		t.Errorf("Forget(-1, %+v) = %d, %v; want 0 and an error", c, n, err)
+	}
+}

@@ -220,3 +220,80 @@ func TestForgetFlows(t *testing.T) {
 		t.Errorf("another mapping's flow stopped arriving")
 	}
 }
+
+// TestForgetTCPFlow: a TCP connection from the WAN host through a mapping
+// stops reaching the LAN host within a second of the mapping's deletion:
+// its next segments find no translation, and the gateway resets it.
+func TestForgetTCPFlow(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{})
+	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsFile.Close() })
+	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink})
+	ctx := context.Background()
+	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+	m := tcpMapping(18080, "198.51.100.10:8080")
+	if err := f.Apply(ctx, []gateway.Mapping{m}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The LAN server notes when it last read from its one connection.
+	ln, err := lab.LAN[0].Listen("tcp4", ":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last atomic.Int64
+	served, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop); ln.Close(); <-served })
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() { <-stop; c.Close() }()
+		buf := make([]byte, 100)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			last.Store(time.Now().UnixNano())
+		}
+	}()
+
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := lab.WAN.Dial(dctx, "tcp4", lab.GatewayWANAddr4.String()+":18080")
+	if err != nil {
+		t.Fatalf("WAN dial through the mapping: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the LAN server to read", func() bool { return last.Load() != 0 })
+
+	if err := f.Apply(ctx, nil, []gateway.Mapping{m}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	// Keep writing until the connection fails: the gateway answers the
+	// untranslated segments with a reset.
+	var werr error
+	for time.Since(deleted) < 5*time.Second && werr == nil {
+		_, werr = c.Write([]byte("b"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if werr == nil {
+		t.Errorf("the WAN host's connection still works 5 s after its mapping was deleted")
+	}
+	if at := time.Unix(0, last.Load()); at.After(deleted.Add(forgetDeadline)) {
+		t.Errorf("the LAN server still read from the connection %v after its mapping was deleted", at.Sub(deleted))
+	}
+}
