@@ -174,9 +174,11 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 		p := f.idx.plan(time.Now(), f.grace, add, remove, absent)
 		err := f.commit(p)
 		if err == nil {
+			flows := f.flowChanges(p)
 			f.idx.adopt(p)
 			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
 				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut), "held", len(f.idx.in))
+			f.forgetFlows(flows)
 			return nil
 		}
 		// ENOENT: an element to delete is no longer in the kernel, which

@@ -82,8 +82,12 @@
 // timeout Lifetime + Config.TimeoutGrace, a backup of the lease core's own
 // expiry should the daemon die; the lease table stays the authority.
 //
-// Removing a mapping stops new connections; connections that conntrack
-// already tracks keep their translation until they end.
+// Conntrack: removing a mapping, or moving its key to another internal
+// endpoint, stops new connections, and Apply then deletes the conntrack
+// entries of the connections that used it (package gateway/conntrack), so
+// that their next packets follow the rules of the moment: a UDP flow from
+// the WAN stops reaching the old host, and reaches the key's new holder.
+// Renewals keep their connections. Config.KeepFlows turns this off.
 //
 // Only IPv4 internal addresses are supported for now.
 package nftfw
@@ -157,6 +161,10 @@ type Config struct {
 	TimeoutGrace time.Duration
 	// Logger receives the backend's logs; nil discards them.
 	Logger *slog.Logger
+	// KeepFlows leaves the conntrack entries of removed and moved mappings
+	// alone: their connections keep their old translation until they end.
+	// The default deletes them after each transaction that ends a mapping.
+	KeepFlows bool
 }
 
 // Firewall is the nftables backend. It is safe for concurrent use.
@@ -165,6 +173,11 @@ type Firewall struct {
 	grace time.Duration
 	rs    *ruleset
 	netns int
+	// keepFlows is Config.KeepFlows.
+	keepFlows bool
+	// vacated holds the keys of the mappings that transactions removed and
+	// nothing held since (see flowChanges). It is guarded by mu.
+	vacated map[inKey]struct{}
 
 	mu     sync.Mutex // serialises transactions and guards what follows
 	conn   *nftables.Conn
@@ -208,6 +221,8 @@ func New(cfg Config) (*Firewall, error) {
 		rs:    newRuleset(cfg.Table, cfg.ExternalInterface, cfg.InternalInterfaces),
 		netns: cfg.NetNS,
 		idx:   newIndex(time.Now()),
+
+		keepFlows: cfg.KeepFlows,
 	}
 	conn, err := dial(cfg.NetNS)
 	if err != nil {

@@ -1,0 +1,74 @@
+package nftfw
+
+import (
+	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/conntrack"
+)
+
+// flowChanges returns what the committed plan p changes for conntrack, as
+// the index holds things before p is adopted, and keeps vacated up to date.
+//
+// Ended are the mappings p removes, and those it replaces by a mapping that
+// leads to another internal endpoint; a renewal (the same key to the same
+// endpoint) ends nothing. Granted are the mappings p adds for keys that an
+// earlier transaction ended and nothing held since: a flow may have kept
+// sending to such a port untranslated. A key never held is not looked at,
+// so that a transaction that only adds new mappings or renews costs no dump.
+// With Config.KeepFlows it returns nothing. The caller holds f.mu.
+func (f *Firewall) flowChanges(p *plan) conntrack.Changes {
+	var c conntrack.Changes
+	if f.keepFlows {
+		return c
+	}
+	for i, k := range p.keys.keys {
+		ch := &p.ins[i]
+		old, held := f.idx.in[k]
+		switch {
+		case held && ch.add && ch.e.addr == old.addr && ch.e.iport == old.iport:
+			continue // a renewal
+		case held:
+			c.Ended = append(c.Ended, gateway.Mapping{
+				Protocol:     k.proto,
+				ExternalPort: k.eport,
+				Internal:     old.endpoint(k.proto).internal(),
+			})
+		}
+		_, wasVacated := f.vacated[k]
+		switch {
+		case ch.add && wasVacated:
+			delete(f.vacated, k)
+			c.Granted = append(c.Granted, gateway.Mapping{
+				Protocol:     k.proto,
+				ExternalPort: k.eport,
+				Internal:     ch.e.endpoint(k.proto).internal(),
+			})
+		case !ch.add && held:
+			if f.vacated == nil {
+				f.vacated = make(map[inKey]struct{})
+			}
+			f.vacated[k] = struct{}{}
+		}
+	}
+	return c
+}
+
+// forgetFlows deletes the conntrack entries of the changes c, once the
+// transaction that made them is committed, so that flows the kernel already
+// tracks stop reaching the old internal endpoints of their ports and reach
+// the new ones (see package conntrack). A failure is logged, not
+// returned: the kernel's rules are right, and the flows that keep their old
+// translation end on their own. The caller holds f.mu, so that a later
+// transaction cannot grant the port again before the old flows are gone.
+func (f *Firewall) forgetFlows(c conntrack.Changes) {
+	if len(c.Ended)+len(c.Granted) == 0 {
+		return
+	}
+	n, err := conntrack.Forget(f.netns, c)
+	if err != nil {
+		f.log.Warn("conntrack entries of changed mappings not all deleted",
+			"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n, "err", err)
+		return
+	}
+	f.log.Debug("conntrack entries of changed mappings deleted",
+		"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n)
+}

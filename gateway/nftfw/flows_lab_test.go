@@ -1,0 +1,299 @@
+package nftfw
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	nfct "github.com/ti-mo/conntrack"
+
+	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+// forgetDeadline is how soon after its deletion a mapping's flows must stop
+// reaching their old host (issue 9).
+const forgetDeadline = time.Second
+
+// udpSink counts the datagrams a host receives on one socket and notes
+// when the last one came, and from where.
+type udpSink struct {
+	n    atomic.Int64
+	last atomic.Int64 // unix nanoseconds
+	mu   sync.Mutex
+	from net.Addr
+}
+
+// sink starts a udpSink on addr of h, stopped when the test ends.
+func sink(t *testing.T, h *netlab.Host, addr string) *udpSink {
+	t.Helper()
+	pc, err := h.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &udpSink{}
+	done := make(chan struct{})
+	t.Cleanup(func() { pc.Close(); <-done })
+	go func() {
+		defer close(done)
+		buf := make([]byte, 1500)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.from = from
+			s.mu.Unlock()
+			s.last.Store(time.Now().UnixNano())
+			s.n.Add(1)
+		}
+	}()
+	return s
+}
+
+// lastFrom returns where the last datagram came from.
+func (s *udpSink) lastFrom() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.from == nil {
+		return ""
+	}
+	return s.from.String()
+}
+
+// lastAt returns when the last datagram came, zero for none.
+func (s *udpSink) lastAt() time.Time {
+	if ns := s.last.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// keepSending sends a datagram every 20 ms from local on h to to, from the
+// same socket (so the same source port) until the test ends.
+func keepSending(t *testing.T, h *netlab.Host, local, to string) {
+	t.Helper()
+	pc, err := h.ListenPacket("udp4", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := net.ResolveUDPAddr("udp4", to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done; pc.Close() })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			// Errors (an ICMP port unreachable while nothing is
+			// mapped) do not stop the flow.
+			_, _ = pc.WriteTo([]byte("flow"), dst)
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// entryID returns the id of the conntrack entry of the gateway whose
+// original direction goes from src to dst over UDP; it fails the test when
+// there is none or the dump fails.
+func entryID(t *testing.T, gw testNS, src, dst string) uint32 {
+	t.Helper()
+	c, err := nfct.Dial(&netlink.Config{NetNS: gw.fd})
+	if err != nil {
+		t.Fatalf("conntrack dial: %v", err)
+	}
+	defer c.Close()
+	flows, err := c.Dump(nil)
+	if err != nil {
+		t.Fatalf("conntrack dump: %v", err)
+	}
+	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
+	for _, f := range flows {
+		o := f.TupleOrig
+		if o.Proto.Protocol == uint8(gateway.UDP) && o.IP.SourceAddress == s.Addr() && o.Proto.SourcePort == s.Port() &&
+			o.IP.DestinationAddress == d.Addr() && o.Proto.DestinationPort == d.Port() {
+			return f.ID
+		}
+	}
+	t.Fatalf("no conntrack entry udp %v -> %v", src, dst)
+	return 0
+}
+
+// TestForgetFlows is issue 9's conntrack check against the real kernel: a
+// UDP flow from the WAN host to a mapped port stops reaching the LAN host
+// within a second of the mapping's deletion, and reaches a second LAN host
+// once the port is granted to it, while the WAN host keeps sending from the
+// same source port throughout. The flows of another mapping and unmapped
+// traffic keep their conntrack entries; an outbound flow of a deleted
+// mapping loses its external port.
+func TestForgetFlows(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{LANHosts: 2})
+	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsFile.Close() })
+	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink})
+	ctx := context.Background()
+	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+	lan0, lan1, wan := lab.LAN[0], lab.LAN[1], lab.WAN
+	ext := lab.GatewayWANAddr4.String()
+	wanAddr := wan.Addr4.String()
+
+	held := udpMapping(15000, "198.51.100.10:5001")
+	other := udpMapping(15001, "198.51.100.10:5002")
+	out := udpMapping(25000, "198.51.100.10:5003")
+	if err := f.Apply(ctx, []gateway.Mapping{held, other, out}, nil); err != nil {
+		t.Fatal(err)
+	}
+	host0, host1 := sink(t, lan0, ":5001"), sink(t, lan1, ":5001")
+	otherSink := sink(t, lan0, ":5002")
+	outSink := sink(t, wan, wanAddr+":9998")
+	unmappedSink := sink(t, wan, wanAddr+":9999")
+	keepSending(t, wan, wanAddr+":40000", ext+":15000")
+	keepSending(t, wan, wanAddr+":40001", ext+":15001")
+	keepSending(t, lan0, "198.51.100.10:5003", wanAddr+":9998")
+	keepSending(t, lan1, "198.51.100.11:6000", wanAddr+":9999")
+
+	waitFor(t, 5*time.Second, "the flows to arrive", func() bool {
+		return host0.n.Load() > 0 && otherSink.n.Load() > 0 && outSink.n.Load() > 0 && unmappedSink.n.Load() > 0
+	})
+	if got, want := outSink.lastFrom(), ext+":25000"; got != want {
+		t.Fatalf("outbound flow of a mapped endpoint arrives from %s; want %s", got, want)
+	}
+	otherID := entryID(t, gw, wanAddr+":40001", ext+":15001")
+	unmappedID := entryID(t, gw, "198.51.100.11:6000", wanAddr+":9999")
+
+	if err := f.Apply(ctx, nil, []gateway.Mapping{held, out}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	time.Sleep(forgetDeadline + 500*time.Millisecond)
+	if last := host0.lastAt(); last.After(deleted.Add(forgetDeadline)) {
+		t.Errorf("LAN host 0 still received the flow %v after its mapping was deleted", last.Sub(deleted))
+	}
+	if got := outSink.lastFrom(); got == ext+":25000" {
+		t.Errorf("outbound flow still leaves from %s after its mapping was deleted", got)
+	}
+	if got := entryID(t, gw, wanAddr+":40001", ext+":15001"); got != otherID {
+		t.Errorf("conntrack entry of another mapping's flow replaced (id %d, was %d)", got, otherID)
+	}
+	if got := entryID(t, gw, "198.51.100.11:6000", wanAddr+":9999"); got != unmappedID {
+		t.Errorf("conntrack entry of an unmapped flow replaced (id %d, was %d)", got, unmappedID)
+	}
+
+	// The same port to LAN host 1: the flow, still sent from the same
+	// source port, reaches it.
+	if err := f.Apply(ctx, []gateway.Mapping{udpMapping(15000, "198.51.100.11:5001")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the flow to reach LAN host 1", func() bool { return host1.n.Load() > 0 })
+	if got, want := host1.lastFrom(), wanAddr+":40000"; got != want {
+		t.Errorf("LAN host 1 receives the flow from %s; want %s", got, want)
+	}
+	before := host0.n.Load()
+	time.Sleep(200 * time.Millisecond)
+	if n := host0.n.Load(); n != before {
+		t.Errorf("LAN host 0 received %d more datagrams after the port moved to LAN host 1", n-before)
+	}
+	if got := entryID(t, gw, wanAddr+":40001", ext+":15001"); got != otherID {
+		t.Errorf("conntrack entry of another mapping's flow replaced by the grant (id %d, was %d)", got, otherID)
+	}
+	if otherSink.lastAt().Before(time.Now().Add(-time.Second)) {
+		t.Errorf("another mapping's flow stopped arriving")
+	}
+}
+
+// TestForgetTCPFlow: a TCP connection from the WAN host through a mapping
+// stops reaching the LAN host within a second of the mapping's deletion:
+// its next segments find no translation, and the gateway resets it.
+func TestForgetTCPFlow(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{})
+	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsFile.Close() })
+	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink})
+	ctx := context.Background()
+	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+	m := tcpMapping(18080, "198.51.100.10:8080")
+	if err := f.Apply(ctx, []gateway.Mapping{m}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// The LAN server notes when it last read from its one connection.
+	ln, err := lab.LAN[0].Listen("tcp4", ":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last atomic.Int64
+	served, stop := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(stop); ln.Close(); <-served })
+	go func() {
+		defer close(served)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		go func() { <-stop; c.Close() }()
+		buf := make([]byte, 100)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return
+			}
+			last.Store(time.Now().UnixNano())
+		}
+	}()
+
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := lab.WAN.Dial(dctx, "tcp4", lab.GatewayWANAddr4.String()+":18080")
+	if err != nil {
+		t.Fatalf("WAN dial through the mapping: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the LAN server to read", func() bool { return last.Load() != 0 })
+
+	if err := f.Apply(ctx, nil, []gateway.Mapping{m}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	// Keep writing until the connection fails: the gateway answers the
+	// untranslated segments with a reset.
+	var werr error
+	for time.Since(deleted) < 5*time.Second && werr == nil {
+		_, werr = c.Write([]byte("b"))
+		time.Sleep(50 * time.Millisecond)
+	}
+	if werr == nil {
+		t.Errorf("the WAN host's connection still works 5 s after its mapping was deleted")
+	}
+	if at := time.Unix(0, last.Load()); at.After(deleted.Add(forgetDeadline)) {
+		t.Errorf("the LAN server still read from the connection %v after its mapping was deleted", at.Sub(deleted))
+	}
+}
