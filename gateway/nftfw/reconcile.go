@@ -77,13 +77,9 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 	if err := f.repairTable(); err != nil {
 		return gateway.Reconciled{}, err
 	}
-	ins, err := f.conn.GetSetElements(f.rs.inbound)
+	ins, outs, err := f.dumpMaps()
 	if err != nil {
-		return gateway.Reconciled{}, fmt.Errorf("read map %s: %w", inboundName, err)
-	}
-	outs, err := f.conn.GetSetElements(f.rs.outbound)
-	if err != nil {
-		return gateway.Reconciled{}, fmt.Errorf("read map %s: %w", outboundName, err)
+		return gateway.Reconciled{}, err
 	}
 
 	// What Apply would have made of want, from an empty index.
@@ -149,6 +145,32 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 	x.adopt(p)
 	f.idx = x
 	return r, f.commitDiff(&d)
+}
+
+// dumpMaps reads the inbound and the outbound map, at the same time: the
+// outbound one over a socket of its own. The caller holds f.mu.
+func (f *Firewall) dumpMaps() (ins, outs []nftables.SetElement, err error) {
+	opts := []nftables.ConnOption{nftables.WithSockOptions(widenDumps)}
+	if f.netns != 0 {
+		opts = append(opts, nftables.WithNetNSFd(f.netns))
+	}
+	// Without AsLasting, New opens nothing and cannot fail.
+	other, _ := nftables.New(opts...)
+	var outErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		outs, outErr = other.GetSetElements(f.rs.outbound)
+	}()
+	ins, err = f.conn.GetSetElements(f.rs.inbound)
+	<-done
+	if err != nil {
+		return nil, nil, fmt.Errorf("read map %s: %w", inboundName, err)
+	}
+	if outErr != nil {
+		return nil, nil, fmt.Errorf("read map %s: %w", outboundName, outErr)
+	}
+	return ins, outs, nil
 }
 
 // decodeInKey turns the key of an element of the inbound map back into a
