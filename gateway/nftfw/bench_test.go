@@ -63,3 +63,48 @@ func BenchmarkApplyBatch500(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "mappings/s")
 }
+
+// BenchmarkReconcile100k reconciles 100,000 mappings (indexMapping): "adopt"
+// finds them all in the kernel, as a restart does; "add" finds the table
+// gone and installs it again with every mapping, as after `nft flush
+// ruleset`.
+func BenchmarkReconcile100k(b *testing.B) {
+	const n = 100000
+	want := make([]gateway.Mapping, n)
+	for i := range want {
+		want[i] = indexMapping(i)
+	}
+	// The leases expire at one moment: each Reconcile wants what is left
+	// of their lifetime, as the lease table would.
+	expiry := time.Now().Add(time.Hour)
+	remaining := func() []gateway.Mapping {
+		left := time.Until(expiry)
+		for i := range want {
+			want[i].Lifetime = left
+		}
+		return want
+	}
+	ctx := context.Background()
+	run := func(b *testing.B, before func(ns testNS)) {
+		ns := newNS(b)
+		f := newFirewall(b, ns, Config{})
+		if _, err := f.Reconcile(ctx, remaining()); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			before(ns)
+			w := remaining()
+			b.StartTimer()
+			if _, err := f.Reconcile(ctx, w); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("adopt", func(b *testing.B) { run(b, func(testNS) {}) })
+	b.Run("add", func(b *testing.B) {
+		run(b, func(ns testNS) { ns.nft(b, "delete", "table", "inet", DefaultTable) })
+	})
+}

@@ -4,7 +4,16 @@
 //
 // The backend owns one table, "inet portleased" by default, and touches
 // nothing else: the host's other tables keep working beside it, and Close
-// removes the table. Each mapping is one element of the inbound map and (for
+// removes the table. New does not throw away a table left by an earlier run
+// (a restart, a crash): in one transaction it replaces the rules and makes
+// anew only the sets and maps whose definition changed, so that the
+// mappings in the maps keep forwarding through a restart. Reconcile then
+// makes the maps hold exactly the lease table's mappings (adopting what
+// matches, adding what is missing, removing the rest) and installs the
+// table again if someone removed it or part of it. Watch reports when
+// someone else (`nft flush ruleset`, `systemctl reload nftables`, `nft
+// delete element ...`) changes the table, so that the daemon reconciles
+// at once. Each mapping is one element of the inbound map and (for
 // the first mapping of an internal endpoint) one of the outbound map, so
 // adding, renewing or removing a mapping costs the same whatever the number
 // of mappings, and never touches another mapping. With one mapping installed
@@ -143,7 +152,8 @@ var (
 type Config struct {
 	// Table is the name of the inet table the backend owns; empty means
 	// DefaultTable. A table of that name left by an earlier run is
-	// replaced.
+	// made what the configuration needs, keeping the elements of its maps
+	// (see New).
 	Table string
 	// ExternalInterface is the WAN link, such as "wan0".
 	ExternalInterface string
@@ -179,15 +189,27 @@ type Firewall struct {
 	// nothing held since (see flowChanges). It is guarded by mu.
 	vacated map[inKey]struct{}
 
+	// own holds the netlink port IDs of the Firewall's connections, which
+	// tell its own changes from others' (see Watch).
+	own ownConns
+
 	mu     sync.Mutex // serialises transactions and guards what follows
 	conn   *nftables.Conn
 	closed bool
 	idx    index
+	// ext is the address last given to SetExternalAddress, which Reconcile
+	// installs again; extSet says whether there was one.
+	ext    netip.Addr
+	extSet bool
 }
 
-// New installs the backend's table, replacing a table of the same name left
-// by an earlier run, in one transaction. The host's other tables are left
-// alone.
+// New installs the backend's table in one transaction. A table of the same
+// name left by an earlier run is made what this configuration needs without
+// a gap: its chains get their rules replaced, sets and maps of another
+// definition are made anew, and the maps that match keep their elements, so
+// that established mappings keep forwarding through a restart. The host's
+// other tables are left alone. The Firewall's index starts empty: call
+// Reconcile with the lease table's mappings before Apply.
 func New(cfg Config) (*Firewall, error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
@@ -224,12 +246,15 @@ func New(cfg Config) (*Firewall, error) {
 
 		keepFlows: cfg.KeepFlows,
 	}
-	conn, err := dial(cfg.NetNS)
+	conn, err := dial(cfg.NetNS, &f.own)
 	if err != nil {
 		return nil, err
 	}
 	f.conn = conn
-	err = f.rs.install(conn)
+	have, err := f.rs.readTable(conn, false)
+	if err == nil {
+		err = f.rs.install(conn, have)
+	}
 	if err == nil {
 		err = conn.Flush()
 	}
@@ -237,17 +262,18 @@ func New(cfg Config) (*Firewall, error) {
 		_ = conn.CloseLasting()
 		return nil, fmt.Errorf("nftfw: install table inet %s: %w", cfg.Table, err)
 	}
-	log.Info("nftables table installed", "table", cfg.Table, "external", cfg.ExternalInterface)
+	log.Info("nftables table installed", "table", cfg.Table, "external", cfg.ExternalInterface,
+		"kept", have.exists)
 	return f, nil
 }
 
 // dial opens the lasting netlink connection of a Firewall, with a send
 // buffer large enough for big transactions: the kernel refuses a batch
-// larger than the socket's send buffer.
-func dial(netns int) (*nftables.Conn, error) {
+// larger than the socket's send buffer. Its port ID is added to own.
+func dial(netns int, own *ownConns) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{
 		nftables.AsLasting(),
-		nftables.WithSockOptions(setSendBuffer),
+		nftables.WithSockOptions(setSendBuffer, own.record, widenDumps),
 	}
 	if netns != 0 {
 		opts = append(opts, nftables.WithNetNSFd(netns))
@@ -284,13 +310,15 @@ func setSendBuffer(c *netlink.Conn) error {
 // a socket per operation instead. The caller holds f.mu.
 func (f *Firewall) resetConn() error {
 	_ = f.conn.CloseLasting()
-	conn, err := dial(f.netns)
+	conn, err := dial(f.netns, &f.own)
 	if err != nil {
 		var opts []nftables.ConnOption
 		if f.netns != 0 {
 			opts = append(opts, nftables.WithNetNSFd(f.netns))
 		}
-		// Without AsLasting, New opens nothing and cannot fail.
+		// Without AsLasting, New opens nothing and cannot fail. Each
+		// operation's socket is recorded, so that Watch knows it.
+		opts = append(opts, nftables.WithSockOptions(f.own.record))
 		conn, _ = nftables.New(opts...)
 	}
 	f.conn = conn
@@ -333,6 +361,7 @@ func (f *Firewall) SetExternalAddress(ctx context.Context, addr netip.Addr) erro
 	if err := f.conn.Flush(); err != nil {
 		return fmt.Errorf("nftfw: set external address %v: %w", addr, err)
 	}
+	f.ext, f.extSet = addr, true
 	f.log.Info("external address set", "addr", addr)
 	return nil
 }

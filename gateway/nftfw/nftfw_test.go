@@ -175,37 +175,85 @@ func TestListingLoadsBack(t *testing.T) {
 	}
 }
 
-func TestNewReplacesStaleTable(t *testing.T) {
+// TestNewOverStaleTable checks that New makes a table left by someone else
+// what the configuration needs: foreign sets and chains go, a map and a
+// chain of the wrong definition are made anew.
+func TestNewOverStaleTable(t *testing.T) {
 	ns := newNS(t)
 	ns.nftInput(t, `table inet portleased {
 	set junk { type ipv4_addr; elements = { 198.51.100.77 } }
+	map inbound4 { type ipv4_addr : ipv4_addr; elements = { 198.51.100.1 : 198.51.100.2 } }
 	chain prerouting {
-		type nat hook prerouting priority dstnat; policy accept;
+		type nat hook prerouting priority 50; policy accept;
 		ip daddr @junk dnat ip to 198.51.100.78
+	}
+	chain extra {
+		ip daddr @junk accept
 	}
 }
 `)
 	f := newFirewall(t, ns, Config{})
 	objs := nftObjects(t, ns, DefaultTable)
-	if _, ok := objs["set junk"]; ok {
-		t.Errorf("stale set junk survived New")
+	for _, name := range []string{"set junk", "chain extra"} {
+		if _, ok := objs[name]; ok {
+			t.Errorf("stale %s survived New", name)
+		}
 	}
-	if _, ok := objs["map inbound4"]; !ok {
-		t.Errorf("no map inbound4 after New over a stale table")
+	b, _ := json.Marshal(objs["map inbound4"])
+	if !strings.Contains(string(b), `"type":["inet_proto","inet_service"]`) {
+		t.Errorf("map inbound4 after New over a stale table = %s; want the backend's", b)
 	}
+	b, _ = json.Marshal(objs["chain prerouting"])
+	if !strings.Contains(string(b), `"prio":-100`) {
+		t.Errorf("chain prerouting after New over a stale table = %s; want priority -100", b)
+	}
+	if ms, err := f.Elements(context.Background()); err != nil || len(ms) != 0 {
+		t.Errorf("Elements after New over a stale table = %v, %v; want none", ms, err)
+	}
+}
 
-	// A crashed run: its Firewall is never closed, and the next one
-	// replaces its table.
-	if err := f.Apply(context.Background(), []gateway.Mapping{tcpMapping(8080, "198.51.100.10:80")}, nil); err != nil {
+// TestNewKeepsElements checks that New over the table of a run that was
+// never closed (a crash, or a restart) keeps the elements of its maps and
+// replaces its rules, and that the new Firewall's index starts empty.
+func TestNewKeepsElements(t *testing.T) {
+	ns := newNS(t)
+	ctx := context.Background()
+	f := newFirewall(t, ns, Config{})
+	if err := f.SetExternalAddress(ctx, netip.MustParseAddr("203.0.113.1")); err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Apply(ctx, []gateway.Mapping{tcpMapping(8080, "198.51.100.10:80")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := nftObjects(t, ns, DefaultTable)
 	g := newFirewall(t, ns, Config{})
-	ms, err := g.Elements(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if g.Len() != 0 {
+		t.Errorf("Len of a new Firewall = %d; want 0", g.Len())
 	}
-	if len(ms) != 0 {
-		t.Errorf("Elements after New over a stale table = %v; want none", ms)
+	if got, want := inboundElements(t, g), []string{"tcp 8080 -> 198.51.100.10:80"}; !slices.Equal(got, want) {
+		t.Errorf("inbound elements after New = %v; want %v", got, want)
+	}
+	if got, want := outboundElements(t, g), []string{"tcp 198.51.100.10:80 -> 8080"}; !slices.Equal(got, want) {
+		t.Errorf("outbound elements after New = %v; want %v", got, want)
+	}
+	if !strings.Contains(ns.nft(t, "list", "set", "inet", DefaultTable, extaddrName), "203.0.113.1") {
+		t.Errorf("set %s lost the external address", extaddrName)
+	}
+	after := nftObjects(t, ns, DefaultTable)
+	rules := func(objs map[string]map[string]any) (n int, handles []string) {
+		for name := range objs {
+			if strings.HasPrefix(name, "rule ") {
+				n++
+				handles = append(handles, name)
+			}
+		}
+		slices.Sort(handles)
+		return n, handles
+	}
+	n0, h0 := rules(before)
+	n1, h1 := rules(after)
+	if n0 != n1 || slices.Equal(h0, h1) {
+		t.Errorf("rules before New %v, after %v; want as many, replaced", h0, h1)
 	}
 }
 

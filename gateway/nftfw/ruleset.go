@@ -116,14 +116,73 @@ func newRuleset(table, ext string, internal []string) *ruleset {
 	}
 }
 
-// install queues the messages that replace the table: add it (so that the
-// delete cannot fail), delete it with whatever a crashed run left in it, and
-// build it anew. The caller flushes them as one transaction.
-func (rs *ruleset) install(c *nftables.Conn) error {
+// chainDef is one of the table's chains.
+type chainDef struct {
+	name string
+	typ  nftables.ChainType
+	hook nftables.ChainHook
+	prio nftables.ChainPriority
+}
+
+// chainDefs returns the table's chains.
+func chainDefs() []chainDef {
+	return []chainDef{
+		{preroutingName, nftables.ChainTypeNAT, unix.NF_INET_PRE_ROUTING, -100}, // dstnat
+		{outputName, nftables.ChainTypeNAT, unix.NF_INET_LOCAL_OUT, -100},       // dstnat
+		{postroutingName, nftables.ChainTypeNAT, unix.NF_INET_POST_ROUTING, 90}, // srcnat - 10
+		{forwardName, nftables.ChainTypeFilter, unix.NF_INET_FORWARD, 0},        // filter
+	}
+}
+
+// chains returns the table's chains by name.
+func (rs *ruleset) chains() map[string]*nftables.Chain {
+	accept := nftables.ChainPolicyAccept
+	chains := make(map[string]*nftables.Chain)
+	for _, d := range chainDefs() {
+		chains[d.name] = &nftables.Chain{
+			Name:     d.name,
+			Table:    rs.table,
+			Type:     d.typ,
+			Hooknum:  nftables.ChainHookRef(d.hook),
+			Priority: nftables.ChainPriorityRef(d.prio),
+			Policy:   &accept,
+		}
+	}
+	return chains
+}
+
+// namedSets returns the table's sets and maps but the anonymous one.
+func (rs *ruleset) namedSets() []*nftables.Set {
+	return []*nftables.Set{rs.inbound, rs.outbound, rs.extaddr, rs.snat}
+}
+
+// install queues the messages that make the table what the ruleset needs,
+// given what the kernel holds of it (see readTable): the table is added
+// (an update when it exists), every chain it holds is flushed, chains and
+// sets that are not the ruleset's or have another definition are deleted,
+// missing sets and chains are added, and the rules are added anew. Sets that
+// match keep their elements, so established mappings keep forwarding; the
+// old rules give way to the new ones in the same transaction. The caller
+// flushes the messages as one transaction.
+func (rs *ruleset) install(c *nftables.Conn, have *tableState) error {
 	c.AddTable(rs.table)
-	c.DelTable(rs.table)
-	c.AddTable(rs.table)
-	for _, s := range []*nftables.Set{rs.inbound, rs.outbound, rs.extaddr, rs.snat} {
+	defs := rs.chains()
+	for _, name := range have.chainNames() {
+		old := &nftables.Chain{Name: name, Table: rs.table}
+		c.FlushChain(old)
+		if want, ok := defs[name]; !ok || !sameChain(have.chains[name], want) {
+			c.DelChain(old)
+		}
+	}
+	for _, name := range have.setNames() {
+		if want := rs.setNamed(name); want == nil || !sameSet(have.sets[name], want) {
+			c.DelSet(&nftables.Set{Table: rs.table, Name: name})
+		}
+	}
+	for _, s := range rs.namedSets() {
+		if old, ok := have.sets[s.Name]; ok && sameSet(old, s) {
+			continue
+		}
 		if err := c.AddSet(s, nil); err != nil {
 			return err
 		}
@@ -135,27 +194,44 @@ func (rs *ruleset) install(c *nftables.Conn) error {
 	if err := c.AddSet(rs.protos, protos); err != nil {
 		return err
 	}
-	accept := nftables.ChainPolicyAccept
-	chain := func(name string, typ nftables.ChainType, hook nftables.ChainHook, prio nftables.ChainPriority) *nftables.Chain {
-		return c.AddChain(&nftables.Chain{
-			Name:     name,
-			Table:    rs.table,
-			Type:     typ,
-			Hooknum:  nftables.ChainHookRef(hook),
-			Priority: nftables.ChainPriorityRef(prio),
-			Policy:   &accept,
-		})
+	for _, d := range chainDefs() {
+		c.AddChain(defs[d.name])
 	}
-	pre := chain(preroutingName, nftables.ChainTypeNAT, unix.NF_INET_PRE_ROUTING, -100)  // dstnat
-	out := chain(outputName, nftables.ChainTypeNAT, unix.NF_INET_LOCAL_OUT, -100)        // dstnat
-	post := chain(postroutingName, nftables.ChainTypeNAT, unix.NF_INET_POST_ROUTING, 90) // srcnat - 10
-	fwd := chain(forwardName, nftables.ChainTypeFilter, unix.NF_INET_FORWARD, 0)         // filter
+	for _, r := range rs.rules(defs) {
+		c.AddRule(r)
+	}
+	return nil
+}
+
+// setNamed returns the named set or map of the ruleset called name, or nil.
+func (rs *ruleset) setNamed(name string) *nftables.Set {
+	for _, s := range rs.namedSets() {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// ruleCounts returns the number of rules of each chain.
+func (rs *ruleset) ruleCounts() map[string]int {
+	n := make(map[string]int)
+	for _, r := range rs.rules(rs.chains()) {
+		n[r.Chain.Name]++
+	}
+	return n
+}
+
+// rules returns the rules of the table, in order, for its chains by name.
+func (rs *ruleset) rules(chains map[string]*nftables.Chain) []*nftables.Rule {
+	pre, out, post, fwd := chains[preroutingName], chains[outputName], chains[postroutingName], chains[forwardName]
+	var rules []*nftables.Rule
 	rule := func(ch *nftables.Chain, exprs ...[]expr.Any) {
 		var all []expr.Any
 		for _, e := range exprs {
 			all = append(all, e...)
 		}
-		c.AddRule(&nftables.Rule{Table: rs.table, Chain: ch, Exprs: all})
+		rules = append(rules, &nftables.Rule{Table: rs.table, Chain: ch, Exprs: all})
 	}
 
 	// iifname "wan0" meta nfproto ipv4 dnat ip to meta l4proto . th dport map @inbound4
@@ -191,7 +267,7 @@ func (rs *ruleset) install(c *nftables.Conn) error {
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	})
-	return nil
+	return rules
 }
 
 // setExternal queues the messages that make addr the external address, or
