@@ -5,14 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
-// change is one step of the lease table that the kernel must follow: a
-// mapping removed, added, or both (a replacement).
+// DefaultCommitTimeout bounds one batch's work in the kernel and the
+// journal when Config.CommitTimeout is zero.
+const DefaultCommitTimeout = 10 * time.Second
+
+// change is one step of the lease table that the kernel and the journal must
+// follow: a mapping removed, added, or both (a replacement), and the lease as
+// the journal keeps it; or a request to reconcile the kernel with the whole
+// table (Table.Resync).
 type change struct {
 	remove *Mapping
 	add    *Mapping
-	done   chan error // buffered, capacity 1
+	put    *Lease // the lease the journal must keep (a grant or renewal); nil without a journal
+	drop   *Lease // the lease the journal must forget; nil without a journal
+	resync bool
+	// reconciled is what a resync found; set before done is sent.
+	reconciled Reconciled
+	done       chan error // buffered, capacity 1
 }
 
 // mappingKey identifies a mapping in the kernel: the external side.
@@ -23,18 +36,34 @@ type mappingKey struct {
 
 func keyOf(m Mapping) mappingKey { return mappingKey{m.Protocol, m.ExternalPort} }
 
-// committer applies changes to the firewall in batches (group commit). The
-// table enqueues changes in its own order while it holds its lock; whoever
-// then waits first while no batch is running becomes the leader and applies
-// everything queued in one transaction. A lone request is applied at once;
-// requests that arrive meanwhile share the next netlink transaction.
+// committer applies changes to the firewall and the journal in batches
+// (group commit). The table enqueues changes in its own order while it holds
+// its lock; whoever then waits first while no batch is running becomes the
+// leader and applies everything queued in one transaction and one journal
+// write. A lone request is applied at once; requests that arrive meanwhile
+// share the next netlink transaction and the next fsync.
 //
 // A leader applies one batch, the one with its own change, and then hands
 // the lead to the waiter whose change is first in the queue: under a
 // steady load a request thus waits for at most the transaction in progress
 // and its own, never for a leader's run of batches.
+//
+// A batch runs under a context of its own, bounded by timeout, never the
+// leader's: a request that is cancelled (a UPnP client that hangs up) must
+// not fail the others of its batch. The kernel is written first and the
+// journal then records the changes the kernel took, so that the journal
+// never holds a grant the kernel refused.
 type committer struct {
-	fw Firewall
+	fw      Firewall
+	journal Journal
+	timeout time.Duration
+	// snapshot drains the queue and returns what it held with the whole
+	// table as the kernel must hold it once those changes are applied
+	// (Table.resyncSnapshot).
+	snapshot func() (drained []*change, want []Mapping)
+	// dirty is set when the kernel may disagree with the table (a failed
+	// transaction); the table's Run loop then resynchronises.
+	dirty atomic.Bool
 
 	mu      sync.Mutex
 	queue   []*change
@@ -54,7 +83,8 @@ func (c *committer) enqueue(ch *change) {
 
 // wait returns once ch has been applied, applying it (and whatever else is
 // queued) itself when no other caller is doing so or when handed the lead.
-func (c *committer) wait(ctx context.Context, ch *change) error {
+// The result does not depend on ctx: once queued, a change is applied.
+func (c *committer) wait(ch *change) error {
 	c.mu.Lock()
 	if c.leading {
 		c.mu.Unlock()
@@ -68,7 +98,7 @@ func (c *committer) wait(ctx context.Context, ch *change) error {
 	c.queue = c.spare[:0]
 	c.mu.Unlock()
 	if len(batch) > 0 {
-		c.apply(ctx, batch)
+		batch = c.apply(batch)
 	}
 	clear(batch)
 	c.mu.Lock()
@@ -84,37 +114,141 @@ func (c *committer) wait(ctx context.Context, ch *change) error {
 	return <-ch.done
 }
 
-// apply commits a batch in one transaction. Changes are folded in order, so
-// that the kernel ends up with each key's last state. If the transaction
-// fails, each change is retried alone so that one bad change fails only its
-// own request.
-func (c *committer) apply(ctx context.Context, batch []*change) {
-	if c.fw == nil {
-		for _, ch := range batch {
-			ch.done <- nil
+// apply commits a batch: one kernel transaction, then one journal write. If the transaction fails, each change is retried
+// alone so that one bad change fails only its own request. A batch with a
+// resync reconciles the kernel with the whole table instead. apply returns
+// the batch, which a resync may have grown.
+func (c *committer) apply(batch []*change) []*change {
+	ctx := context.Background()
+	if c.fw != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	errs := make([]error, len(batch))
+	if hasResync(batch) {
+		drained, want := c.snapshot()
+		batch = append(batch, drained...)
+		errs = make([]error, len(batch))
+		counts, err := c.reconcile(ctx, want)
+		for i, ch := range batch {
+			errs[i] = err
+			ch.reconciled = counts
 		}
+	} else {
+		c.applyKernel(ctx, batch, errs)
+	}
+	if c.journal != nil {
+		if err := c.record(batch, errs); err != nil {
+			err = fmt.Errorf("%w: %w", ErrJournal, err)
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = err
+				}
+			}
+		}
+	}
+	for i, ch := range batch {
+		ch.done <- errs[i]
+	}
+	return batch
+}
+
+func hasResync(batch []*change) bool {
+	for _, ch := range batch {
+		if ch.resync {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile makes the kernel hold want, marking the kernel dirty when it
+// cannot.
+func (c *committer) reconcile(ctx context.Context, want []Mapping) (Reconciled, error) {
+	if c.fw == nil {
+		return Reconciled{}, nil
+	}
+	counts, err := c.fw.Reconcile(ctx, want)
+	if err != nil {
+		c.dirty.Store(true)
+		return counts, fmt.Errorf("%w: %w", ErrFirewall, err)
+	}
+	c.dirty.Store(false)
+	return counts, nil
+}
+
+// applyKernel applies the batch's mappings in one transaction, or change by
+// change when that fails, and sets errs[i] for each change that failed.
+func (c *committer) applyKernel(ctx context.Context, batch []*change, errs []error) {
+	if c.fw == nil {
 		return
 	}
 	add, remove := fold(batch)
 	err := c.fw.Apply(ctx, add, remove)
-	if err == nil || len(batch) == 1 {
-		if err != nil {
-			err = fmt.Errorf("%w: %w", ErrFirewall, err)
-		}
-		for _, ch := range batch {
-			ch.done <- err
-		}
+	if err == nil {
 		return
 	}
-	for _, ch := range batch {
-		add, remove := fold([]*change{ch})
+	// The kernel's transaction is all or nothing, but a backend may have
+	// lost track of what it holds: let the run loop check.
+	c.dirty.Store(true)
+	if len(batch) == 1 {
+		errs[0] = fmt.Errorf("%w: %w", ErrFirewall, err)
+		return
+	}
+	for i := range batch {
+		add, remove := fold(batch[i : i+1])
 		if err := c.fw.Apply(ctx, add, remove); err != nil {
-			ch.done <- fmt.Errorf("%w: %w", ErrFirewall, err)
-			continue
+			errs[i] = fmt.Errorf("%w: %w", ErrFirewall, err)
 		}
-		ch.done <- nil
 	}
 }
+
+// record writes the batch to the journal in one write. The journal follows
+// the table, which is the authority: it records every change but the grants
+// that the kernel refused, which the table takes back (a renewal or a
+// removal that the kernel refused stands in the table, and the run loop
+// brings the kernel to agree).
+func (c *committer) record(batch []*change, errs []error) error {
+	put, drop := foldJournal(batch, errs)
+	if len(put) == 0 && len(drop) == 0 {
+		return nil
+	}
+	return c.journal.Commit(put, drop)
+}
+
+// foldJournal reduces the journal records of a batch to each lease's last
+// state, kept (put) or forgotten (drop), leaving out the grants that failed.
+func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
+	last := make(map[mappingKey]*change, len(batch))
+	var order []mappingKey
+	for i, ch := range batch {
+		if errs[i] != nil && ch.remove == nil {
+			continue // a grant the table takes back
+		}
+		for _, l := range [...]*Lease{ch.drop, ch.put} {
+			if l == nil {
+				continue
+			}
+			k := mappingKey{l.Protocol, l.ExternalPort}
+			if _, seen := last[k]; !seen {
+				order = append(order, k)
+			}
+			last[k] = ch
+		}
+	}
+	for _, k := range order {
+		ch := last[k]
+		if ch.put != nil && keyOfLease(ch.put) == k {
+			put = append(put, *ch.put)
+		} else {
+			drop = append(drop, *ch.drop)
+		}
+	}
+	return put, drop
+}
+
+func keyOfLease(l *Lease) mappingKey { return mappingKey{l.Protocol, l.ExternalPort} }
 
 // fold reduces a sequence of changes to what the kernel must do: for each
 // external key touched, remove what the kernel held before the batch (the

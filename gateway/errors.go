@@ -21,6 +21,9 @@ var (
 	ErrNotFound = errors.New("gateway: no such mapping")
 	// ErrFirewall wraps a failure of the kernel backend (NAT-PMP result 3).
 	ErrFirewall = errors.New("gateway: firewall")
+	// ErrJournal wraps a failure to record a change in the journal (the
+	// state file).
+	ErrJournal = errors.New("gateway: journal")
 	// ErrClosed means the table has been closed.
 	ErrClosed = errors.New("gateway: table closed")
 	// ErrBadRequest means a request is malformed: protocol other than TCP or

@@ -13,7 +13,7 @@ import "net/netip"
 // leaseID names an entry of a leaseStore. IDs are reused once released.
 type leaseID int32
 
-// entry is a lease in the store: 48 bytes, no pointers. Times are
+// entry is a lease in the store: 56 bytes, no pointers. Times are
 // nanoseconds since the table's base time, on the monotonic clock (a router
 // that steps its wall clock at boot keeps its lifetimes). What only some
 // leases carry (a PCP nonce or peer, a UPnP description) is kept aside in
@@ -22,6 +22,7 @@ type entry struct {
 	addr      [16]byte // the internal address; IPv4 in the last 4 bytes when is4
 	created   int64    // since Table.base
 	expires   int64    // since Table.base; 0 means no end
+	due       int64    // since Table.base: when the expiry loop next acts (expire or re-arm); 0: never
 	heapIndex int32    // -1 when not in the expiry heap
 	gen       uint16   // counts the uses of the slot, to tell reuses apart
 	iport     uint16
@@ -131,8 +132,9 @@ func (s *leaseStore) setExtra(id leaseID, nonce [12]byte, description string) {
 	x.nonce, x.description = nonce, description
 }
 
-// expiryHeap is a binary min-heap of leases ordered by their end, earliest
-// first, that keeps each entry's heapIndex. It is written out rather than
+// expiryHeap is a binary min-heap of leases ordered by when the expiry loop
+// must next act on them (entry.due: the lease's end, or the time to re-arm
+// its kernel timeout), earliest first, that keeps each entry's heapIndex. It is written out rather than
 // built on container/heap, whose interface would box every ID it pushes.
 type expiryHeap struct {
 	ids   []leaseID
@@ -140,7 +142,7 @@ type expiryHeap struct {
 }
 
 func (h *expiryHeap) less(i, j int) bool {
-	return h.store.get(h.ids[i]).expires < h.store.get(h.ids[j]).expires
+	return h.store.get(h.ids[i]).due < h.store.get(h.ids[j]).due
 }
 
 func (h *expiryHeap) swap(i, j int) {
@@ -183,7 +185,7 @@ func (h *expiryHeap) down(i int) bool {
 	return i > start
 }
 
-// first returns the lease that ends first.
+// first returns the lease that is due first.
 func (h *expiryHeap) first() (leaseID, bool) {
 	if len(h.ids) == 0 {
 		return 0, false
@@ -209,12 +211,12 @@ func (h *expiryHeap) remove(id leaseID) {
 	}
 }
 
-// fix puts id where it belongs after its end changed: in the heap, or out
-// of it for a lease without end.
+// fix puts id where it belongs after its due time changed: in the heap, or
+// out of it when it is never due.
 func (h *expiryHeap) fix(id leaseID) {
 	e := h.store.get(id)
 	switch {
-	case e.expires == 0:
+	case e.due == 0:
 		h.remove(id)
 	case e.heapIndex >= 0:
 		if i := int(e.heapIndex); !h.down(i) {

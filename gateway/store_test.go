@@ -34,12 +34,12 @@ func TestExpiryHeap(t *testing.T) {
 		switch op := rng.IntN(10); {
 		case op < 5 || len(live) == 0: // a new lease
 			id, e := s.alloc()
-			e.expires = 1 + rng.Int64N(1000)
+			e.due = 1 + rng.Int64N(1000)
 			h.fix(id)
 			live = append(live, id)
 		case op < 8: // a renewal, sometimes to no end
 			id := live[rng.IntN(len(live))]
-			s.get(id).expires = rng.Int64N(1000)
+			s.get(id).due = rng.Int64N(1000)
 			h.fix(id)
 		default: // a removal
 			i := rng.IntN(len(live))
@@ -54,7 +54,7 @@ func TestExpiryHeap(t *testing.T) {
 	checkHeap(t, &h)
 	want := 0
 	for _, id := range live {
-		if s.get(id).expires != 0 {
+		if s.get(id).due != 0 {
 			want++
 		}
 	}
@@ -67,7 +67,7 @@ func TestExpiryHeap(t *testing.T) {
 		if !ok {
 			break
 		}
-		if end := s.get(id).expires; end < last {
+		if end := s.get(id).due; end < last {
 			t.Fatalf("drained %d after %d", end, last)
 		} else {
 			last = end

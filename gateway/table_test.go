@@ -17,7 +17,8 @@ import (
 type recordingFirewall struct {
 	mu      sync.Mutex
 	held    map[mappingKey]Mapping
-	applies int
+	applies    int
+	reconciles int
 	fail    func(add, remove []Mapping) error
 }
 
@@ -44,6 +45,37 @@ func (f *recordingFirewall) Apply(_ context.Context, add, remove []Mapping) erro
 		f.held[keyOf(m)] = m
 	}
 	return nil
+}
+
+// Reconcile makes the recorded state want, counting as the kernel backend
+// does.
+func (f *recordingFirewall) Reconcile(_ context.Context, want []Mapping) (Reconciled, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		if err := f.fail(want, nil); err != nil {
+			return Reconciled{}, err
+		}
+	}
+	var r Reconciled
+	next := make(map[mappingKey]Mapping, len(want))
+	for _, m := range want {
+		k := keyOf(m)
+		if old, ok := f.held[k]; ok && old.Internal == m.Internal {
+			r.Adopted++
+		} else {
+			r.Added++
+		}
+		next[k] = m
+	}
+	for k, old := range f.held {
+		if m, ok := next[k]; !ok || m.Internal != old.Internal {
+			r.Removed++
+		}
+	}
+	f.held = next
+	f.reconciles++
+	return r, nil
 }
 
 func (f *recordingFirewall) Close() error { return nil }
@@ -623,21 +655,16 @@ func TestGroupCommit(t *testing.T) {
 	}
 }
 
-// leaderKey marks the context of a request, so that a firewall can tell
-// whose goroutine applies a batch.
-type leaderKey struct{}
-
-// steppedFirewall holds each Apply until the test lets it go, and records
-// the request whose goroutine called it.
+// steppedFirewall holds each Apply until the test lets it go, and tells the
+// test what each Apply adds.
 type steppedFirewall struct {
 	*recordingFirewall
-	entered chan string   // the caller's name, at each Apply
-	release chan struct{} // one receive lets one Apply finish
+	entered chan []Mapping // what each Apply adds, as it begins
+	release chan struct{}  // one receive lets one Apply finish
 }
 
 func (s *steppedFirewall) Apply(ctx context.Context, add, remove []Mapping) error {
-	name, _ := ctx.Value(leaderKey{}).(string)
-	s.entered <- name
+	s.entered <- add
 	<-s.release
 	return s.recordingFirewall.Apply(ctx, add, remove)
 }
@@ -646,22 +673,21 @@ func (s *steppedFirewall) Apply(ctx context.Context, add, remove []Mapping) erro
 // its own change and returns; the next batch is applied by a request in it,
 // not by the leader, which would make the leader's request wait for it.
 func TestGroupCommitHandsOffTheLead(t *testing.T) {
-	fw := &steppedFirewall{recordingFirewall: newRecordingFirewall(), entered: make(chan string), release: make(chan struct{})}
+	fw := &steppedFirewall{recordingFirewall: newRecordingFirewall(), entered: make(chan []Mapping), release: make(chan struct{})}
 	tab := New(Config{Policy: defaultPolicy(), Firewall: fw})
+	ctx := context.Background()
 	first := make(chan error, 1)
 	go func() {
-		ctx := context.WithValue(context.Background(), leaderKey{}, "first")
 		_, err := tab.Map(ctx, mapReq(TCP, client1, 1500, 1500))
 		first <- err
 	}()
-	if who := <-fw.entered; who != "first" {
-		t.Fatalf("the lone request's batch was applied by %q", who)
+	if add := <-fw.entered; len(add) != 1 || add[0].ExternalPort != 1500 {
+		t.Fatalf("the first batch adds %v; want the lone request's mapping", add)
 	}
 	const waiting = 3
 	var wg sync.WaitGroup
 	for i := range waiting {
 		wg.Go(func() {
-			ctx := context.WithValue(context.Background(), leaderKey{}, fmt.Sprintf("queued %d", i))
 			if _, err := tab.Map(ctx, mapReq(UDP, client2, uint16(2000+i), 0)); err != nil {
 				t.Error(err)
 			}
@@ -669,12 +695,18 @@ func TestGroupCommitHandsOffTheLead(t *testing.T) {
 	}
 	waitQueued(t, tab, waiting)
 	fw.release <- struct{}{} // the first batch ends
-	who := <-fw.entered      // the second begins
-	if who == "first" {
-		t.Fatal("the leader went on to apply the next batch instead of returning with its own result")
+	if add := <-fw.entered; len(add) != waiting {
+		t.Fatalf("the second batch adds %v; want the %d queued requests' mappings", add, waiting)
 	}
-	if err := <-first; err != nil { // returns while the second batch is held
-		t.Fatal(err)
+	// The leader returns while the second batch is held; had it gone on to
+	// apply that batch itself, it would not.
+	select {
+	case err := <-first:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the leader went on to apply the next batch instead of returning with its own result")
 	}
 	fw.release <- struct{}{}
 	wg.Wait()

@@ -103,6 +103,15 @@ type Reconciled struct {
 	Adopted, Added, Removed int
 }
 
+// Journal keeps the leases across restarts (a state file). The table writes
+// it through the same group commit as the kernel: one Commit per batch.
+type Journal interface {
+	// Commit records leases granted or changed (put, the whole lease) and
+	// leases removed (drop, named by Protocol and ExternalPort), and
+	// returns once they are durable.
+	Commit(put, drop []Lease) error
+}
+
 // Firewall is the kernel side of the lease table: nftables, iptables or pf.
 // Backends know nothing of protocols.
 type Firewall interface {
@@ -112,6 +121,13 @@ type Firewall interface {
 	// in one call replaces it (a renewal). Removing a mapping the kernel does
 	// not hold is not an error.
 	Apply(ctx context.Context, add, remove []Mapping) error
+	// Reconcile makes the kernel hold exactly want, whatever it held
+	// before: it adopts what is already right (without interrupting the
+	// traffic it carries), adds what is missing, removes the rest, and
+	// installs again whatever of its own someone else deleted. The table
+	// calls it at start, after a failed transaction and when the kernel
+	// was changed behind its back.
+	Reconcile(ctx context.Context, want []Mapping) (Reconciled, error)
 	// Close removes everything the backend installed in the kernel. It is
 	// safe to call more than once.
 	Close() error

@@ -349,6 +349,10 @@ func (f slowFirewall) Apply(context.Context, []gateway.Mapping, []gateway.Mappin
 	return nil
 }
 
+func (slowFirewall) Reconcile(context.Context, []gateway.Mapping) (gateway.Reconciled, error) {
+	return gateway.Reconciled{}, nil
+}
+
 func (slowFirewall) Close() error { return nil }
 
 // TestRateLatencyCountsTheBacklog: under -rate, a request that goes out

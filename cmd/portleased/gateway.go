@@ -87,26 +87,32 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		log.Warn("external interface not present yet; waiting for it", "interface", cfg.ExternalInterface)
 	}
 
+	state, err := openState(cfg.StateFile, log)
+	if err != nil {
+		return err
+	}
+	defer state.close()
 	fw, err := nftfw.New(nftfw.Config{ExternalInterface: cfg.ExternalInterface, InternalInterfaces: lanLinks, Logger: log})
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	defer func() {
-		if err := fw.Close(); err != nil {
-			log.Error("removing the nftables table", "err", err)
-		}
-	}()
+	defer stopFirewall(fw, state, log)
 	policy := policyFor(cfg, lans)
-	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved(), Logger: log})
-	srv := &natpmpsrv.Server{Table: table, Logger: log}
-
+	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved(), Logger: log,
+		Journal: state.journal(), EpochStart: state.epochStart()})
+	state.setEpoch(table.EpochStart())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 8)
+	// The watch starts once the kept leases are back in the table, before
+	// the kernel is reconciled with them: what another program changes
+	// from then on is repaired.
+	state.restore(table, func() { go func() { errc <- fw.Watch(ctx, healKernel(table, log)) }() })
+	srv := &natpmpsrv.Server{Table: table, Logger: log}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks,
 		natpmp: newNATPMPListeners(srv, log, errc),
-		upnp:   newUPnPRunner(table, log, errc, int(time.Now().Unix()&0x7fffffff)),
+		upnp:   newUPnPRunner(table, log, errc, state.firstBootID(time.Now()), state.setBootID),
 	}
 	defer lan.natpmp.closeAll()
 	if err := lan.serve(lans); err != nil {

@@ -210,6 +210,7 @@ type upnpRunner struct {
 	// each time a device (re)joins the network"), a restart by SIGHUP
 	// included, since the old service said ssdp:byebye.
 	bootID int
+	onBoot func(bootID int)
 }
 
 // upnpKey is what a running service was started with, secure mode aside.
@@ -229,9 +230,10 @@ func keyOf(cfg *config.Config, lans []lanAddress) upnpKey {
 		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans)}
 }
 
-// newUPnPRunner returns a runner whose first start advertises firstBootID.
-func newUPnPRunner(table *gateway.Table, log *slog.Logger, errc chan<- error, firstBootID int) *upnpRunner {
-	return &upnpRunner{table: table, log: log, errc: errc, bootID: firstBootID - 1}
+// newUPnPRunner returns a runner whose first start advertises firstBootID,
+// and which tells onBoot each BOOTID it advertises (for the state to keep).
+func newUPnPRunner(table *gateway.Table, log *slog.Logger, errc chan<- error, firstBootID int, onBoot func(int)) *upnpRunner {
+	return &upnpRunner{table: table, log: log, errc: errc, bootID: firstBootID - 1, onBoot: onBoot}
 }
 
 // upnpPlan is a change of the UPnP service, prepared so that a reload can
@@ -289,6 +291,7 @@ func (p *upnpPlan) commit() error {
 		return nil
 	}
 	r.bootID = (r.bootID + 1) & 0x7fffffff
+	r.onBoot(r.bootID)
 	svc, err := startUPnP(p.cfg, p.lans, p.lns, r.bootID, r.table, r.log, r.errc)
 	if err != nil {
 		return err

@@ -432,3 +432,23 @@ func (f *Firewall) Close() error {
 	f.log.Info("nftables table removed", "table", f.rs.table.Name)
 	return nil
 }
+
+// Release closes the backend's netlink connection and leaves its table and
+// every mapping in the kernel, for the next run to adopt (New keeps the
+// table, Reconcile adopts the elements): mappings keep forwarding across a
+// restart, and each ends with its kernel timeout if no run comes back. It
+// is safe to call more than once, and after Close.
+func (f *Firewall) Release() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.idx = newIndex(f.idx.base)
+	if err := f.conn.CloseLasting(); err != nil {
+		return fmt.Errorf("nftfw: close netlink: %w", err)
+	}
+	f.log.Info("nftables table left in place", "table", f.rs.table.Name)
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/conntrack"
 )
 
 // timeoutSlack is how far an element's remaining kernel timeout may be from
@@ -92,6 +93,14 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 
 	var d diff
 	var r gateway.Reconciled
+	// ended are the mappings the kernel held and stops holding: their
+	// flows go too, as after Apply.
+	var ended []gateway.Mapping
+	end := func(e nftables.SetElement) {
+		if m, err := decodeInbound(e.Key, e.Val); err == nil {
+			ended = append(ended, m)
+		}
+	}
 	haveIn := make([]bool, len(p.addIn))
 	for _, e := range ins {
 		k, err := decodeInKey(e.Key)
@@ -100,10 +109,12 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 		case err != nil || i < 0:
 			d.orphans.delIn = append(d.orphans.delIn, nftables.SetElement{Key: e.Key})
 			r.Removed++
+			end(e)
 			continue
 		case !bytes.Equal(e.Val, p.addIn[i].Val):
 			r.Removed++
 			r.Added++
+			end(e)
 			replace(&d.replaced.delIn, &d.replaced.addIn, e.Key, p.addIn[i])
 		case !timeoutMatches(e, p.addIn[i].Timeout):
 			r.Adopted++
@@ -144,7 +155,11 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 	// again.
 	x.adopt(p)
 	f.idx = x
-	return r, f.commitDiff(&d)
+	if err := f.commitDiff(&d); err != nil {
+		return r, err
+	}
+	f.forgetFlows(conntrack.Changes{Ended: ended})
+	return r, nil
 }
 
 // dumpMaps reads the inbound and the outbound map, at the same time: the

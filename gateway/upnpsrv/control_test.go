@@ -21,6 +21,10 @@ type failingFirewall struct{}
 func (failingFirewall) Apply(context.Context, []gateway.Mapping, []gateway.Mapping) error {
 	return errors.New("netlink: operation not permitted")
 }
+func (failingFirewall) Reconcile(context.Context, []gateway.Mapping) (gateway.Reconciled, error) {
+	return gateway.Reconciled{}, errors.New("netlink: operation not permitted")
+}
+
 func (failingFirewall) Close() error { return nil }
 
 type step struct {

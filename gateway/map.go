@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// MapRequest asks for a mapping of an internal endpoint.
+type MapRequest struct {
+	Protocol Protocol
+	Internal netip.AddrPort
+	// ExternalPort is the port asked for; 0 means any. It is granted when
+	// it is free and allowed; otherwise another one is, unless Exact is set.
+	ExternalPort uint16
+	// Exact makes the request fail with ErrConflict or ErrNotAuthorized
+	// rather than be given another port (UPnP AddPortMapping).
+	Exact bool
+	// Lifetime is the lifetime asked for, capped by Policy.MaxLifetime.
+	// It must be positive unless Permanent is set.
+	Lifetime time.Duration
+	// Permanent asks for a lease without an end (UPnP IGD:1 lease 0).
+	Permanent bool
+	// Nonce is the PCP mapping nonce. With CheckNonce set, a request that
+	// names an existing mapping must carry its nonce (RFC 6887 §11.3).
+	Nonce       [12]byte
+	CheckNonce  bool
+	Origin      Origin
+	Description string
+}
+
+// MapResult is what Map granted.
+type MapResult struct {
+	Lease
+	// Renewed is true when the request named an existing lease, whose
+	// external port it keeps (RFC 6886 §3.3).
+	Renewed bool
+	// Granted is the lifetime granted: the one asked for, capped by the
+	// policy's maximum; zero for a permanent lease.
+	Granted time.Duration
+}
+
+func validate(req *MapRequest) error {
+	if req.Protocol != TCP && req.Protocol != UDP {
+		return fmt.Errorf("%w: protocol %d", ErrBadRequest, req.Protocol)
+	}
+	if !req.Internal.Addr().IsValid() || req.Internal.Addr().IsUnspecified() {
+		return fmt.Errorf("%w: internal address %v", ErrBadRequest, req.Internal.Addr())
+	}
+	if req.Internal.Port() == 0 {
+		return fmt.Errorf("%w: internal port 0", ErrBadRequest)
+	}
+	if !req.Permanent && req.Lifetime <= 0 {
+		return fmt.Errorf("%w: lifetime %v", ErrBadRequest, req.Lifetime)
+	}
+	return nil
+}
+
+// Map grants or renews a mapping. A NAT-PMP or PCP request for an internal
+// endpoint that already has a lease of those protocols renews it and keeps
+// its external port (RFC 6886 §3.3, RFC 6887 §11.3); a UPnP request renews
+// the mapping of its external port when that leads to the same endpoint. A
+// new lease gets, in order of preference, the external port of the same
+// client's lease for the same internal port in the other protocol (RFC 6886
+// §3.3: TCP and UDP mappings of one port should match), the port asked for,
+// or a random free port the policy allows. Map returns once the firewall
+// holds the lease.
+//
+// Whether the gateway itself uses a port (Config.Reserved) costs system
+// calls, so Map asks it without holding the table's lock: when allocation
+// reaches a port not yet asked about, Map lets go of the lock, asks, and
+// starts over with the answer, which later rounds reuse.
+func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
+	req.Internal = netip.AddrPortFrom(req.Internal.Addr().Unmap(), req.Internal.Port())
+	if err := validate(&req); err != nil {
+		return MapResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return MapResult{}, err
+	}
+	var room [4]portProbe
+	probed := portProbes(room[:0])
+	for {
+		p, probe, err := t.mapRound(&req, probed)
+		switch {
+		case probe != 0:
+			probed = append(probed, portProbe{probe, t.reserved(req.Protocol, probe)})
+		case err != nil:
+			if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrOutOfResources) || errors.Is(err, ErrConflict) {
+				t.log.Info("refused", "proto", req.Protocol, "internal", req.Internal, "eport", req.ExternalPort, "origin", req.Origin, "err", err)
+			}
+			return MapResult{}, err
+		default:
+			return t.finishMap(p)
+		}
+	}
+}
+
+// pendingMap is a grant or renewal that the table has made and the kernel
+// and the journal have yet to take.
+type pendingMap struct {
+	res MapResult
+	ch  *change
+	now time.Time
+	// id and gen name a new lease, for taking it back should the kernel
+	// refuse it.
+	id  leaseID
+	gen uint16
+}
+
+// mapRound is one round of Map, under t.mu. It returns the change made, or
+// a port to probe without the lock (having changed nothing), or an error.
+func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, probe uint16, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return p, 0, ErrClosed
+	}
+	now := t.now()
+	lifetime := min(req.Lifetime, t.policy.MaxLifetime)
+	var expires int64
+	if !req.Permanent {
+		expires = t.since(now.Add(lifetime))
+	}
+
+	// NAT-PMP and PCP name a mapping by its internal endpoint, one per
+	// endpoint and protocol (RFC 6886 §3.3, RFC 6887 §11.3); UPnP names it
+	// by its external port, and one endpoint may have several (IGD
+	// WANIPConnection:2 §2.5.16: the same AddPortMapping again renews it).
+	// A UPnP request never touches a NAT-PMP mapping of the same endpoint,
+	// nor the other way round: both stay in force.
+	id, found := t.existing(req)
+	if found {
+		if req.CheckNonce && t.store.nonce(id) != req.Nonce {
+			return p, 0, ErrNonceMismatch
+		}
+		old := t.mapping(id)
+		t.store.get(id).expires = expires
+		if req.Description != "" {
+			t.store.setExtra(id, t.store.nonce(id), req.Description)
+		}
+		ch := &change{remove: &old, add: ptr(t.armed(id, now)), done: make(chan error, 1)}
+		p = pendingMap{res: MapResult{Lease: t.lease(id), Renewed: true, Granted: granted(req, lifetime)}, ch: ch, now: now}
+		t.enqueue(ch, &p.res.Lease, nil)
+		return p, 0, nil
+	}
+
+	eport, probe, err := t.allocate(req, probed)
+	if probe != 0 || err != nil {
+		return p, probe, err
+	}
+	id, e := t.store.alloc()
+	e.setInternal(req.Internal)
+	e.created = t.since(now)
+	e.expires = expires
+	e.eport = eport
+	e.proto = req.Protocol
+	e.origin = req.Origin
+	t.store.setExtra(id, req.Nonce, req.Description)
+	t.link(id)
+	ch := &change{add: ptr(t.armed(id, now)), done: make(chan error, 1)}
+	p = pendingMap{res: MapResult{Lease: t.lease(id), Granted: granted(req, lifetime)}, ch: ch, now: now, id: id, gen: e.gen}
+	t.enqueue(ch, &p.res.Lease, nil)
+	return p, 0, nil
+}
+
+// existing returns the lease that req renews, if any. t.mu must be held.
+func (t *Table) existing(req *MapRequest) (leaseID, bool) {
+	if req.Origin != OriginUPnP {
+		return t.byInternalEndpoint(req.Protocol, req.Internal)
+	}
+	id, ok := t.byExternal[mappingKey{req.Protocol, req.ExternalPort}]
+	if ok && req.ExternalPort != 0 && t.store.get(id).internal() == req.Internal {
+		return id, true
+	}
+	return 0, false
+}
+
+// finishMap waits for the kernel and the journal to take a grant or renewal,
+// and takes back a new lease that they refused.
+func (t *Table) finishMap(p pendingMap) (MapResult, error) {
+	err := t.commit.wait(p.ch)
+	switch {
+	case err != nil && p.res.Renewed:
+		t.logLease(slog.LevelError, "renewal not applied to the firewall", &p.res.Lease, p.now, err)
+		return MapResult{}, err
+	case err != nil:
+		t.mu.Lock()
+		// Unless the lease has gone meanwhile (and its slot been reused).
+		if held, ok := t.byExternal[keyOf(*p.ch.add)]; ok && held == p.id && t.store.get(p.id).gen == p.gen {
+			t.unlink(p.id)
+		}
+		t.mu.Unlock()
+		t.logLease(slog.LevelError, "grant not applied", &p.res.Lease, p.now, err)
+		return MapResult{}, err
+	case p.res.Renewed:
+		t.logLease(slog.LevelDebug, "renewed", &p.res.Lease, p.now)
+	default:
+		t.logLease(slog.LevelInfo, "granted", &p.res.Lease, p.now)
+		t.changed()
+	}
+	return p.res, nil
+}
+
+func granted(req *MapRequest, lifetime time.Duration) time.Duration {
+	if req.Permanent {
+		return 0
+	}
+	return lifetime
+}
+
+func companion(p Protocol) Protocol {
+	if p == TCP {
+		return UDP
+	}
+	return TCP
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Restore puts back the leases a previous run kept (Config.Journal), before
+// the table serves, and returns how many came back and the leases left
+// out: those already ended, malformed ones, those the policy no longer
+// allows, and any that would hold an external port or a NAT-PMP/PCP
+// internal endpoint twice. Restore does not touch the kernel: call Resync
+// next, which also has the journal forget the leases left out.
+func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for _, l := range leases {
+		l.Internal = netip.AddrPortFrom(l.Internal.Addr().Unmap(), l.Internal.Port())
+		if !t.restorable(&l, now) {
+			skipped = append(skipped, l)
+			if _, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]; !held {
+				t.enqueue(&change{done: make(chan error, 1)}, nil, &l)
+			}
+			continue
+		}
+		id, e := t.store.alloc()
+		e.setInternal(l.Internal)
+		// Created may precede the table's base: a negative entry time.
+		e.created = int64(l.Created.Sub(t.base))
+		if !l.Expires.IsZero() {
+			e.expires = t.since(l.Expires)
+		}
+		e.eport = l.ExternalPort
+		e.proto = l.Protocol
+		e.origin = l.Origin
+		t.store.setExtra(id, l.Nonce, l.Description)
+		t.link(id)
+		t.armed(id, now)
+		restored++
+	}
+	return restored, skipped
+}
+
+// restorable reports whether lease l of a previous run may come back at
+// now. t.mu must be held.
+func (t *Table) restorable(l *Lease, now time.Time) bool {
+	switch {
+	case l.Protocol != TCP && l.Protocol != UDP,
+		!l.Internal.Addr().IsValid(), l.Internal.Addr().IsUnspecified(), l.Internal.Port() == 0,
+		l.ExternalPort == 0,
+		l.Origin != OriginNATPMP && l.Origin != OriginPCP && l.Origin != OriginUPnP,
+		!l.Expires.IsZero() && !now.Before(l.Expires),
+		!t.policy.Allows(l.ExternalPort, l.Internal.Addr(), l.Internal.Port()):
+		return false
+	}
+	if _, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]; held {
+		return false
+	}
+	if l.Origin != OriginUPnP {
+		if _, held := t.byInternalEndpoint(l.Protocol, l.Internal); held {
+			return false
+		}
+	}
+	return true
+}
+
+// Resync makes the kernel hold exactly what the table holds
+// (Firewall.Reconcile), with every kernel timeout armed afresh, and returns
+// what it found. The daemon calls it at start, after Restore, and whenever
+// someone else changed the kernel's state; Run calls it after a failed
+// transaction. It goes through the group commit like any change, so the
+// kernel receives the table as it stands after every change queued before.
+func (t *Table) Resync() (Reconciled, error) {
+	ch := &change{resync: true, done: make(chan error, 1)}
+	t.mu.Lock()
+	t.commit.enqueue(ch)
+	t.mu.Unlock()
+	err := t.commit.wait(ch)
+	return ch.reconciled, err
+}
+
+// resyncSnapshot is the committer's snapshot for a resync: it takes every
+// change still queued into the batch and returns them with every lease as
+// the kernel must hold it once they are applied. Holding t.mu, no change
+// can be queued meanwhile, so the two agree exactly.
+func (t *Table) resyncSnapshot() (drained []*change, want []Mapping) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.commit.mu.Lock()
+	drained = t.commit.queue
+	t.commit.queue = nil
+	t.commit.mu.Unlock()
+	// Oldest first, as the leases were granted: of the mappings of one
+	// internal endpoint, the first granted gives its outbound traffic the
+	// external port, and a resync must not move that.
+	ids := make([]leaseID, 0, len(t.byExternal))
+	for _, id := range t.byExternal {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(a, b leaseID) int {
+		ea, eb := t.store.get(a), t.store.get(b)
+		return cmp.Or(cmp.Compare(ea.created, eb.created), cmp.Compare(ea.proto, eb.proto), cmp.Compare(ea.eport, eb.eport))
+	})
+	now := t.now()
+	want = make([]Mapping, len(ids))
+	for i, id := range ids {
+		want[i] = t.armed(id, now)
+	}
+	return drained, want
+}

@@ -1,0 +1,139 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+)
+
+// Delete removes the NAT-PMP or PCP lease of an internal endpoint (NAT-PMP
+// lifetime 0, RFC 6886 §3.4); UPnP leases of the same endpoint stay.
+func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort) (Lease, error) {
+	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
+	t.mu.Lock()
+	id, ok := t.byInternalEndpoint(p, internal)
+	if !ok {
+		t.mu.Unlock()
+		return Lease{}, ErrNotFound
+	}
+	return t.remove([]leaseID{id}, "deleted")[0], nil
+}
+
+// DeleteExternal removes the lease holding an external port (UPnP
+// DeletePortMapping).
+func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Lease, error) {
+	t.mu.Lock()
+	id, ok := t.byExternal[mappingKey{p, port}]
+	if !ok {
+		t.mu.Unlock()
+		return Lease{}, ErrNotFound
+	}
+	return t.remove([]leaseID{id}, "deleted")[0], nil
+}
+
+// DeleteClient removes every lease of protocol p that client holds and that
+// one of origins made (all of them when origins is empty): NAT-PMP's
+// deletion of all mappings, internal port 0 and lifetime 0 (RFC 6886 §3.4).
+// It costs O(the client's leases).
+func (t *Table) DeleteClient(ctx context.Context, p Protocol, client netip.Addr, origins ...Origin) []Lease {
+	client = client.Unmap()
+	t.mu.Lock()
+	var victims []leaseID
+	pick := func(id leaseID) {
+		if e := t.store.get(id); e.proto == p && (len(origins) == 0 || containsOrigin(origins, e.origin)) {
+			victims = append(victims, id)
+		}
+	}
+	if c := t.byClient[client]; c != nil {
+		for _, id := range c.byPort {
+			pick(id)
+		}
+		for id := range c.upnp {
+			pick(id)
+		}
+	}
+	if len(victims) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	return t.remove(victims, "deleted")
+}
+
+func containsOrigin(os []Origin, o Origin) bool {
+	for _, x := range os {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
+
+// remove unlinks victims, queues their removal from the firewall and the
+// journal, releases t.mu (which the caller holds) and waits for them.
+func (t *Table) remove(victims []leaseID, why string) []Lease {
+	now := t.now()
+	out := make([]Lease, len(victims))
+	changes := make([]*change, len(victims))
+	for i, id := range victims {
+		out[i] = t.lease(id)
+		changes[i] = &change{remove: ptr(t.mapping(id)), done: make(chan error, 1)}
+		t.enqueue(changes[i], nil, &out[i])
+		t.unlink(id)
+	}
+	t.mu.Unlock()
+	for i, ch := range changes {
+		if err := t.commit.wait(ch); err != nil {
+			t.logLease(slog.LevelError, "removal not applied", &out[i], now, err)
+			continue
+		}
+		t.logLease(slog.LevelInfo, why, &out[i], now)
+	}
+	t.changed()
+	return out
+}
+
+// DeleteExternalRange removes the leases of protocol p whose external port
+// lies in [lo, hi] and for which match returns true (UPnP
+// DeletePortMappingRange), and returns them.
+func (t *Table) DeleteExternalRange(ctx context.Context, p Protocol, lo, hi uint16, match func(Lease) bool) []Lease {
+	t.mu.Lock()
+	var victims []leaseID
+	for _, l := range t.inRange(p, lo, hi, len(t.byExternal)) {
+		if match == nil || match(l) {
+			victims = append(victims, t.byExternal[mappingKey{l.Protocol, l.ExternalPort}])
+		}
+	}
+	if len(victims) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	return t.remove(victims, "deleted")
+}
+
+// Reconfigure puts a new policy in force. Leases the new policy no longer
+// allows are removed and returned; the others stay, their lifetimes capped by
+// the new maximum.
+func (t *Table) Reconfigure(ctx context.Context, p Policy) []Lease {
+	p = p.withDefaults()
+	t.mu.Lock()
+	t.policy = p
+	now := t.now()
+	limit := t.since(now.Add(p.MaxLifetime))
+	var victims []leaseID
+	for _, id := range t.byExternal {
+		e := t.store.get(id)
+		if !p.Allows(e.eport, e.internal().Addr(), e.iport) {
+			victims = append(victims, id)
+			continue
+		}
+		if e.expires != 0 && e.expires > limit {
+			e.expires = limit
+			t.schedule(id, min(e.due, limit))
+		}
+	}
+	if len(victims) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	return t.remove(victims, "removed by the new configuration")
+}
