@@ -15,11 +15,11 @@ import (
 // recordingFirewall is a Firewall that keeps what it was told, as the kernel
 // would, and can be made to fail.
 type recordingFirewall struct {
-	mu      sync.Mutex
-	held    map[mappingKey]Mapping
+	mu         sync.Mutex
+	held       map[mappingKey]Mapping
 	applies    int
 	reconciles int
-	fail    func(add, remove []Mapping) error
+	fail       func(add, remove []Mapping) error
 }
 
 func newRecordingFirewall() *recordingFirewall {
