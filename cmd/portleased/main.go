@@ -27,8 +27,12 @@ const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile] [-profile-socket 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
 on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one lease table,
 and enforces them in the kernel with nftables, in a table of its own ("inet
-portleased") that it creates at start and removes at exit. It reads OpenBSD
-natpmpd.conf(5) files unchanged.
+portleased"). It reads OpenBSD natpmpd.conf(5) files unchanged.
+
+Leases survive restarts and crashes: they are kept in the state file, and at
+start portleased reads what the kernel still holds, adopts what matches, adds
+what is missing and removes the rest. When another program deletes its table
+or elements (nft flush ruleset), it puts them back within a second.
 
 Options:
   -d          Do not detach: stay in the foreground and log to standard error.
@@ -48,7 +52,11 @@ Options:
               Off by default. The socket reaches no network.
 
 Signals:
-  SIGTERM, SIGINT  Remove every mapping from the kernel, then exit 0.
+  SIGTERM, SIGINT  Exit 0. With a state file the mappings stay in the kernel,
+                   forwarding, for the next start to adopt (each ends with its
+                   kernel timeout, at most an hour after its lease, should
+                   portleased not come back); with "state file none" every
+                   mapping is removed from the kernel first.
   SIGHUP           Read the configuration file again and apply every
                    directive: the rules (leases they no longer allow are
                    removed), upnp (secure mode at once; the other upnp
@@ -77,8 +85,10 @@ Configuration (one directive a line, # starts a comment):
   upnp notify interval SECS   How often SSDP alive is sent (default 900).
   upnp secure mode on|off     Clients map only to their own address (default on).
   upnp version 1|2            The IGD version offered (default 2).
-  state file PATH|none        Keep the leases across restarts in PATH
-                              (default /var/lib/portleased/leases).
+  state file PATH|none        Keep the leases, the epoch and the UPnP BOOTID
+                              across restarts and crashes in PATH (default
+                              /var/lib/portleased/leases); none keeps them
+                              in memory only.
 
 Example /etc/portleased.conf:
   interface eth0
