@@ -119,6 +119,9 @@ func NewPortleased(lab *netlab.Lab, cfg PortleasedConfig) (*Portleased, error) {
 	if cfg.Binary == "" || cfg.Dir == "" {
 		return nil, errors.New("labpeers: portleased: Binary and Dir are required")
 	}
+	if len(lab.LAN) == 0 {
+		return nil, errors.New("labpeers: portleased: the lab has no LAN host to probe it from")
+	}
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = portleasedStopTimeout
 	}
@@ -190,7 +193,9 @@ func (p *Portleased) Start(ctx context.Context) error {
 		out = io.MultiWriter(&p.log, p.cfg.Log)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	// If the test binary or the program dies, the daemon goes with it.
+	// If the test binary or the program dies, the daemon goes with it
+	// (strictly: when the OS thread that starts it ends, so Start must
+	// not run inside netlab's Host.Do).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	r := &portleasedRun{logStart: p.log.Len()}
 	if err := cmd.Start(); err != nil {
@@ -260,12 +265,10 @@ func (p *Portleased) take() *portleasedRun {
 
 // exitedBySelf returns an error if run r has ended without being asked to.
 func exitedBySelf(r *portleasedRun) error {
-	select {
-	case <-r.proc.done:
-		return fmt.Errorf("labpeers: portleased had exited by itself: %v", r.err)
-	default:
-		return nil
+	if status := exitStatus(r); status != "" {
+		return fmt.Errorf("labpeers: portleased had exited by itself%s", status)
 	}
+	return nil
 }
 
 // Stop sends portleased SIGTERM, on which it removes its nftables table
