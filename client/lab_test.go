@@ -1,24 +1,18 @@
 package client
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"github.com/portlease/portlease/upnp"
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
+	"github.com/portlease/portlease/upnp"
 )
 
 // The lab tests run the client against real gateways (portleased, and
@@ -79,124 +73,16 @@ func in(t *testing.T, host *netlab.Host, fn func() error) {
 	}
 }
 
-// portleased is the daemon, built once per test binary.
-var buildOnce struct {
-	sync.Once
-	dir string
-	err error
-}
-
-func portleasedBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portlease-client-lab-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		out, err := exec.Command("go", "build", "-o", dir, "../cmd/portleased").CombinedOutput()
-		if err != nil {
-			buildOnce.err = errors.New(string(out))
-		}
-		buildOnce.dir = dir
-	})
-	if buildOnce.err != nil {
-		t.Fatalf("build portleased: %v", buildOnce.err)
-	}
-	return filepath.Join(buildOnce.dir, "portleased")
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildOnce.dir != "" {
-		os.RemoveAll(buildOnce.dir)
-	}
-	os.Exit(code)
-}
-
-// daemon is a portleased in the lab's gateway namespace.
-type daemon struct {
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan struct{}
-}
-
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.Write(p)
-}
-
-func (d *daemon) Log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
-}
-
-// startPortleased runs portleased -d -v on the lab's gateway and waits until
-// it serves.
-func startPortleased(t *testing.T, lab *netlab.Lab, bin string, log *daemon) *daemon {
-	t.Helper()
-	conf := filepath.Join(t.TempDir(), "portleased.conf")
-	if err := os.WriteFile(conf, []byte("interface "+lab.GatewayWANLink+"\nlisten on "+lab.GatewayLANLink+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := log
-	if d == nil {
-		d = &daemon{}
-	}
-	d.done = make(chan struct{})
-	d.cmd = lab.Gateway.Command(context.Background(), bin, "-d", "-v", "-f", conf)
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := d.done
-	go func() {
-		d.cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("portleased log:\n%s", d.Log())
-		}
-	})
-	before := strings.Count(d.Log(), "serving NAT-PMP")
-	eventually(t, "portleased serves", func() bool { return strings.Count(d.Log(), "serving NAT-PMP") > before })
-	return d
-}
-
-// stop ends portleased with SIGTERM (it then removes its mappings).
-func (d *daemon) stop() {
-	select {
-	case <-d.done:
-		return
-	default:
-	}
-	d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		d.cmd.Process.Kill()
-		<-d.done
-	}
-}
-
+// nftHas reports whether the gateway's ruleset mentions port; the test fails
+// when nft does.
 func nftHas(t *testing.T, lab *netlab.Lab, port string) bool {
 	t.Helper()
-	out, err := lab.Gateway.Run(t.Context(), "nft", "list", "ruleset")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Contains(out, port)
+	return strings.Contains(labpeers.NFT(t, lab.Gateway, "list", "ruleset"), port)
 }
 
 func TestLabPortleased(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
-	bin := portleasedBinary(t)
-	d := startPortleased(t, lab, bin, nil)
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	started := time.Now()
 	// An hour between checks: after the restart below, only the
 	// announcement can tell the client.
@@ -248,11 +134,15 @@ func TestLabPortleased(t *testing.T) {
 	// announces its address to 224.0.0.1:5350. RFC 6886 §3.6 allows 2 s
 	// of slack, so a restart is told only after more than that of uptime.
 	time.Sleep(time.Until(started.Add(4 * time.Second)))
-	d.stop()
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	if nftHas(t, lab, "4672") {
 		t.Fatal("portleased left the mapping behind")
 	}
-	startPortleased(t, lab, bin, d)
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	waitEvent(t, c, GatewayRestarted)
 	if ev := waitEvent(t, c, Recreated, Failed); ev.Kind != Recreated {
 		t.Fatalf("event %v; want Recreated", ev)

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -23,11 +24,15 @@ func TestDetached(t *testing.T) {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "portleased.conf")
 	pidFile := filepath.Join(dir, "portleased.pid")
-	if err := os.WriteFile(conf, []byte(labConfig), 0o644); err != nil {
+	text, err := labpeers.PortleasedConfig{}.Text(lab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	portleased := func(args ...string) (string, error) {
-		cmd := lab.Gateway.Command(context.Background(), filepath.Join(binDir, "portleased"), args...)
+		cmd := lab.Gateway.Command(context.Background(), labpeers.PortleasedBinary(t), args...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

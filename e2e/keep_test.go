@@ -169,14 +169,11 @@ func TestKeepAgainstMiniUPnPd(t *testing.T) {
 	}
 }
 
-// inboundElements returns portleased's inbound map as nft prints it.
+// inboundElements returns portleased's inbound map as nft prints it; the
+// test fails when nft does (when the map is missing, too).
 func inboundElements(t *testing.T, lab *netlab.Lab) string {
 	t.Helper()
-	out, err := lab.Gateway.Run(context.Background(), "nft", "list", "map", "inet", "portleased", "inbound4")
-	if err != nil {
-		return ""
-	}
-	return out
+	return labpeers.NFT(t, lab.Gateway, "list", "map", "inet", "portleased", "inbound4")
 }
 
 func inKernel(out, proto string, eport int, internal string) bool {
@@ -191,7 +188,7 @@ func inKernel(out, proto string, eport int, internal string) bool {
 func TestKeepAgainstPortleased(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := startDaemon(t, lab, labConfig)
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	file := writeFile(t, "ports.csv", upnpDaemonExample)
 	pid := filepath.Join(t.TempDir(), "keep.pid")
@@ -223,13 +220,15 @@ func TestKeepAgainstPortleased(t *testing.T) {
 		k := inboundElements(t, lab)
 		return inKernel(k, "UDP", 12345, "198.51.100.10:12345") && inKernel(k, "TCP", 12346, "198.51.100.10:12346")
 	})
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("portleased exit: %v", err)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
 	}
-	if k := inboundElements(t, lab); k != "" {
-		t.Fatalf("portleased's table survived its exit:\n%s", k)
+	if labpeers.NFTHasTable(t, lab.Gateway, "inet", "portleased") {
+		t.Fatalf("portleased's table survived its exit:\n%s", nftRuleset(t, lab))
 	}
-	startDaemon(t, lab, labConfig)
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, "keep maps the file again after the gateway restarted", func() bool {
 		k := inboundElements(t, lab)
 		return inKernel(k, "UDP", 12345, "198.51.100.10:12345") && inKernel(k, "TCP", 12346, "198.51.100.10:12346")
@@ -269,7 +268,7 @@ func TestKeepUPnPGatewayRestart(t *testing.T) {
 func TestKeepBadInput(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	bad := writeFile(t, "bad.csv", "address;port;protocol;duration;comment\n"+
 		";20001;TCP;600;good\n"+
@@ -358,7 +357,7 @@ func TestOneShotCommands(t *testing.T) {
 func TestEd2kExample(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	ex := startBackground(t, lab.LAN[0], filepath.Join(binDir, "ed2k"), "-tcp", "4662", "-kad", "4672")
 	wanted := func() bool {
 		k := inboundElements(t, lab)
@@ -381,7 +380,7 @@ func TestEd2kExample(t *testing.T) {
 func TestKeepBackground(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	dir := t.TempDir()
 	file := writeFile(t, "ports.csv", "address;port;protocol;duration;comment\n;20020;UDP;600;voip\n")

@@ -4,24 +4,22 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
-// binDir holds the programs built once for the whole run.
+// binDir holds the client and the example, built once for the whole run;
+// labpeers builds portleased.
 var binDir string
 
 func TestMain(m *testing.M) {
@@ -30,7 +28,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	build := exec.Command("go", "build", "-o", dir, "../cmd/portleased", "../cmd/portlease", "../examples/ed2k")
+	build := exec.Command("go", "build", "-o", dir, "../cmd/portlease", "../examples/ed2k")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: build:", err)
@@ -41,98 +39,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// daemon is a portleased running in the lab's gateway namespace.
-type daemon struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	conf string
-	mu   sync.Mutex
-	log  bytes.Buffer
-	done chan struct{}
-	err  error
-}
-
-func (d *daemon) Write(p []byte) (int, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.Write(p)
-}
-
-// Log returns what the daemon has logged so far.
-func (d *daemon) Log() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
-}
-
-const labConfig = `# the lab's gateway, in OpenBSD natpmpd.conf syntax plus portleased's rules
-interface wan0
-listen on lan0
-`
-
-// startDaemon writes conf and runs portleased -d -v with it in the gateway
-// namespace, and waits until it serves.
-func startDaemon(t *testing.T, lab *netlab.Lab, conf string) *daemon {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "portleased.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{t: t, conf: path, done: make(chan struct{})}
-	d.cmd = lab.Gateway.Command(context.Background(), filepath.Join(binDir, "portleased"), "-d", "-v", "-f", path)
-	d.cmd.Stdout, d.cmd.Stderr = d, d
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(func() {
-		d.stop(syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("portleased log:\n%s", d.Log())
-		}
-	})
-	d.waitLog(t, "serving NAT-PMP")
-	d.waitLog(t, "external address")
-	return d
-}
-
-// waitLog waits for the daemon to log a line containing s.
-func (d *daemon) waitLog(t *testing.T, s string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(d.Log(), s) {
-		select {
-		case <-d.done:
-			t.Fatalf("portleased exited (%v) before logging %q:\n%s", d.err, s, d.Log())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("portleased never logged %q:\n%s", s, d.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// signal sends sig and, for SIGTERM and SIGKILL, waits for the exit.
-func (d *daemon) stop(sig syscall.Signal) error {
-	select {
-	case <-d.done:
-		return d.err
-	default:
-	}
-	_ = d.cmd.Process.Signal(sig)
-	select {
-	case <-d.done:
-	case <-time.After(15 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	}
-	return d.err
 }
 
 var mappedRE = regexp.MustCompile(`Mapped public port (\d+) protocol (\w+) to local port (\d+) liftime (\d+)`)
@@ -164,14 +70,11 @@ func natpmpcMap(t *testing.T, lab *netlab.Lab, host *netlab.Host, public, privat
 	return port
 }
 
-// nftRuleset returns the gateway namespace's whole ruleset.
+// nftRuleset returns the gateway namespace's whole ruleset; the test fails
+// when nft does.
 func nftRuleset(t *testing.T, lab *netlab.Lab) string {
 	t.Helper()
-	out, err := lab.Gateway.Run(context.Background(), "nft", "list", "ruleset")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return labpeers.NFT(t, lab.Gateway, "list", "ruleset")
 }
 
 // eventually polls cond until it holds or a generous deadline passes: it

@@ -15,10 +15,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 	"github.com/portlease/portlease/natpmp"
 )
@@ -113,7 +113,7 @@ func sendUDP(t *testing.T, host *netlab.Host, to, payload string) {
 func TestNATPMPMappingsCarryTraffic(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 
 	out := natpmpc(t, lab, lan)
@@ -164,7 +164,7 @@ func TestNATPMPMappingsCarryTraffic(t *testing.T) {
 func TestOutboundLeavesWithMappedPort(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	eport := natpmpcMap(t, lab, lan, 41000, 5001, "udp", 3600)
 	if eport == 5001 {
@@ -201,7 +201,7 @@ func TestOutboundLeavesWithMappedPort(t *testing.T) {
 func TestHairpin(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	serveTCP(t, lab.LAN[0], 8081, "hairpin works")
 	eport := natpmpcMap(t, lab, lab.LAN[0], 8081, 8081, "tcp", 3600)
 	got, err := fetchTCP(lab.LAN[1], fmt.Sprintf("%s:%d", lab.GatewayWANAddr4, eport))
@@ -245,7 +245,7 @@ func mappingRequest(op natpmp.Opcode, iport, eport uint16, lifetime uint32) []by
 func TestResultCodes(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	startDaemon(t, lab, labConfig+"port range 40000-40001\n")
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, ExtraLines: []string{"port range 40000-40001"}})
 	lan, gw := lab.LAN[0], lab.GatewayLANAddr4
 
 	const (
@@ -339,20 +339,13 @@ func TestResultCodes(t *testing.T) {
 func TestShortLeaseLeavesKernel(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	eport := natpmpcMap(t, lab, lab.LAN[0], 42000, 6100, "tcp", 2)
 	element := regexp.MustCompile(fmt.Sprintf(`tcp \. %d [^,}]*: 198\.51\.100\.10 \. 6100`, eport))
-	inbound := func() string {
-		out, err := lab.Gateway.Run(context.Background(), "nft", "list", "map", "inet", "portleased", "inbound4")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	if out := inbound(); !element.MatchString(out) {
+	if out := inboundElements(t, lab); !element.MatchString(out) {
 		t.Fatalf("the kernel map lacks %v:\n%s", element, out)
 	}
-	eventually(t, "the 2-second lease leaves the kernel", func() bool { return !element.MatchString(inbound()) })
+	eventually(t, "the 2-second lease leaves the kernel", func() bool { return !element.MatchString(inboundElements(t, lab)) })
 }
 
 // TestAnnouncesNewAddress: when the WAN address changes, a listener on the
@@ -360,7 +353,7 @@ func TestShortLeaseLeavesKernel(t *testing.T) {
 func TestAnnouncesNewAddress(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := startDaemon(t, lab, labConfig)
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	var conn *net.UDPConn
 	err := lab.LAN[0].Do(func() error {
 		ifi, err := net.InterfaceByName(lab.LAN[0].Link)
@@ -409,28 +402,21 @@ func TestAnnouncesNewAddress(t *testing.T) {
 func TestSignals(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := startDaemon(t, lab, labConfig)
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	eport := natpmpcMap(t, lab, lan, 43000, 6200, "tcp", 3600)
 
-	if err := os.WriteFile(d.conf, []byte("interface wan0\nlisten on lan0\nport range 9-8\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_ = d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitLog(t, "configuration refused")
-	if !strings.Contains(d.Log(), filepath.Base(d.conf)+":3:") {
-		t.Errorf("the refusal does not name line 3:\n%s", d.Log())
+	if err := d.Reload(t.Context(), "interface wan0", "listen on lan0", "port range 9-8"); err == nil ||
+		!strings.Contains(err.Error(), filepath.Base(d.ConfigPath())+":3:") {
+		t.Errorf("a reload with a bad port range = %v; want a refusal naming line 3", err)
 	}
 	if got := natpmpcMap(t, lab, lan, 43000, 6200, "tcp", 3600); got != eport {
 		t.Fatalf("after a refused reload the renewal got port %d; want %d", got, eport)
 	}
 
-	strict := "interface wan0\nlisten on lan0\nallow 1024-65535 198.51.100.99 1024-65535\n"
-	if err := os.WriteFile(d.conf, []byte(strict), 0o644); err != nil {
+	if err := d.Reload(t.Context(), "interface wan0", "listen on lan0", "allow 1024-65535 198.51.100.99 1024-65535"); err != nil {
 		t.Fatal(err)
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGHUP)
-	d.waitLog(t, "configuration reloaded")
 	if rs := nftRuleset(t, lab); strings.Contains(rs, "198.51.100.10 . 6200") {
 		t.Fatalf("the reload denied 198.51.100.10 but its mapping is still in the kernel:\n%s", rs)
 	}
@@ -438,8 +424,8 @@ func TestSignals(t *testing.T) {
 	if !strings.Contains(nftRuleset(t, lab), "table inet portleased") {
 		t.Fatal("no portleased table while running")
 	}
-	if err := d.stop(syscall.SIGTERM); err != nil {
-		t.Fatalf("portleased exited with %v after SIGTERM; want status 0", err)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
 	}
 	if rs := nftRuleset(t, lab); strings.Contains(rs, "portleased") {
 		t.Fatalf("after SIGTERM the ruleset still holds portleased:\n%s", rs)
@@ -463,7 +449,7 @@ func TestCheckConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	run := func(file string) (string, error) {
-		cmd := lab.Gateway.Command(context.Background(), filepath.Join(binDir, "portleased"), "-n", "-f", file)
+		cmd := lab.Gateway.Command(context.Background(), labpeers.PortleasedBinary(t), "-n", "-f", file)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}

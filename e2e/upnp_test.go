@@ -41,7 +41,7 @@ func httpOn(host *netlab.Host) *http.Client {
 func TestUPnPWithUPnPC(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	out := labpeers.UPnPC(t, lan, "-a", "198.51.100.10", "8080", "8080", "TCP", "3600")
 	if !strings.Contains(out, "is redirected to internal 198.51.100.10:8080") {
@@ -73,7 +73,7 @@ func TestUPnPWithUPnPC(t *testing.T) {
 func TestUPnPThousandMappings(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	var igd *igdclient.IGD
 	c := igdclient.New(igdclient.Config{HTTPClient: httpOn(lan)})
@@ -119,7 +119,7 @@ func TestUPnPThousandMappings(t *testing.T) {
 func TestUPnPWithPortlease(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	file := writeFile(t, "ports.csv", upnpDaemonExample)
 	out, code := portlease(t, lan, "keep", "--foreground", "--oneshot", "-f", file, "--protocol", "upnp")
@@ -189,7 +189,7 @@ func rawHTTP(host *netlab.Host, addr, req string) (string, error) {
 func TestUPnPHostileInput(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	ev := eventURL(t, lan)
 	subscribe := func(callback string) string {
@@ -307,7 +307,7 @@ func TestUPnPHostileInput(t *testing.T) {
 func TestUPnPAndNATPMPShareTheTable(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	labpeers.UPnPC(t, lab.LAN[0], "-u", descURL, "-a", "198.51.100.10", "9000", "9000", "TCP", "3600")
 	if got := natpmpcMap(t, lab, lab.LAN[1], 9000, 9000, "tcp", 3600); got == 9000 {
 		t.Fatal("NAT-PMP gave another host external port 9000, held over UPnP")

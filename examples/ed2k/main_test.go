@@ -1,37 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
-
-// output collects a process's output.
-type output struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
 
 // eventually polls cond until it holds or a generous deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -49,31 +27,11 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // lab's gateway: it maps the four ports, and deletes them on SIGINT.
 func TestLab(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
-	dir := t.TempDir()
-	if out, err := exec.Command("go", "build", "-o", dir, "../../cmd/portleased", ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	conf := filepath.Join(dir, "portleased.conf")
-	if err := os.WriteFile(conf, []byte("interface wan0\nlisten on lan0\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var dlog output
-	daemon := lab.Gateway.Command(context.Background(), filepath.Join(dir, "portleased"), "-d", "-f", conf)
-	daemon.Stdout, daemon.Stderr = &dlog, &dlog
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		daemon.Process.Signal(syscall.SIGTERM)
-		daemon.Wait()
-		if t.Failed() {
-			t.Logf("portleased:\n%s", dlog.String())
-		}
-	})
-	eventually(t, "portleased serves", func() bool { return strings.Contains(dlog.String(), "serving NAT-PMP") })
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{})
+	bin := labpeers.Program(t, "github.com/portlease/portlease/examples/ed2k")
 
-	var out, errs output
-	ed2k := lab.LAN[0].Command(context.Background(), filepath.Join(dir, "ed2k"), "-ec", "4712", "-check-interval", "1s")
+	var out, errs labpeers.Output
+	ed2k := lab.LAN[0].Command(context.Background(), bin, "-ec", "4712", "-check-interval", "1s")
 	ed2k.Stdout, ed2k.Stderr = &out, &errs
 	if err := ed2k.Start(); err != nil {
 		t.Fatal(err)
@@ -91,13 +49,7 @@ func TestLab(t *testing.T) {
 	for _, w := range want {
 		eventually(t, w, func() bool { return strings.Contains(out.String(), w) })
 	}
-	ruleset := func() string {
-		s, err := lab.Gateway.Run(context.Background(), "nft", "list", "ruleset")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	ruleset := func() string { return labpeers.NFT(t, lab.Gateway, "list", "ruleset") }
 	if r := ruleset(); !strings.Contains(r, "4662") || !strings.Contains(r, "4712") {
 		t.Fatalf("the kernel holds no mapping:\n%s", r)
 	}

@@ -1,14 +1,26 @@
 // Package labpeers runs real gateways, and the helpers they need, in the
-// namespace lab of internal/netlab, for the client's end-to-end tests:
+// namespace lab of internal/netlab, for the end-to-end tests and the lab
+// programs (benchlab, labdemo): portleased built from this tree and
 // miniupnpd 2.3.1 (UPnP IGD, NAT-PMP and PCP) on the lab gateway, a STUN
-// responder on the WAN host, and the clients upnpc and natpmpc on LAN hosts.
-// Every program runs inside lab namespaces only, and is stopped when the test
-// ends.
+// responder on the WAN host, and the clients upnpc and natpmpc on LAN hosts;
+// NFT reads the kernel's rules in a lab namespace, failing the test when nft
+// fails. Every program runs inside lab namespaces only, and is stopped when
+// the test ends.
 //
 //	lab := netlab.New(t, netlab.Config{})
 //	m := labpeers.StartMiniUPnPd(t, lab, labpeers.MiniUPnPdConfig{})
 //	labpeers.UPnPC(t, lab.LAN[0], "-u", m.DescriptionURL(), "-a", "198.51.100.10", "8080", "8080", "TCP", "3600")
 //	m.Restart(t) // a router reboot: mappings lost, epoch from 0, announcements
+//
+// portleased is built once per test process, and always runs with a "state
+// file" line in its configuration: none by default, or a file of the test's,
+// so that no two tests share the daemon's default state file.
+//
+//	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: filepath.Join(t.TempDir(), "leases")})
+//	err := d.Kill()              // a crash: the table stays in the kernel
+//	err = d.Start(t.Context())   // the same configuration and state file
+//	err = d.Restart(t.Context()) // SIGTERM, exit 0, start again
+//	elements := labpeers.NFT(t, lab.Gateway, "list", "map", "inet", "portleased", "inbound4")
 //
 // # miniupnpd in the lab: what was found out
 //

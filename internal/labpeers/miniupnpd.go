@@ -313,23 +313,11 @@ func (m *MiniUPnPd) start(t testing.TB) error {
 // waitServing probes miniupnpd from the first LAN host until it answers,
 // it exits, or startTimeout passes.
 func (m *MiniUPnPd) waitServing(t testing.TB, p *process) error {
-	deadline := time.Now().Add(startTimeout)
-	var err error
-	for {
-		if err = m.probe(t.Context()); err == nil {
-			return nil
-		}
-		select {
-		case <-p.done:
-			return fmt.Errorf("labpeers: miniupnpd exited before serving (last probe: %v)", err)
-		case <-t.Context().Done():
-			return fmt.Errorf("labpeers: miniupnpd: %w", t.Context().Err())
-		case <-time.After(probeInterval):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("labpeers: miniupnpd not serving after %v: %w", startTimeout, err)
-		}
+	err := poll(t.Context(), p.done, startTimeout, func() error { return m.probe(t.Context()) })
+	if err != nil {
+		return fmt.Errorf("labpeers: miniupnpd not serving: %w", err)
 	}
+	return nil
 }
 
 // probe checks once that miniupnpd serves what its configuration enables.
@@ -421,7 +409,13 @@ func natpmpExternalAddress(ctx context.Context, host *netlab.Host, gw netip.Addr
 // DescriptionURL returns the URL of miniupnpd's root device description,
 // "http://198.51.100.1:5000/rootDesc.xml", for upnpc -u.
 func (m *MiniUPnPd) DescriptionURL() string {
-	return "http://" + netip.AddrPortFrom(m.lab.GatewayLANAddr4, uint16(m.cfg.HTTPPort)).String() + "/rootDesc.xml"
+	return descriptionURL(m.lab, m.cfg.HTTPPort)
+}
+
+// descriptionURL returns the URL of the root device description that a
+// gateway serves at port on the lab gateway's LAN address.
+func descriptionURL(lab *netlab.Lab, port int) string {
+	return "http://" + netip.AddrPortFrom(lab.GatewayLANAddr4, uint16(port)).String() + "/rootDesc.xml"
 }
 
 // Stop sends miniupnpd SIGTERM and waits until it has exited (SIGKILL after

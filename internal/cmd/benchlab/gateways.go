@@ -47,71 +47,51 @@ func descriptionURL(lab *netlab.Lab) string {
 	return "http://" + netip.AddrPortFrom(lab.GatewayLANAddr4, httpPort).String() + "/rootDesc.xml"
 }
 
-// portleased is portleased -d running on the lab's gateway. `ip netns exec`
-// replaces itself with the daemon, so cmd's process is portleased.
+// portleased is portleased -d running on the lab's gateway, its log
+// written to a file too.
 type portleased struct {
+	*labpeers.Portleased
 	lab  *netlab.Lab
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has been waited for
+	logf *os.File
 }
 
-// portleasedConf is the configuration of the benchmark: every port, the
-// longest lifetime the load asks for.
-const portleasedConf = "interface wan0\nlisten on lan0\nport range 1024-65535\nlifetime max 86400\n"
-
-// startPortleased runs bin -d on lab's gateway, logging to logPath, and
-// waits until it serves NAT-PMP and UPnP. A non-empty profileSocket is
-// passed as -profile-socket.
+// startPortleased runs bin on lab's gateway, its configuration in dir,
+// logging to logPath, and waits until it serves. A non-empty profileSocket
+// is passed as -profile-socket. Stop waits up to removalBudget for the
+// exit: the removal of a large table is measured with it.
 func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, profileSocket string) (*portleased, error) {
-	conf := filepath.Join(dir, "portleased.conf")
-	if err := os.WriteFile(conf, []byte(portleasedConf), 0o644); err != nil {
-		return nil, err
-	}
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	// Not ctx: the daemon must live until stop or the removal step.
-	args := []string{"-d", "-f", conf}
+	cfg := labpeers.PortleasedConfig{
+		Binary: bin,
+		Dir:    dir,
+		// Every port, the longest lifetime the load asks for.
+		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400"},
+		Log:         logf,
+		StopTimeout: removalBudget,
+	}
 	if profileSocket != "" {
-		args = append(args, "-profile-socket", profileSocket)
+		cfg.Args = []string{"-profile-socket", profileSocket}
 	}
-	cmd := lab.Gateway.Command(context.Background(), bin, args...)
-	cmd.Stdout = logf
-	cmd.Stderr = logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	d, err := labpeers.NewPortleased(lab, cfg)
+	if err == nil {
+		err = d.Start(ctx)
+	}
+	if err != nil {
 		logf.Close()
-		return nil, fmt.Errorf("start portleased: %w", err)
+		return nil, fmt.Errorf("%w; log %s", err, logPath)
 	}
-	p := &portleased{lab: lab, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	deadline := time.Now().Add(startTimeout)
-	for {
-		b, _ := os.ReadFile(logPath)
-		if bytes.Contains(b, []byte("serving NAT-PMP")) && bytes.Contains(b, []byte("serving UPnP IGD")) {
-			return p, nil
-		}
-		select {
-		case <-p.done:
-			return nil, fmt.Errorf("portleased exited before serving:\n%s", b)
-		case <-ctx.Done():
-			p.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return nil, fmt.Errorf("portleased not serving after %v:\n%s", startTimeout, b)
-		}
-	}
+	return &portleased{Portleased: d, lab: lab, logf: logf}, nil
 }
 
-func (p *portleased) pid(context.Context) (int, error) { return p.cmd.Process.Pid, nil }
+func (p *portleased) pid(context.Context) (int, error) {
+	if pid := p.PID(); pid != 0 {
+		return pid, nil
+	}
+	return 0, errors.New("portleased is stopped")
+}
 
 func (p *portleased) upnpURL() string { return descriptionURL(p.lab) }
 
@@ -140,34 +120,21 @@ func (p *portleased) kernelMappings(ctx context.Context) (int, error) {
 	return 0, errors.New("nft -j list map: no map in the output")
 }
 
-// terminate sends SIGTERM and waits for the exit, up to budget; it returns
-// the time from the signal to the exit, and whether it exited.
-func (p *portleased) terminate(budget time.Duration) (time.Duration, bool) {
+// terminate sends SIGTERM and waits for the exit, up to removalBudget;
+// it returns the time from the signal to the exit, and why the stop failed
+// (no exit within the budget, or an exit status other than 0).
+func (p *portleased) terminate() (time.Duration, error) {
 	start := time.Now()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return 0, false
-	}
-	select {
-	case <-p.done:
-		return time.Since(start), true
-	case <-time.After(budget):
-		return time.Since(start), false
-	}
+	err := p.Stop()
+	return time.Since(start), err
 }
 
+// stop ends the daemon if it still runs, and closes the log file.
 func (p *portleased) stop() {
-	select {
-	case <-p.done:
-		return
-	default:
+	if err := p.Stop(); err != nil {
+		say("portleased: %v", err)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
+	p.logf.Close()
 }
 
 // miniupnpdChains makes table inet filter afresh in the gateway namespace

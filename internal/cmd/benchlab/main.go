@@ -411,11 +411,13 @@ func (b *bench) removal(ctx context.Context, lab *netlab.Lab, pl *portleased, mu
 	if pl != nil {
 		rr.Method = "SIGTERM until exit (table inet portleased removed)"
 		say("portleased: SIGTERM with %d mappings", rr.Size)
-		d, exited := pl.terminate(removalBudget)
+		d, err := pl.terminate()
 		rr.Seconds = d.Seconds()
-		if !exited {
-			rr.Note = fmt.Sprintf("not exited after %v", removalBudget)
-		} else if out, err := lab.Gateway.Run(ctx, "nft", "list", "tables"); err == nil && strings.Contains(out, "portleased") {
+		if err != nil {
+			rr.Note = err.Error()
+		} else if out, err := lab.Gateway.Run(ctx, "nft", "list", "tables"); err != nil {
+			rr.Note = "the tables after exit: " + err.Error()
+		} else if strings.Contains(out, "portleased") {
 			rr.Note = "table inet portleased still present after exit"
 		}
 	} else {

@@ -20,9 +20,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -80,43 +80,33 @@ func demo(bin, client string) error {
 	say("WAN host  %-15s the outside world (namespace %s)", lab.WAN.Addr4, lab.WAN.NS)
 
 	step("Starting portleased on the gateway")
-	conf := filepath.Join(os.TempDir(), "portleased-demo-"+lab.ID+".conf")
-	confText := "# an OpenBSD natpmpd.conf works unchanged\ninterface wan0\nlisten on lan0\n"
-	if err := os.WriteFile(conf, []byte(confText), 0o644); err != nil {
-		return err
-	}
-	defer os.Remove(conf)
-	say("configuration:\n%s", indent(confText, "      "))
-	daemon := lab.Gateway.Command(ctx, bin, "-d", "-f", conf)
-	logs, err := daemon.StderrPipe()
+	dir, err := os.MkdirTemp("", "portleased-demo-")
 	if err != nil {
 		return err
 	}
-	if err := daemon.Start(); err != nil {
-		return fmt.Errorf("start portleased: %w", err)
-	}
-	defer func() {
-		if daemon.ProcessState == nil {
-			_ = daemon.Process.Kill()
-			_ = daemon.Wait()
-		}
-	}()
-	serving := make(chan struct{})
+	defer os.RemoveAll(dir)
+	// Its log is printed as it comes.
+	logr, logw := io.Pipe()
+	defer logw.Close()
 	go func() {
-		sc := bufio.NewScanner(logs)
+		sc := bufio.NewScanner(logr)
 		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "serving NAT-PMP") {
-				close(serving)
-			}
-			fmt.Printf("    [portleased] %s\n", line)
+			fmt.Printf("    [portleased] %s\n", sc.Text())
 		}
 	}()
-	select {
-	case <-serving:
-	case <-time.After(20 * time.Second):
-		return errors.New("portleased did not start serving")
+	daemon, err := labpeers.NewPortleased(lab, labpeers.PortleasedConfig{Binary: bin, Dir: dir, Log: logw})
+	if err != nil {
+		return err
 	}
+	conf, err := os.ReadFile(daemon.ConfigPath())
+	if err != nil {
+		return err
+	}
+	say("configuration:\n%s", indent(string(conf), "      "))
+	if err := daemon.Start(ctx); err != nil {
+		return err
+	}
+	defer func() { _ = daemon.Kill() }()
 
 	step("Looking for the gateway from the LAN host (portlease probe)")
 	out, err := lan.Run(ctx, client, "probe", "--discovery-wait", "500ms")
@@ -154,7 +144,10 @@ func demo(bin, client string) error {
 	if m == nil {
 		return fmt.Errorf("portlease map printed no mapping:\n%s", out)
 	}
-	rules, _ := lab.Gateway.Run(ctx, "nft", "list", "map", "inet", "portleased", "inbound4")
+	rules, err := lab.Gateway.Run(ctx, "nft", "list", "map", "inet", "portleased", "inbound4")
+	if err != nil {
+		return err
+	}
 	say("the kernel now holds one map element for it:\n%s", indent(rules, "      "))
 
 	step("Fetching the page from the WAN host through the mapping")
@@ -178,11 +171,13 @@ func demo(bin, client string) error {
 	}
 
 	step("Stopping portleased (SIGTERM): it removes its nftables table")
-	_ = daemon.Process.Signal(syscall.SIGTERM)
-	if err := daemon.Wait(); err != nil {
-		return fmt.Errorf("portleased exit: %w", err)
+	if err := daemon.Stop(); err != nil {
+		return err
 	}
-	rs, _ := lab.Gateway.Run(ctx, "nft", "list", "ruleset")
+	rs, err := lab.Gateway.Run(ctx, "nft", "list", "ruleset")
+	if err != nil {
+		return err
+	}
 	if strings.Contains(rs, "portleased") {
 		return fmt.Errorf("the ruleset still holds portleased:\n%s", rs)
 	}
