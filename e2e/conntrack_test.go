@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -95,7 +96,7 @@ func sendFlow(t *testing.T, host *netlab.Host, local, to string) {
 func TestDeletedMappingFlowsMove(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	startDaemon(t, lab, labConfig)
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan0, lan1 := lab.LAN[0], lab.LAN[1]
 	const iport = 5300
 	host0 := sinkUDP(t, lan0, fmt.Sprintf(":%d", iport))

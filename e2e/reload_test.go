@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"net/netip"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,19 +13,29 @@ import (
 	"github.com/portlease/portlease/natpmp"
 )
 
-// reloadWith writes conf over the daemon's file, sends SIGHUP and waits for
-// the n-th log line containing want ("configuration reloaded" or
-// "configuration refused").
-func reloadWith(t *testing.T, d *daemon, conf, want string) {
+// reloadWith writes the configuration lines over the daemon's file, sends
+// SIGHUP and waits for one more log line containing want ("configuration
+// reloaded" or "configuration refused").
+func reloadWith(t *testing.T, d *labpeers.Portleased, want string, lines ...string) {
 	t.Helper()
 	n := strings.Count(d.Log(), want)
-	if err := os.WriteFile(d.conf, []byte(conf), 0o644); err != nil {
+	if err := d.SetConfig(lines...); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "portleased logs "+want, func() bool { return strings.Count(d.Log(), want) > n })
+}
+
+// waitLog waits for s in the daemon's log.
+func waitLog(t *testing.T, d *labpeers.Portleased, s string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.WaitLog(ctx, s); err != nil {
+		t.Fatalf("%v; log:\n%s", err, d.Log())
+	}
 }
 
 // gatewayIP runs ip in the lab's gateway namespace.
@@ -54,7 +63,7 @@ func answers(t *testing.T, host *netlab.Host, gw string) bool {
 func TestReloadSecureMode(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	d := startDaemon(t, lab, labConfig+"upnp secure mode off\n")
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, ExtraLines: []string{"upnp secure mode off"}})
 	lan := lab.LAN[0]
 	other := lab.LAN[1].Addr4.String()
 	out := labpeers.UPnPC(t, lan, "-u", descURL, "-a", other, "8080", "8080", "TCP", "3600")
@@ -62,7 +71,7 @@ func TestReloadSecureMode(t *testing.T) {
 		t.Fatalf("with secure mode off, upnpc -a for %s printed:\n%s", other, out)
 	}
 
-	reloadWith(t, d, labConfig+"upnp secure mode on\n", "configuration reloaded")
+	reloadWith(t, d, "configuration reloaded", "interface "+lab.GatewayWANLink, "listen on "+lab.GatewayLANLink, "upnp secure mode on")
 	if !strings.Contains(d.Log(), `changed="[upnp secure mode]"`) {
 		t.Errorf("the reload log does not name upnp secure mode:\n%s", d.Log())
 	}
@@ -97,12 +106,12 @@ func TestReloadListen(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
 	lan := lab.LAN[0]
 	gatewayIP(t, lab, "addr", "add", "198.51.100.2/24", "dev", lab.GatewayLANLink)
-	d := startDaemon(t, lab, "interface wan0\nlisten on 198.51.100.1\n")
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, Directives: []string{"interface wan0", "listen on 198.51.100.1"}})
 	if !answers(t, lan, "198.51.100.1") {
 		t.Fatal("198.51.100.1 does not answer NAT-PMP before the reload")
 	}
 
-	reloadWith(t, d, "interface wan0\nlisten on 198.51.100.2\n", "configuration reloaded")
+	reloadWith(t, d, "configuration reloaded", "interface wan0", "listen on 198.51.100.2")
 	if !strings.Contains(d.Log(), `changed="[listen on]"`) {
 		t.Errorf("the reload log does not name listen on:\n%s", d.Log())
 	}
@@ -120,9 +129,9 @@ func TestReloadListen(t *testing.T) {
 	gatewayIP(t, lab, "link", "add", "lan9", "type", "veth", "peer", "name", "lan9p")
 	gatewayIP(t, lab, "addr", "add", "198.51.100.200/32", "dev", "lan9")
 	gatewayIP(t, lab, "link", "set", "lan9", "up")
-	reloadWith(t, d, "interface wan9\nlisten on 198.51.100.2\nlisten on lan9\n", "configuration refused")
-	for _, want := range []string{d.conf + ":1: interface wan9", d.conf + ":3: listen on lan9"} {
-		d.waitLog(t, want)
+	reloadWith(t, d, "configuration refused", "interface wan9", "listen on 198.51.100.2", "listen on lan9")
+	for _, want := range []string{d.ConfigPath() + ":1: interface wan9", d.ConfigPath() + ":3: listen on lan9"} {
+		waitLog(t, d, want)
 	}
 	if !answers(t, lan, "198.51.100.2") {
 		t.Fatal("after the refused reload 198.51.100.2 no longer answers NAT-PMP")
@@ -135,13 +144,13 @@ func TestReloadListen(t *testing.T) {
 func TestLANLinkRecreated(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := startDaemon(t, lab, labConfig)
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	natpmpcMap(t, lab, lan, 6400, 6400, "tcp", 3600)
 
 	link := lab.GatewayLANLink
 	gatewayIP(t, lab, "link", "del", link)
-	d.waitLog(t, "LAN addresses changed")
+	waitLog(t, d, "LAN addresses changed")
 	gatewayIP(t, lab, "link", "add", link, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0")
 	gatewayIP(t, lab, "addr", "add", lab.GatewayLANAddr4.String()+"/24", "dev", link)
 	gatewayIP(t, lab, "link", "set", "lanp0", "master", link)
@@ -149,9 +158,5 @@ func TestLANLinkRecreated(t *testing.T) {
 
 	eventually(t, "the re-created LAN link answers NAT-PMP", func() bool { return answers(t, lan, lab.GatewayLANAddr4.String()) })
 	natpmpcMap(t, lab, lan, 6401, 6401, "tcp", 3600)
-	select {
-	case <-d.done:
-		t.Fatalf("portleased exited (%v):\n%s", d.err, d.Log())
-	default:
-	}
+	// The cleanup's Stop fails the test if portleased exited meanwhile.
 }
