@@ -2,10 +2,8 @@ package nftfw
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,92 +18,6 @@ import (
 // forgetDeadline is how soon after its deletion a mapping's flows must stop
 // reaching their old host (issue 9).
 const forgetDeadline = time.Second
-
-// udpSink counts the datagrams a host receives on one socket and notes
-// when the last one came, and from where.
-type udpSink struct {
-	n    atomic.Int64
-	last atomic.Int64 // unix nanoseconds
-	mu   sync.Mutex
-	from net.Addr
-}
-
-// sink starts a udpSink on addr of h, stopped when the test ends.
-func sink(t *testing.T, h *netlab.Host, addr string) *udpSink {
-	t.Helper()
-	pc, err := h.ListenPacket("udp4", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &udpSink{}
-	done := make(chan struct{})
-	t.Cleanup(func() { pc.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 1500)
-		for {
-			_, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.from = from
-			s.mu.Unlock()
-			s.last.Store(time.Now().UnixNano())
-			s.n.Add(1)
-		}
-	}()
-	return s
-}
-
-// lastFrom returns where the last datagram came from.
-func (s *udpSink) lastFrom() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.from == nil {
-		return ""
-	}
-	return s.from.String()
-}
-
-// lastAt returns when the last datagram came, zero for none.
-func (s *udpSink) lastAt() time.Time {
-	if ns := s.last.Load(); ns != 0 {
-		return time.Unix(0, ns)
-	}
-	return time.Time{}
-}
-
-// keepSending sends a datagram every 20 ms from local on h to to, from the
-// same socket (so the same source port) until the test ends.
-func keepSending(t *testing.T, h *netlab.Host, local, to string) {
-	t.Helper()
-	pc, err := h.ListenPacket("udp4", local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst, err := net.ResolveUDPAddr("udp4", to)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	t.Cleanup(func() { close(stop); <-done; pc.Close() })
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			// Errors (an ICMP port unreachable while nothing is
-			// mapped) do not stop the flow.
-			_, _ = pc.WriteTo([]byte("flow"), dst)
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-}
 
 // entryID returns the id of the conntrack entry of the gateway whose
 // original direction goes from src to dst over UDP; it fails the test when
@@ -163,19 +75,19 @@ func TestForgetFlows(t *testing.T) {
 	if err := f.Apply(ctx, []gateway.Mapping{held, other, out}, nil); err != nil {
 		t.Fatal(err)
 	}
-	host0, host1 := sink(t, lan0, ":5001"), sink(t, lan1, ":5001")
-	otherSink := sink(t, lan0, ":5002")
-	outSink := sink(t, wan, wanAddr+":9998")
-	unmappedSink := sink(t, wan, wanAddr+":9999")
-	keepSending(t, wan, wanAddr+":40000", ext+":15000")
-	keepSending(t, wan, wanAddr+":40001", ext+":15001")
-	keepSending(t, lan0, "198.51.100.10:5003", wanAddr+":9998")
-	keepSending(t, lan1, "198.51.100.11:6000", wanAddr+":9999")
+	host0, host1 := netlab.ListenUDPSink(t, lan0, ":5001"), netlab.ListenUDPSink(t, lan1, ":5001")
+	otherSink := netlab.ListenUDPSink(t, lan0, ":5002")
+	outSink := netlab.ListenUDPSink(t, wan, wanAddr+":9998")
+	unmappedSink := netlab.ListenUDPSink(t, wan, wanAddr+":9999")
+	netlab.SendUDPFlow(t, wan, wanAddr+":40000", ext+":15000")
+	netlab.SendUDPFlow(t, wan, wanAddr+":40001", ext+":15001")
+	netlab.SendUDPFlow(t, lan0, "198.51.100.10:5003", wanAddr+":9998")
+	netlab.SendUDPFlow(t, lan1, "198.51.100.11:6000", wanAddr+":9999")
 
 	waitFor(t, 5*time.Second, "the flows to arrive", func() bool {
-		return host0.n.Load() > 0 && otherSink.n.Load() > 0 && outSink.n.Load() > 0 && unmappedSink.n.Load() > 0
+		return host0.Count() > 0 && otherSink.Count() > 0 && outSink.Count() > 0 && unmappedSink.Count() > 0
 	})
-	if got, want := outSink.lastFrom(), ext+":25000"; got != want {
+	if got, want := outSink.From(), ext+":25000"; got != want {
 		t.Fatalf("outbound flow of a mapped endpoint arrives from %s; want %s", got, want)
 	}
 	otherID := entryID(t, gw, wanAddr+":40001", ext+":15001")
@@ -186,10 +98,10 @@ func TestForgetFlows(t *testing.T) {
 	}
 	deleted := time.Now()
 	time.Sleep(forgetDeadline + 500*time.Millisecond)
-	if last := host0.lastAt(); last.After(deleted.Add(forgetDeadline)) {
+	if last := host0.Last(); last.After(deleted.Add(forgetDeadline)) {
 		t.Errorf("LAN host 0 still received the flow %v after its mapping was deleted", last.Sub(deleted))
 	}
-	if got := outSink.lastFrom(); got == ext+":25000" {
+	if got := outSink.From(); got == ext+":25000" {
 		t.Errorf("outbound flow still leaves from %s after its mapping was deleted", got)
 	}
 	if got := entryID(t, gw, wanAddr+":40001", ext+":15001"); got != otherID {
@@ -204,19 +116,19 @@ func TestForgetFlows(t *testing.T) {
 	if err := f.Apply(ctx, []gateway.Mapping{udpMapping(15000, "198.51.100.11:5001")}, nil); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the flow to reach LAN host 1", func() bool { return host1.n.Load() > 0 })
-	if got, want := host1.lastFrom(), wanAddr+":40000"; got != want {
+	waitFor(t, 5*time.Second, "the flow to reach LAN host 1", func() bool { return host1.Count() > 0 })
+	if got, want := host1.From(), wanAddr+":40000"; got != want {
 		t.Errorf("LAN host 1 receives the flow from %s; want %s", got, want)
 	}
-	before := host0.n.Load()
+	before := host0.Count()
 	time.Sleep(200 * time.Millisecond)
-	if n := host0.n.Load(); n != before {
+	if n := host0.Count(); n != before {
 		t.Errorf("LAN host 0 received %d more datagrams after the port moved to LAN host 1", n-before)
 	}
 	if got := entryID(t, gw, wanAddr+":40001", ext+":15001"); got != otherID {
 		t.Errorf("conntrack entry of another mapping's flow replaced by the grant (id %d, was %d)", got, otherID)
 	}
-	if otherSink.lastAt().Before(time.Now().Add(-time.Second)) {
+	if otherSink.Last().Before(time.Now().Add(-time.Second)) {
 		t.Errorf("another mapping's flow stopped arriving")
 	}
 }

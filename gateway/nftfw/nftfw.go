@@ -406,39 +406,18 @@ func (f *Firewall) Elements(ctx context.Context) ([]gateway.Mapping, error) {
 
 // Close deletes the backend's table, and with it every mapping. It is safe
 // to call more than once; later calls return nil.
-func (f *Firewall) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return nil
-	}
-	f.closed = true
-	f.idx = newIndex(f.idx.base)
-	f.conn.DelTable(f.rs.table)
-	err := f.conn.Flush()
-	if errors.Is(err, unix.ENOENT) {
-		err = nil // someone deleted it already
-	}
-	if err != nil {
-		err = fmt.Errorf("nftfw: delete table inet %s: %w", f.rs.table.Name, err)
-	}
-	if cerr := f.conn.CloseLasting(); cerr != nil && err == nil {
-		err = fmt.Errorf("nftfw: close netlink: %w", cerr)
-	}
-	if err != nil {
-		f.log.Error("nftables table not removed", "table", f.rs.table.Name, "err", err)
-		return err
-	}
-	f.log.Info("nftables table removed", "table", f.rs.table.Name)
-	return nil
-}
+func (f *Firewall) Close() error { return f.close(true) }
 
 // Release closes the backend's netlink connection and leaves its table and
 // every mapping in the kernel, for the next run to adopt (New keeps the
 // table, Reconcile adopts the elements): mappings keep forwarding across a
 // restart, and each ends with its kernel timeout if no run comes back. It
 // is safe to call more than once, and after Close.
-func (f *Firewall) Release() error {
+func (f *Firewall) Release() error { return f.close(false) }
+
+// close closes the netlink connection, deleting the table first when
+// deleteTable is set.
+func (f *Firewall) close(deleteTable bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -446,9 +425,27 @@ func (f *Firewall) Release() error {
 	}
 	f.closed = true
 	f.idx = newIndex(f.idx.base)
-	if err := f.conn.CloseLasting(); err != nil {
-		return fmt.Errorf("nftfw: close netlink: %w", err)
+	var err error
+	if deleteTable {
+		f.conn.DelTable(f.rs.table)
+		err = f.conn.Flush()
+		if errors.Is(err, unix.ENOENT) {
+			err = nil // someone deleted it already
+		}
+		if err != nil {
+			err = fmt.Errorf("nftfw: delete table inet %s: %w", f.rs.table.Name, err)
+		}
 	}
-	f.log.Info("nftables table left in place", "table", f.rs.table.Name)
-	return nil
+	if cerr := f.conn.CloseLasting(); cerr != nil && err == nil {
+		err = fmt.Errorf("nftfw: close netlink: %w", cerr)
+	}
+	switch {
+	case err != nil:
+		f.log.Error("nftables table not removed", "table", f.rs.table.Name, "err", err)
+	case deleteTable:
+		f.log.Info("nftables table removed", "table", f.rs.table.Name)
+	default:
+		f.log.Info("nftables table left in place", "table", f.rs.table.Name)
+	}
+	return err
 }
