@@ -90,8 +90,13 @@ func (c *Client) readAnnouncements(conn *net.UDPConn) {
 // a gratuitous address announcement packet, the client MUST check the source
 // IP address, and silently discard the packet if the address is not the
 // address of the client's current configured gateway". From a gateway, its
-// epoch is checked (§3.6: a restart makes every mapping through it be
-// made again) and its address learnt.
+// address is learnt and its epoch checked (§3.6: a gateway that lost its
+// state has every mapping through it made again). The first announcement of
+// each burst also has the gateway's NAT-PMP mappings verified at once: the
+// epoch's whole seconds and two seconds of slack miss a gateway that
+// restarted moments after granting, and a burst means that the gateway may
+// have lost or changed its mappings (a gateway that does not reset its epoch
+// when it loses them, against §3.7, is repaired too).
 func (c *Client) onAnnouncement(from netip.AddrPort, b []byte) {
 	resp, err := natpmp.ParseResponse(b)
 	if err != nil || resp.Header.Opcode != natpmp.OpExternalAddress || resp.Err() != nil {
@@ -111,25 +116,17 @@ func (c *Client) onAnnouncement(from netip.AddrPort, b []byte) {
 		c.log.Debug("ignoring a NAT-PMP announcement from a host that is not our gateway", "from", from)
 		return
 	}
-	c.log.Debug("NAT-PMP announcement", "gateway", from, "epoch", resp.Header.Epoch, "address", resp.ExternalAddress.Address)
 	at := time.Now()
-	if !c.natpmpEpoch(g, pmpAnswer{resp: resp, at: at}, nil) {
-		// The epoch check allows seconds of slack (§3.6) and misses a
-		// gateway that restarted moments after granting. The epoch also
-		// says when the gateway's state began: a NAT-PMP mapping granted
-		// before that (the epoch counts whole seconds, so up to a second
-		// after it, to be safe) cannot be in it. Mapping it again is a
-		// renewal when the gateway did keep it.
-		began := at.Add(-time.Duration(resp.Header.Epoch)*time.Second + time.Second)
-		if !g.newEpochStart(began) {
-			c.learnExternal(g, resp.ExternalAddress.Address)
-			return
-		}
-		c.gatewayLostIf(g, "NAT-PMP announcement of a new epoch", nil, func(m *Mapping) bool {
-			return m.bind.method == NATPMP && m.granted && m.grantedAt.Before(began)
-		})
+	epoch, addr := resp.Header.Epoch, resp.ExternalAddress.Address
+	g.mu.Lock()
+	fresh := g.burst.next(at, epoch, addr)
+	g.mu.Unlock()
+	c.log.Debug("NAT-PMP announcement", "gateway", from, "epoch", epoch, "address", addr, "new_burst", fresh)
+	c.learnExternal(g, addr)
+	if c.natpmpEpoch(g, pmpAnswer{resp: resp, at: at}, nil) || !fresh {
+		return
 	}
-	c.learnExternal(g, resp.ExternalAddress.Address)
+	c.verifyMappings(g, NATPMP, "NAT-PMP announcement", func(*Mapping) bool { return true })
 }
 
 // reuseAddrPort sets SO_REUSEADDR and SO_REUSEPORT, so that several

@@ -55,13 +55,17 @@
 //   - NAT-PMP: the epoch of any answer or announcement going backwards (RFC
 //     6886 §3.6); announcements are heard on 224.0.0.1:5350, from the
 //     gateway's address only (§3.2.1), and the epoch is also asked for
-//     every Config.CheckInterval. An announcement also tells when the
-//     gateway's epoch began: a mapping granted before then is made again,
-//     which catches a router that restarted within the seconds of slack
-//     the epoch check allows.
+//     every Config.CheckInterval. Each burst of announcements (§3.2.1: up
+//     to ten after a restart or an address change) also has every NAT-PMP
+//     mapping on the gateway asked for again at once, once per burst: a
+//     renewal where the gateway kept it, a re-creation where it lost it,
+//     which repairs a router that restarted within the seconds of slack
+//     the epoch check allows. A verification that finds a mapping as it
+//     was is quiet (no event).
 //   - UPnP: the entry missing or disabled when it is read back
-//     (GetSpecificPortMappingEntry) every Config.CheckInterval, or an SSDP
-//     NOTIFY from the device with a new BOOTID.UPNP.ORG. An entry that now
+//     (GetSpecificPortMappingEntry) every Config.CheckInterval, and at once
+//     when the IGD announces itself anew over SSDP: an ssdp:alive with a
+//     new BOOTID.UPNP.ORG (GatewayRestarted), or after an ssdp:byebye. An entry that now
 //     leads to another host is a conflict, handled as Request.OnConflict
 //     says.
 //

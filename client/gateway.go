@@ -42,25 +42,11 @@ type gateway struct {
 	// a periodic check runs.
 	watching bool
 	checking bool
-	// began is when the gateway's NAT-PMP epoch began, as the last
-	// announcement put it; zero before any.
-	began time.Time
-}
-
-// newEpochStart records the start of the gateway's epoch that an
-// announcement implies and reports whether it is a start not seen before:
-// the ten announcements of one start (RFC 6886 §3.2.1) count once. Starts
-// within 3 s of each other are the same start, given the epoch's whole
-// seconds and the packets' transit.
-func (g *gateway) newEpochStart(began time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	d := began.Sub(g.began)
-	if !g.began.IsZero() && d > -3*time.Second && d < 3*time.Second {
-		return false
-	}
-	g.began = began
-	return true
+	// burst is the last burst of NAT-PMP announcements heard.
+	burst announceBurst
+	// byebye holds the UDNs of the IGDs heard saying ssdp:byebye and
+	// not ssdp:alive since.
+	byebye map[string]bool
 }
 
 // String returns "198.51.100.1 on eth0".

@@ -30,6 +30,9 @@ type Mapping struct {
 	ever      bool      // mapped at least once
 	lost      bool      // the gateway lost it: make it again
 	lostSeq   uint64    // counts the times lost was set
+	verify    bool      // the gateway announced itself: check it holds the mapping
+	verifySeq uint64    // counts the times verify was set
+	answered  time.Time // when the answer that last granted or confirmed it was in
 	failures  int       // consecutive failed attempts
 	renewAt   time.Time // zero: no renewal (permanent)
 	checkAt   time.Time // zero: no per-mapping check (NAT-PMP)
@@ -181,15 +184,18 @@ func (c *Client) reschedule(m *Mapping, t time.Time) {
 
 // state is what an attempt needs to know of its mapping.
 type state struct {
-	cur      Result
-	granted  bool
-	bind     *binding
-	ever     bool
-	lost     bool
-	lostSeq  uint64
-	failures int
-	renewAt  time.Time
-	checkAt  time.Time
+	cur       Result
+	granted   bool
+	bind      *binding
+	ever      bool
+	lost      bool
+	lostSeq   uint64
+	verify    bool
+	verifySeq uint64
+	answered  time.Time
+	failures  int
+	renewAt   time.Time
+	checkAt   time.Time
 }
 
 // service makes one attempt on m, which the caller marked busy: the first
@@ -200,6 +206,7 @@ func (c *Client) service(ctx context.Context, m *Mapping) error {
 	c.mu.Lock()
 	st := state{
 		cur: m.cur, granted: m.granted, bind: m.bind, ever: m.ever, lost: m.lost, lostSeq: m.lostSeq,
+		verify: m.verify, verifySeq: m.verifySeq, answered: m.answered,
 		failures: m.failures, renewAt: m.renewAt, checkAt: m.checkAt,
 	}
 	c.mu.Unlock()
@@ -217,7 +224,16 @@ func (c *Client) service(ctx context.Context, m *Mapping) error {
 		var oo outcome
 		oo, err = c.establish(ctx, m, st)
 		o = &oo
-	case st.lost || !st.granted || st.failures > 0 || (!st.renewAt.IsZero() && !st.renewAt.After(start)):
+	case st.verify && st.bind.method == UPnP && st.granted && !st.lost:
+		o, err = c.checkUPnP(ctx, m, st)
+		checked = true
+	case st.lost || !st.granted || st.failures > 0 || (!st.renewAt.IsZero() && !st.renewAt.After(start)) ||
+		(st.verify && st.bind.method == NATPMP):
+		// Over NAT-PMP a verification asks for the mapping again, for
+		// the same internal and external ports: a renewal to a gateway
+		// that holds it, a re-creation to one that lost it (RFC 6886
+		// §3.7, "from the point of view of the freshly rebooted NAT
+		// gateway, it appears as a new mapping request").
 		var oo outcome
 		oo, err = c.mapOn(ctx, *st.bind, m.req, st.cur.External.Port(), m)
 		o = &oo
@@ -291,6 +307,7 @@ func (c *Client) checkUPnP(ctx context.Context, m *Mapping, st state) (*outcome,
 // emits the event; schedules m.
 func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err error, checked bool) {
 	var ev *Event
+	quiet := false // a verification found the mapping as it was
 	c.mu.Lock()
 	now := time.Now()
 	m.busy = false
@@ -298,7 +315,7 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	m.cancelOp = nil
 	switch {
 	case err == nil && o != nil:
-		kind := Renewed
+		kind, lostWhy := Renewed, ""
 		switch {
 		case !st.ever:
 			kind = Mapped
@@ -306,6 +323,18 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 			kind = Recreated
 		case st.bind != nil && (st.bind.gw != o.bind.gw || st.bind.method != o.bind.method):
 			kind = Mapped
+		case !st.verify:
+		case o.res.External != st.cur.External:
+			kind, lostWhy = Recreated, "granted another external port"
+		case !st.answered.IsZero() && st.answered.Before(o.began):
+			kind, lostWhy = Recreated, "its epoch began after it last granted the mapping"
+		case st.failures > 0:
+		default:
+			quiet = true
+		}
+		if lostWhy != "" {
+			c.log.Warn("the gateway had lost a mapping: made again", "request", m.req.String(),
+				"gateway", o.bind.gw.route.gw, "why", lostWhy)
 		}
 		m.cur, m.granted, m.bind, m.ever, m.failures = o.res, true, o.bind, true, 0
 		m.grantedAt = start
@@ -321,10 +350,20 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 		if m.lostSeq == st.lostSeq {
 			m.lost = false
 		}
-		ev = &Event{Kind: kind, Request: m.req, Result: m.cur, Gateway: m.cur.Gateway, ExternalAddress: m.cur.External.Addr()}
+		if m.verifySeq == st.verifySeq {
+			m.verify = false
+		}
+		m.answered = now
+		if !quiet {
+			ev = &Event{Kind: kind, Request: m.req, Result: m.cur, Gateway: m.cur.Gateway, ExternalAddress: m.cur.External.Addr()}
+		}
 	case err == nil:
 		if checked {
 			m.checkAt = now.Add(c.cfg.CheckInterval)
+			m.answered = now
+			if m.verifySeq == st.verifySeq {
+				m.verify = false
+			}
 		}
 	default:
 		m.failures++
@@ -352,6 +391,9 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	c.mu.Unlock()
 	c.poke()
 
+	if quiet || (checked && err == nil && o == nil && st.verify) {
+		c.log.Debug("verified: the gateway holds the mapping", "request", m.req.String(), "via", bind.method)
+	}
 	if ev == nil {
 		return
 	}
@@ -545,11 +587,14 @@ func (c *Client) watchNotify(ctx context.Context, g *gateway) {
 	}
 }
 
-// onNotify digests one NOTIFY heard on g's link.
+// onNotify digests one NOTIFY heard on g's link. An IGD of g that
+// announces itself anew has the UPnP mappings through g verified at once: a
+// new BOOTID.UPNP.ORG in an ssdp:alive means it rebooted (UDA 1.1 §1.2.2,
+// reported as GatewayRestarted), and an ssdp:alive after an ssdp:byebye
+// that it went away and came back (miniupnpd 2.3.1 keeps its BOOTID across
+// a restart within the same second). Its many NOTIFYs of one announcement
+// (one per device and service type, repeated) prompt one verification.
 func (c *Client) onNotify(g *gateway, from netip.AddrPort, n notice) {
-	if n.bootID < 0 || n.nts == "ssdp:byebye" {
-		return
-	}
 	udn := udnOf(n.usn)
 	g.mu.Lock()
 	ours := from.Addr() == g.route.gw
@@ -558,22 +603,61 @@ func (c *Client) onNotify(g *gateway, from netip.AddrPort, n notice) {
 			ours = true
 		}
 	}
-	if !ours || udn == "" {
+	if !ours || udn == "" || (n.nts != "ssdp:alive" && n.nts != "ssdp:byebye") {
 		g.mu.Unlock()
 		return
 	}
 	if g.bootIDs == nil {
 		g.bootIDs = make(map[string]int)
 	}
-	old, known := g.bootIDs[udn]
-	g.bootIDs[udn] = n.bootID
-	g.mu.Unlock()
-	if !known || old == n.bootID {
+	if g.byebye == nil {
+		g.byebye = make(map[string]bool)
+	}
+	if n.nts == "ssdp:byebye" {
+		g.byebye[udn] = true
+		g.mu.Unlock()
+		c.log.Debug("IGD said ssdp:byebye", "gateway", g.route.gw, "udn", udn)
 		return
 	}
-	c.log.Warn("IGD restarted (new BOOTID)", "gateway", g.route.gw, "udn", udn, "old", old, "new", n.bootID, "location", n.location)
-	g.forgetIGDs()
-	c.gatewayLost(g, fmt.Sprintf("UPnP BOOTID %d -> %d", old, n.bootID), nil)
+	old, known := g.bootIDs[udn]
+	rebooted := known && n.bootID >= 0 && old != n.bootID
+	if rebooted {
+		// The embedded devices of the IGD share its BOOTID: their
+		// NOTIFYs of the same boot say nothing new.
+		for u, id := range g.bootIDs {
+			if id == old {
+				g.bootIDs[u] = n.bootID
+			}
+		}
+	}
+	if n.bootID >= 0 {
+		g.bootIDs[udn] = n.bootID
+	}
+	back := g.byebye[udn]
+	if back {
+		clear(g.byebye) // the IGD's devices say byebye together
+	}
+	g.mu.Unlock()
+	switch {
+	case rebooted:
+		why := fmt.Sprintf("UPnP BOOTID %d -> %d", old, n.bootID)
+		c.log.Warn("IGD restarted (new BOOTID): verifying the mappings", "gateway", g.route.gw, "udn", udn,
+			"old", old, "new", n.bootID, "location", n.location)
+		g.forgetIGDs()
+		if c.verifyMappings(g, UPnP, why, func(*Mapping) bool { return true }) > 0 {
+			c.emit(Event{Kind: GatewayRestarted, Gateway: g.route.gw, ExternalAddress: g.external(),
+				Err: fmt.Errorf("client: gateway %s restarted (%s)", g.route.gw, why)})
+		}
+	case back:
+		c.log.Debug("IGD came back after ssdp:byebye", "gateway", g.route.gw, "udn", udn, "bootid", n.bootID, "location", n.location)
+		c.verifyMappings(g, UPnP, "UPnP ssdp:byebye then ssdp:alive", func(*Mapping) bool { return true })
+	default:
+		// miniupnpd 2.3.1 sends its first ssdp:alive a few
+		// milliseconds before its HTTP server accepts (seen in the
+		// lab), and the copy 250 ms later: a verification that failed
+		// meanwhile is tried again at once rather than after backoff.
+		c.verifyMappings(g, UPnP, "UPnP ssdp:alive", func(m *Mapping) bool { return m.verify && m.failures > 0 && !m.busy })
+	}
 }
 
 // udnOf returns the device UDN of a USN ("uuid:X::urn:..." or "uuid:X"), as

@@ -24,6 +24,9 @@ type outcome struct {
 	// restarted: the answer showed that the gateway had lost its state
 	// (NAT-PMP epoch), so this attempt re-created the mapping.
 	restarted bool
+	// began is, over NAT-PMP, the earliest the gateway's epoch can have
+	// begun by the answer (earliestEpochStart); zero over UPnP.
+	began time.Time
 }
 
 // methodsFor returns the protocols to try on g for r, in order (see Auto).
@@ -115,6 +118,7 @@ func (c *Client) mapNATPMP(ctx context.Context, g *gateway, r Request, prevPort 
 		},
 		bind:      &binding{gw: g, method: NATPMP},
 		restarted: restarted,
+		began:     earliestEpochStart(a.sent, a.resp.Header.Epoch),
 	}, nil
 }
 

@@ -53,6 +53,8 @@ type pmpConn struct {
 type pmpAnswer struct {
 	resp natpmp.Response
 	at   time.Time
+	// sent is when the request was first sent.
+	sent time.Time
 }
 
 // socket returns the connected socket, opening it in the client's namespace
@@ -113,6 +115,7 @@ func (p *pmpConn) transact(ctx context.Context, req []byte, op natpmp.Opcode, ip
 	// the socket, possibly one left from an earlier request (the gateway
 	// was restarting): only two in a row mean that nothing listens.
 	refused := 0
+	sent := time.Now()
 	unreachable := func() bool {
 		refused++
 		return refused >= 2
@@ -174,7 +177,7 @@ func (p *pmpConn) transact(ctx context.Context, req []byte, op natpmp.Opcode, ip
 					"opcode", resp.Header.Opcode, "internal_port", resp.Mapping.InternalPort)
 				continue
 			}
-			return pmpAnswer{resp: resp, at: at}, nil
+			return pmpAnswer{resp: resp, at: at, sent: sent}, nil
 		}
 	}
 	return pmpAnswer{}, fmt.Errorf("%w: %s: no NAT-PMP answer after %d tries", ErrNoAnswer, p.server, tries)

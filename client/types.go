@@ -236,8 +236,11 @@ const (
 	// place is quiet.
 	Renewed
 	// Recreated: the gateway had lost a kept mapping (NAT-PMP epoch
-	// going backwards or announcement, UPnP entry missing or NOTIFY with
-	// a new BOOTID, lease expired while failing) and it was made again.
+	// going backwards, or an answer to the verification that follows an
+	// announcement showing another port or an epoch begun since the
+	// mapping was granted; UPnP entry missing at a check or at the
+	// verification that follows a NOTIFY; lease expired while failing)
+	// and it was made again.
 	Recreated
 	// Failed: an attempt to map, renew or check failed; Err says why. The
 	// keeper tries again with backoff.
@@ -251,8 +254,9 @@ const (
 	// (private or carrier-grade NAT): mappings there are not reachable from
 	// the internet. Event.Err wraps ErrDoubleNAT.
 	DoubleNATDetected
-	// GatewayRestarted: a gateway lost its mapping state (NAT-PMP epoch,
-	// UPnP BOOTID); Recreated events follow for each kept mapping on it.
+	// GatewayRestarted: a gateway lost its mapping state (NAT-PMP epoch)
+	// or rebooted (UPnP BOOTID); Recreated events follow for each kept
+	// mapping it lost.
 	GatewayRestarted
 )
 
