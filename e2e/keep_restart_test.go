@@ -3,7 +3,6 @@ package e2e
 import (
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -117,23 +116,25 @@ func expectRepaired(t *testing.T, lab *netlab.Lab, keep *background, gateway str
 func TestKeepRestartPortleased(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	conf := labConfig + "state file none\n"
-	d := startDaemon(t, lab, conf)
+	// The helper's configuration says "state file none": the mappings are
+	// really lost.
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	serveTCP(t, lab.LAN[0], 12346, "reached after the restart")
 	keep := startKeep(t, lab, "natpmp")
 	has := func() (string, func(string, int) bool) { return portleasedInbound(t, lab) }
 	mapped := waitAll(t, "keep maps the file", 30*time.Second, has)
 
 	time.Sleep(time.Until(mapped.Add(time.Second)))
-	if err := d.stop(syscall.SIGTERM); err != nil {
+	if err := d.Stop(); err != nil {
 		t.Fatalf("portleased exit: %v", err)
 	}
-	// The table goes with the daemon: nft must say that it is not there,
-	// not fail otherwise.
-	if out, err := lab.Gateway.Run(t.Context(), "nft", "list", "table", "inet", "portleased"); err == nil || !strings.Contains(out+err.Error(), "No such file or directory") {
-		t.Fatalf("after portleased's exit nft list table inet portleased = %v:\n%s", err, out)
+	// The table goes with the daemon.
+	if labpeers.NFTHasTable(t, lab.Gateway, "inet", "portleased") {
+		t.Fatal("the table inet portleased is still there after portleased's exit")
 	}
-	startDaemon(t, lab, conf)
+	if err := d.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	expectRepaired(t, lab, keep, "portleased", has)
 }
 
