@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -119,24 +118,9 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		return err
 	}
 	go func() { errc <- table.Run(ctx) }()
-	go func() {
-		errc <- ifaddr.Watch(ctx, cfg.ExternalInterface, log, func(a netip.Addr) {
-			if !table.SetExternalAddress(a) {
-				return
-			}
-			if err := fw.SetExternalAddress(ctx, a); err != nil {
-				log.Error("hairpin address not updated", "addr", a, "err", err)
-			}
-			if !a.IsValid() {
-				log.Warn("external interface has no IPv4 address", "interface", cfg.ExternalInterface)
-				lan.upnp.externalAddressChanged()
-				return
-			}
-			log.Info("external address", "interface", cfg.ExternalInterface, "addr", a)
-			srv.Announce()
-			lan.upnp.externalAddressChanged()
-		})
-	}()
+	wan := &wanSide{table: table, fw: fw, srv: srv, upnp: lan.upnp, log: log, errc: errc}
+	wan.watch(ctx, cfg.ExternalInterface)
+	defer wan.end()
 	linkEvents := make(chan struct{}, 1)
 	go func() {
 		errc <- ifaddr.WatchLinks(ctx, log, func() {
@@ -160,7 +144,7 @@ loop:
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				d.reload(ctx, lan, table)
+				d.reload(ctx, lan, wan, table)
 				continue
 			}
 			log.Info("stopping", "signal", sig.String(), "leases", table.Len())

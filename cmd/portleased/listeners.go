@@ -207,7 +207,7 @@ type lanSide struct {
 	cfg  *config.Config // the configuration in force
 	lans []lanAddress   // the addresses served
 	// fwLinks are the LAN links the nftables ruleset names (hairpinning):
-	// fixed at start, as nftfw cannot change them.
+	// those of lans at start, and at each reload.
 	fwLinks []string
 	natpmp  *natpmpListeners
 	upnp    *upnpRunner

@@ -60,12 +60,13 @@ Signals:
   SIGHUP           Read the configuration file again and apply every
                    directive: the rules (leases they no longer allow are
                    removed), upnp (secure mode at once; the other upnp
-                   directives restart the UPnP service with a new BOOTID) and
-                   listen on (new addresses open before old ones close; the
-                   leases of a LAN no longer served are removed). A file with
-                   an error, or one that changes interface, state file or
-                   adds a listen on for a LAN link not served at start, is
-                   refused whole, each such line named as file:line, and the
+                   directives restart the UPnP service with a new BOOTID),
+                   listen on (new addresses and links open before old ones
+                   close; the leases of a LAN no longer served are removed)
+                   and interface (the mappings move to the new WAN link
+                   without a gap; clients learn its address). A file with
+                   an error, or one that changes state file, is refused
+                   whole, each such line named as file:line, and the
                    running configuration stays. The log names what changed.
 
 Configuration (one directive a line, # starts a comment):

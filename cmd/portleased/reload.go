@@ -13,12 +13,13 @@ import (
 
 // reload reads the configuration file again (SIGHUP) and puts every
 // directive in force: the policy, the "upnp" directives (secure mode in
-// place, the others by restarting the UPnP service) and "listen on" (the new
-// sockets open before the old ones close). A file with an error, or one
-// that changes what only a restart can change (see restartOnly), is refused
-// whole, each problem logged with its file:line, and the running
-// configuration stays.
-func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, table *gateway.Table) {
+// place, the others by restarting the UPnP service), "listen on" (the new
+// sockets open before the old ones close) and "interface" (the nftables
+// rules move to the new WAN link without a gap for the mappings, and the
+// address watch with them). A file with an error, or one that changes what
+// only a restart can change (see restartOnly), is refused whole, each
+// problem logged with its file:line, and the running configuration stays.
+func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, table *gateway.Table) {
 	log := d.log
 	refuse := func(err error) {
 		for _, e := range unjoinList(err) {
@@ -31,7 +32,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, table *gateway.T
 		return
 	}
 	changed := config.Changed(s.cfg, cfg)
-	if err := restartOnly(d.file, s.cfg, cfg, s.fwLinks, d.linksOf); err != nil {
+	if err := restartOnly(d.file, s.cfg, cfg); err != nil {
 		refuse(err)
 		return
 	}
@@ -54,66 +55,50 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, table *gateway.T
 		refuse(err)
 		return
 	}
+	// The links the rules name: the new WAN link, and the LAN links served
+	// from now on, hairpinning from the new ones included.
+	links := linksOf(lans)
+	moved := cfg.ExternalInterface != s.cfg.ExternalInterface
+	if moved || !slices.Equal(links, s.fwLinks) {
+		if err := w.fw.SetInterfaces(ctx, cfg.ExternalInterface, links); err != nil {
+			s.natpmp.remove(added)
+			plan.abort()
+			refuse(fmt.Errorf("%s: interface %s, listen on %v: %w", d.file, cfg.ExternalInterface, links, err))
+			return
+		}
+		s.fwLinks = links
+	}
 	// Committed from here on.
 	s.natpmp.retain(lans)
 	if err := plan.commit(); err != nil {
 		log.Error("UPnP IGD not serving", "err", err)
+	}
+	if moved {
+		// The new interface's address (or none) comes at once.
+		w.watch(ctx, cfg.ExternalInterface)
 	}
 	lost := lostSubnets(s.lans, lans)
 	s.cfg, s.lans = cfg, lans
 	policy := policyFor(cfg, lans)
 	removed := table.Reconfigure(ctx, policy)
 	removed = append(removed, dropInside(ctx, table, lost)...)
-	log.Info("configuration reloaded", "file", d.file, "changed", changed, "listen", listenAttr(lans),
-		"rules", len(policy.Rules), "ports", policy.Ports.String(), "max_lifetime", policy.MaxLifetime,
-		"leases_removed", len(removed), "leases", table.Len())
+	log.Info("configuration reloaded", "file", d.file, "changed", changed, "external", cfg.ExternalInterface,
+		"listen", listenAttr(lans), "rules", len(policy.Rules), "ports", policy.Ports.String(),
+		"max_lifetime", policy.MaxLifetime, "leases_removed", len(removed), "leases", table.Len())
 }
 
 // restartOnly names, with its file:line, each directive of next that
-// changes what the daemon cannot change while running:
-//   - interface: nftfw's ruleset names the external link in its rules and
-//     has no way to change it in place;
-//   - listen on, when a directive new in the file serves a LAN link that the
-//     ruleset's hairpin rules do not name (fwLinks, fixed at start);
-//     addresses of the links already named can come and go;
-//   - state file: the lease store is opened once, at start.
-//
-// linksOf returns the links a "listen on" directive serves now.
-func restartOnly(file string, running, next *config.Config, fwLinks []string, linksOf func(*config.Config, config.Listen) []string) error {
-	var errs []error
-	at := func(line int) string {
-		if line == 0 {
-			return file
-		}
-		return fmt.Sprintf("%s:%d", file, line)
+// changes what the daemon cannot change while running: the state file,
+// which the lease store opens once, at start.
+func restartOnly(file string, running, next *config.Config) error {
+	if next.StateFile == running.StateFile {
+		return nil
 	}
-	if next.ExternalInterface != running.ExternalInterface {
-		errs = append(errs, fmt.Errorf("%s: interface %s: the external interface (now %s) changes only at a restart",
-			at(next.InterfaceLine), next.ExternalInterface, running.ExternalInterface))
+	at := file
+	if next.StateFileLine != 0 {
+		at = fmt.Sprintf("%s:%d", file, next.StateFileLine)
 	}
-	for _, l := range next.Listen {
-		if slices.ContainsFunc(running.Listen, func(r config.Listen) bool { return r.String() == l.String() }) {
-			continue
-		}
-		for _, link := range linksOf(next, l) {
-			if !slices.Contains(fwLinks, link) {
-				errs = append(errs, fmt.Errorf("%s: listen on %s: serving the new LAN link %s takes a restart (the nftables rules name the LAN links %v)",
-					at(l.Line), l, link, fwLinks))
-			}
-		}
-	}
-	if next.StateFile != running.StateFile {
-		errs = append(errs, fmt.Errorf("%s: state file: the state file changes only at a restart", at(next.StateFileLine)))
-	}
-	return errors.Join(errs...)
-}
-
-// linksOf returns the links that directive l of cfg serves now.
-func (d *gatewayDaemon) linksOf(cfg *config.Config, l config.Listen) []string {
-	one := *cfg
-	one.Listen = []config.Listen{l}
-	lans, _ := d.resolveListeners(&one)
-	return linksOf(lans)
+	return fmt.Errorf("%s: state file: the state file changes only at a restart", at)
 }
 
 // lostSubnets returns the subnets of before that after no longer serves.

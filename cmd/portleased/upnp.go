@@ -302,6 +302,9 @@ func (p *upnpPlan) commit() error {
 	return nil
 }
 
+// abort closes what prepare opened, for a reload refused after it.
+func (p *upnpPlan) abort() { closeAll(p.lns) }
+
 // apply prepares and commits at once.
 func (r *upnpRunner) apply(cfg *config.Config, lans []lanAddress) error {
 	p, err := r.prepare(cfg, lans)

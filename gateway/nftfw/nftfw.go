@@ -71,7 +71,11 @@
 // LAN host, so that the replies come back through the gateway. The gateway's
 // own processes reach mappings through the output chain. The backend learns
 // the external address from SetExternalAddress: the rules do not embed it,
-// so a new WAN address costs one small transaction.
+// so a new WAN address costs one small transaction. The rules do embed the
+// names of the WAN and LAN links: SetInterfaces replaces the rules and the
+// snat map's element in one transaction, leaving the mappings' maps alone,
+// so that a reconfigured gateway forwards them through its new links
+// without a gap.
 //
 // Outbound: a connection leaving the WAN link from a mapped internal address
 // and port takes the mapping's external port as its source port, so that the
@@ -214,16 +218,8 @@ func New(cfg Config) (*Firewall, error) {
 	if cfg.Table == "" {
 		cfg.Table = DefaultTable
 	}
-	if err := checkIfName(cfg.ExternalInterface); err != nil {
-		return nil, fmt.Errorf("nftfw: external interface: %w", err)
-	}
-	for _, name := range cfg.InternalInterfaces {
-		if err := checkIfName(name); err != nil {
-			return nil, fmt.Errorf("nftfw: internal interface: %w", err)
-		}
-		if name == cfg.ExternalInterface {
-			return nil, fmt.Errorf("nftfw: internal interface %q is the external interface", name)
-		}
+	if err := checkInterfaces(cfg.ExternalInterface, cfg.InternalInterfaces); err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -323,6 +319,23 @@ func (f *Firewall) resetConn() error {
 	}
 	f.conn = conn
 	return err
+}
+
+// checkInterfaces reports whether external and internal can be the
+// Firewall's WAN link and LAN links.
+func checkInterfaces(external string, internal []string) error {
+	if err := checkIfName(external); err != nil {
+		return fmt.Errorf("nftfw: external interface: %w", err)
+	}
+	for _, name := range internal {
+		if err := checkIfName(name); err != nil {
+			return fmt.Errorf("nftfw: internal interface: %w", err)
+		}
+		if name == external {
+			return fmt.Errorf("nftfw: internal interface %q is the external interface", name)
+		}
+	}
+	return nil
 }
 
 // checkIfName reports whether name can be an interface name.

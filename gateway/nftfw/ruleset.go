@@ -50,7 +50,9 @@ const (
 )
 
 // ruleset describes the backend's table. Its fields are fixed after
-// newRuleset.
+// newRuleset, but for the interface names ext and internal, which
+// setInterfaces changes under the Firewall's mu (the only lock they are
+// read under).
 type ruleset struct {
 	table    *nftables.Table
 	inbound  *nftables.Set
@@ -274,14 +276,23 @@ func (rs *ruleset) rules(chains map[string]*nftables.Chain) []*nftables.Rule {
 // clear it when addr is not valid.
 func (rs *ruleset) setExternal(c *nftables.Conn, addr netip.Addr) error {
 	c.FlushSet(rs.extaddr)
+	if addr.IsValid() {
+		a := addr.As4()
+		if err := c.SetAddElements(rs.extaddr, []nftables.SetElement{{Key: a[:]}}); err != nil {
+			return err
+		}
+	}
+	return rs.setSNAT(c, addr)
+}
+
+// setSNAT queues the messages that make the snat map hold addr for the
+// external interface, or nothing when addr is not valid.
+func (rs *ruleset) setSNAT(c *nftables.Conn, addr netip.Addr) error {
 	c.FlushSet(rs.snat)
 	if !addr.IsValid() {
 		return nil
 	}
 	a := addr.As4()
-	if err := c.SetAddElements(rs.extaddr, []nftables.SetElement{{Key: a[:]}}); err != nil {
-		return err
-	}
 	return c.SetAddElements(rs.snat, []nftables.SetElement{{Key: ifnameBytes(rs.ext), Val: a[:]}})
 }
 
