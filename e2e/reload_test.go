@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -211,4 +212,30 @@ func TestLANLinkRecreated(t *testing.T) {
 	eventually(t, "the re-created LAN link answers NAT-PMP", func() bool { return answers(t, lan, lab.GatewayLANAddr4.String()) })
 	natpmpcMap(t, lab, lan, 6401, 6401, "tcp", 3600)
 	// The cleanup's Stop fails the test if portleased exited meanwhile.
+}
+
+// TestNewLANLinkHairpins: with "listen on *", a LAN link that appears after
+// the start is served, and its hosts reach a mapping through the external
+// address (hairpinning), without a reload.
+func TestNewLANLinkHairpins(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
+		Directives: []string{"interface " + lab.GatewayWANLink, "listen on *"}})
+	serveTCP(t, lab.LAN[0], 8081, "hairpin works")
+	eport := natpmpcMap(t, lab, lab.LAN[0], 8081, 8081, "tcp", 3600)
+	lan9, err := lab.AddLinkedHost(context.Background(), "lan9", "lan9",
+		netip.MustParsePrefix("198.51.100.129/25"), netip.MustParsePrefix("198.51.100.130/25"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, d, "LAN addresses changed")
+	if !answers(t, lan9, "198.51.100.129") {
+		t.Fatal("the new LAN link is not served over NAT-PMP")
+	}
+	ext := fmt.Sprintf("%s:%d", lab.GatewayWANAddr4, eport)
+	eventually(t, "the host on the new link reaches the mapping through "+ext, func() bool {
+		got, err := fetchTCP(lan9, ext)
+		return err == nil && got == "hairpin works"
+	})
 }

@@ -150,7 +150,7 @@ loop:
 			log.Info("stopping", "signal", sig.String(), "leases", table.Len())
 			break loop
 		case <-linkEvents:
-			d.follow(lan)
+			d.follow(ctx, lan, wan)
 		case err := <-errc:
 			if err != nil && !errors.Is(err, natpmpsrv.ErrServerClosed) {
 				runErr = err

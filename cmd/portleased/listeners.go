@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -231,7 +232,7 @@ func (s *lanSide) serve(lans []lanAddress) error {
 // those of an address gone are closed, and the UPnP service is restarted
 // on the new set. A directive that names nothing for now is logged and
 // served again when its address comes back; nothing here stops the daemon.
-func (d *gatewayDaemon) follow(s *lanSide) {
+func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 	lans, err := d.resolveListeners(s.cfg)
 	lans = servable(lans, s.cfg.ExternalInterface)
 	if slices.Equal(lans, s.lans) {
@@ -255,6 +256,21 @@ func (d *gatewayDaemon) follow(s *lanSide) {
 	s.natpmp.retain(lans)
 	if err := s.upnp.apply(s.cfg, lans); err != nil {
 		d.log.Error("UPnP IGD not serving", "err", err)
+	}
+	// A link that appeared (listen on *) is named in the hairpin rules
+	// too; one that went stays named until the next reload.
+	links := slices.Clone(s.fwLinks)
+	for _, l := range linksOf(lans) {
+		if !slices.Contains(links, l) {
+			links = append(links, l)
+		}
+	}
+	if len(links) != len(s.fwLinks) {
+		if err := w.fw.SetInterfaces(ctx, s.cfg.ExternalInterface, links); err != nil {
+			d.log.Error("hairpinning not extended to the new LAN links", "links", links, "err", err)
+		} else {
+			s.fwLinks = links
+		}
 	}
 	s.lans = lans
 	d.log.Info("LAN addresses changed", "listen", listenAttr(lans), "opened", listenAttr(added))
