@@ -259,3 +259,14 @@ func sortedKeys[V any](m map[mappingKey]V) []mappingKey {
 		return a.eport - b.eport
 	})
 }
+
+// logLine returns the last line of d's log that contains s, "" if none.
+func logLine(d *labpeers.Portleased, s string) string {
+	var found string
+	for line := range strings.Lines(d.Log()) {
+		if strings.Contains(line, s) {
+			found = strings.TrimSpace(line)
+		}
+	}
+	return found
+}

@@ -93,8 +93,8 @@ func TestRestartKeepsLeases(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, d, "leases restored")
-	if !strings.Contains(d.Log(), fmt.Sprintf("restored=%d ", want)) {
-		t.Errorf("the start did not log restored=%d:\n%s", want, d.Log())
+	if line := logLine(d, "leases restored"); !strings.Contains(line, fmt.Sprintf("restored=%d ", want)) {
+		t.Errorf("the start logged %q; want restored=%d", line, want)
 	}
 
 	after := readTable(t, lan1, d)
