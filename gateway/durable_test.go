@@ -279,3 +279,59 @@ func TestKernelTimeoutRearmed(t *testing.T) {
 		t.Fatal("the short lease outlived its end")
 	}
 }
+
+// TestFailedRemovalWakesRun: a removal the kernel refuses while Run sleeps
+// until a lease's turn far away wakes it, and the kernel agrees again
+// within the first retry's delay, not at that turn.
+func TestFailedRemovalWakesRun(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, port := range []uint16{8080, 8081} {
+		if _, err := tab.Map(ctx, mapReq(TCP, client1, port, port)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error)
+	go func() { done <- tab.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitAsleep(t, tab)
+	refusals := 1
+	fw.fail = func(add, remove []Mapping) error {
+		if refusals > 0 && len(remove) > 0 {
+			refusals--
+			return errors.New("netlink: busy")
+		}
+		return nil
+	}
+	if _, err := tab.Delete(ctx, TCP, netip.AddrPortFrom(client1, 8080)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * resyncFirstRetry)
+	for {
+		if _, ok := fw.has(TCP, 8080); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel still holds the deleted mapping %v later", 10*resyncFirstRetry)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := fw.has(TCP, 8081); !ok {
+		t.Fatal("the resync removed the lease that stays")
+	}
+}
+
+// waitAsleep waits until tab's Run loop has taken its wake-up signal, so
+// that it sleeps until the first lease's turn.
+func waitAsleep(t *testing.T, tab *Table) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tab.wake) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never took its wake-up signal")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // into its select
+}
