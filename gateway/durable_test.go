@@ -188,6 +188,9 @@ func TestJournalFailureFailsTheRequest(t *testing.T) {
 	if tab.Len() != 0 {
 		t.Fatalf("table holds %d leases after a grant the journal refused", tab.Len())
 	}
+	if _, ok := fw.has(TCP, 8080); ok {
+		t.Fatal("the kernel still forwards a grant that the table took back")
+	}
 }
 
 // TestRestoreAndResync: leases of a previous run come back with their
