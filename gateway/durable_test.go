@@ -338,3 +338,36 @@ func waitAsleep(t *testing.T, tab *Table) {
 	}
 	time.Sleep(20 * time.Millisecond) // into its select
 }
+
+// TestRestoreCapsLifetimes: a lease kept with an end beyond the policy's
+// maximum from now (a reload lowered it, which capped the running table
+// but not the journal; or the clock was set back) comes back capped, and
+// the journal keeps the capped end.
+func TestRestoreCapsLifetimes(t *testing.T) {
+	now := time.Now()
+	fw := newRecordingFirewall()
+	j := &recordingJournal{}
+	policy := defaultPolicy()
+	policy.MaxLifetime = time.Hour
+	tab := New(Config{Policy: policy, Firewall: fw, Journal: j})
+	long := Lease{Protocol: TCP, Internal: netip.MustParseAddrPort("198.51.100.10:8000"), ExternalPort: 8080, Origin: OriginNATPMP,
+		Created: now.Round(0), Expires: now.Add(24 * time.Hour).Round(0)}
+	permanent := Lease{Protocol: UDP, Internal: netip.MustParseAddrPort("198.51.100.11:5000"), ExternalPort: 5000, Origin: OriginUPnP,
+		Created: now.Round(0)}
+	if restored, _ := tab.Restore([]Lease{long, permanent}); restored != 2 {
+		t.Fatalf("Restore restored %d leases; want 2", restored)
+	}
+	if _, err := tab.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := tab.LookupExternal(TCP, 8080)
+	if left := time.Until(got.Expires); left > time.Hour || left < time.Hour-time.Minute {
+		t.Fatalf("restored lease ends in %v; want capped at the maximum, 1h", left)
+	}
+	if kept := j.leases[mappingKey{TCP, 8080}]; !kept.Expires.Equal(got.Expires) {
+		t.Fatalf("journal keeps the end %v; want the capped %v", kept.Expires, got.Expires)
+	}
+	if got, _ := tab.LookupExternal(UDP, 5000); !got.Expires.IsZero() {
+		t.Fatalf("permanent lease came back ending at %v; want no end", got.Expires)
+	}
+}
