@@ -235,7 +235,7 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 	last := make(map[mappingKey]*change, len(batch))
 	var order []mappingKey
 	for i, ch := range batch {
-		if errs[i] != nil && ch.remove == nil {
+		if errs[i] != nil && ch.remove == nil && ch.add != nil {
 			continue // a grant the table takes back
 		}
 		for _, l := range [...]*Lease{ch.drop, ch.put} {

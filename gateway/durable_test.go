@@ -371,3 +371,28 @@ func TestRestoreCapsLifetimes(t *testing.T) {
 		t.Fatalf("permanent lease came back ending at %v; want no end", got.Expires)
 	}
 }
+
+// TestRestoreForgetsSkippedLeasesWhenTheKernelRefuses: the journal forgets
+// the leases Restore left out even when the first Resync fails in the
+// kernel: those records concern the journal alone.
+func TestRestoreForgetsSkippedLeasesWhenTheKernelRefuses(t *testing.T) {
+	now := time.Now()
+	fw := newRecordingFirewall()
+	fw.fail = func(add, remove []Mapping) error { return errors.New("netlink: busy") }
+	j := &recordingJournal{}
+	tab := New(Config{Policy: defaultPolicy(), Firewall: fw, Journal: j})
+	foreign := Lease{Protocol: TCP, Internal: netip.MustParseAddrPort("10.9.9.9:22"), ExternalPort: 2222, Origin: OriginNATPMP,
+		Created: now.Round(0), Expires: now.Add(time.Hour).Round(0)}
+	if err := j.Commit([]Lease{foreign}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, skipped := tab.Restore([]Lease{foreign}); len(skipped) != 1 {
+		t.Fatalf("Restore skipped %d leases; want the one the policy no longer allows", len(skipped))
+	}
+	if _, err := tab.Resync(); err == nil {
+		t.Fatal("Resync succeeded with a failing firewall; the test proves nothing")
+	}
+	if got := j.keys(); len(got) != 0 {
+		t.Fatalf("journal holds %v; want the skipped lease forgotten", got)
+	}
+}
