@@ -62,8 +62,10 @@ type committer struct {
 	// (Table.resyncSnapshot).
 	snapshot func() (drained []*change, want []Mapping)
 	// dirty is set when the kernel may disagree with the table (a failed
-	// transaction); the table's Run loop then resynchronises.
+	// transaction); the table's Run loop then resynchronises. wake, the
+	// table's, tells a sleeping Run loop so (markDirty).
 	dirty atomic.Bool
+	wake  chan<- struct{}
 
 	mu      sync.Mutex
 	queue   []*change
@@ -154,6 +156,16 @@ func (c *committer) apply(batch []*change) []*change {
 	return batch
 }
 
+// markDirty notes that the kernel may disagree with the table and wakes the
+// table's Run loop, which may be asleep until a lease's turn an hour away.
+func (c *committer) markDirty() {
+	c.dirty.Store(true)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
 func hasResync(batch []*change) bool {
 	for _, ch := range batch {
 		if ch.resync {
@@ -171,7 +183,7 @@ func (c *committer) reconcile(ctx context.Context, want []Mapping) (Reconciled, 
 	}
 	counts, err := c.fw.Reconcile(ctx, want)
 	if err != nil {
-		c.dirty.Store(true)
+		c.markDirty()
 		return counts, fmt.Errorf("%w: %w", ErrFirewall, err)
 	}
 	c.dirty.Store(false)
@@ -191,7 +203,7 @@ func (c *committer) applyKernel(ctx context.Context, batch []*change, errs []err
 	}
 	// The kernel's transaction is all or nothing, but a backend may have
 	// lost track of what it holds: let the run loop check.
-	c.dirty.Store(true)
+	c.markDirty()
 	if len(batch) == 1 {
 		errs[0] = fmt.Errorf("%w: %w", ErrFirewall, err)
 		return
@@ -223,7 +235,7 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 	last := make(map[mappingKey]*change, len(batch))
 	var order []mappingKey
 	for i, ch := range batch {
-		if errs[i] != nil && ch.remove == nil {
+		if errs[i] != nil && ch.remove == nil && ch.add != nil {
 			continue // a grant the table takes back
 		}
 		for _, l := range [...]*Lease{ch.drop, ch.put} {

@@ -188,6 +188,9 @@ func TestJournalFailureFailsTheRequest(t *testing.T) {
 	if tab.Len() != 0 {
 		t.Fatalf("table holds %d leases after a grant the journal refused", tab.Len())
 	}
+	if _, ok := fw.has(TCP, 8080); ok {
+		t.Fatal("the kernel still forwards a grant that the table took back")
+	}
 }
 
 // TestRestoreAndResync: leases of a previous run come back with their
@@ -277,5 +280,119 @@ func TestKernelTimeoutRearmed(t *testing.T) {
 	}
 	if _, ok := fw.has(UDP, 5353); ok || tab.Len() != 1 {
 		t.Fatal("the short lease outlived its end")
+	}
+}
+
+// TestFailedRemovalWakesRun: a removal the kernel refuses while Run sleeps
+// until a lease's turn far away wakes it, and the kernel agrees again
+// within the first retry's delay, not at that turn.
+func TestFailedRemovalWakesRun(t *testing.T) {
+	tab, fw := newTestTable(t, defaultPolicy())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, port := range []uint16{8080, 8081} {
+		if _, err := tab.Map(ctx, mapReq(TCP, client1, port, port)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error)
+	go func() { done <- tab.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitAsleep(t, tab)
+	refusals := 1
+	fw.fail = func(add, remove []Mapping) error {
+		if refusals > 0 && len(remove) > 0 {
+			refusals--
+			return errors.New("netlink: busy")
+		}
+		return nil
+	}
+	if _, err := tab.Delete(ctx, TCP, netip.AddrPortFrom(client1, 8080)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * resyncFirstRetry)
+	for {
+		if _, ok := fw.has(TCP, 8080); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the kernel still holds the deleted mapping %v later", 10*resyncFirstRetry)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, ok := fw.has(TCP, 8081); !ok {
+		t.Fatal("the resync removed the lease that stays")
+	}
+}
+
+// waitAsleep waits until tab's Run loop has taken its wake-up signal, so
+// that it sleeps until the first lease's turn.
+func waitAsleep(t *testing.T, tab *Table) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(tab.wake) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never took its wake-up signal")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // into its select
+}
+
+// TestRestoreCapsLifetimes: a lease kept with an end beyond the policy's
+// maximum from now (a reload lowered it, which capped the running table
+// but not the journal; or the clock was set back) comes back capped, and
+// the journal keeps the capped end.
+func TestRestoreCapsLifetimes(t *testing.T) {
+	now := time.Now()
+	fw := newRecordingFirewall()
+	j := &recordingJournal{}
+	policy := defaultPolicy()
+	policy.MaxLifetime = time.Hour
+	tab := New(Config{Policy: policy, Firewall: fw, Journal: j})
+	long := Lease{Protocol: TCP, Internal: netip.MustParseAddrPort("198.51.100.10:8000"), ExternalPort: 8080, Origin: OriginNATPMP,
+		Created: now.Round(0), Expires: now.Add(24 * time.Hour).Round(0)}
+	permanent := Lease{Protocol: UDP, Internal: netip.MustParseAddrPort("198.51.100.11:5000"), ExternalPort: 5000, Origin: OriginUPnP,
+		Created: now.Round(0)}
+	if restored, _ := tab.Restore([]Lease{long, permanent}); restored != 2 {
+		t.Fatalf("Restore restored %d leases; want 2", restored)
+	}
+	if _, err := tab.Resync(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := tab.LookupExternal(TCP, 8080)
+	if left := time.Until(got.Expires); left > time.Hour || left < time.Hour-time.Minute {
+		t.Fatalf("restored lease ends in %v; want capped at the maximum, 1h", left)
+	}
+	if kept := j.leases[mappingKey{TCP, 8080}]; !kept.Expires.Equal(got.Expires) {
+		t.Fatalf("journal keeps the end %v; want the capped %v", kept.Expires, got.Expires)
+	}
+	if got, _ := tab.LookupExternal(UDP, 5000); !got.Expires.IsZero() {
+		t.Fatalf("permanent lease came back ending at %v; want no end", got.Expires)
+	}
+}
+
+// TestRestoreForgetsSkippedLeasesWhenTheKernelRefuses: the journal forgets
+// the leases Restore left out even when the first Resync fails in the
+// kernel: those records concern the journal alone.
+func TestRestoreForgetsSkippedLeasesWhenTheKernelRefuses(t *testing.T) {
+	now := time.Now()
+	fw := newRecordingFirewall()
+	fw.fail = func(add, remove []Mapping) error { return errors.New("netlink: busy") }
+	j := &recordingJournal{}
+	tab := New(Config{Policy: defaultPolicy(), Firewall: fw, Journal: j})
+	foreign := Lease{Protocol: TCP, Internal: netip.MustParseAddrPort("10.9.9.9:22"), ExternalPort: 2222, Origin: OriginNATPMP,
+		Created: now.Round(0), Expires: now.Add(time.Hour).Round(0)}
+	if err := j.Commit([]Lease{foreign}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, skipped := tab.Restore([]Lease{foreign}); len(skipped) != 1 {
+		t.Fatalf("Restore skipped %d leases; want the one the policy no longer allows", len(skipped))
+	}
+	if _, err := tab.Resync(); err == nil {
+		t.Fatal("Resync succeeded with a failing firewall; the test proves nothing")
+	}
+	if got := j.keys(); len(got) != 0 {
+		t.Fatalf("journal holds %v; want the skipped lease forgotten", got)
 	}
 }

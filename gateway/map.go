@@ -188,12 +188,7 @@ func (t *Table) finishMap(p pendingMap) (MapResult, error) {
 		t.logLease(slog.LevelError, "renewal not applied to the firewall", &p.res.Lease, p.now, err)
 		return MapResult{}, err
 	case err != nil:
-		t.mu.Lock()
-		// Unless the lease has gone meanwhile (and its slot been reused).
-		if held, ok := t.byExternal[keyOf(*p.ch.add)]; ok && held == p.id && t.store.get(p.id).gen == p.gen {
-			t.unlink(p.id)
-		}
-		t.mu.Unlock()
+		t.takeBack(p)
 		t.logLease(slog.LevelError, "grant not applied", &p.res.Lease, p.now, err)
 		return MapResult{}, err
 	case p.res.Renewed:
@@ -203,6 +198,28 @@ func (t *Table) finishMap(p pendingMap) (MapResult, error) {
 		t.changed()
 	}
 	return p.res, nil
+}
+
+// takeBack removes a new lease that the kernel or the journal refused from
+// the table, unless it has gone meanwhile (and its slot been reused), and
+// from the kernel: a kernel that refused only the journal's part (or a
+// resync that ran before the take-back) holds it. Removing a mapping the
+// kernel does not hold is no error; a removal that fails leaves the kernel
+// dirty, for Run to resynchronise.
+func (t *Table) takeBack(p pendingMap) {
+	t.mu.Lock()
+	held, ok := t.byExternal[keyOf(*p.ch.add)]
+	if !ok || held != p.id || t.store.get(p.id).gen != p.gen {
+		t.mu.Unlock()
+		return
+	}
+	undo := &change{remove: ptr(t.mapping(p.id)), done: make(chan error, 1)}
+	t.enqueue(undo, nil, nil)
+	t.unlink(p.id)
+	t.mu.Unlock()
+	if err := t.commit.wait(undo); err != nil {
+		t.logLease(slog.LevelError, "refused grant not removed from the firewall", &p.res.Lease, p.now, err)
+	}
 }
 
 func granted(req *MapRequest, lifetime time.Duration) time.Duration {

@@ -11,12 +11,16 @@ import (
 // the table serves, and returns how many came back and the leases left
 // out: those already ended, malformed ones, those the policy no longer
 // allows, and any that would hold an external port or a NAT-PMP/PCP
-// internal endpoint twice. Restore does not touch the kernel: call Resync
-// next, which also has the journal forget the leases left out.
+// internal endpoint twice. A lease that ends beyond the policy's
+// MaxLifetime from now comes back with its end capped there, as
+// Reconfigure caps it (a reload that lowered the maximum, a clock set
+// back). Restore does not touch the kernel: call Resync next, which also
+// has the journal forget the leases left out and keep the capped ends.
 func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
+	limit := now.Add(t.policy.MaxLifetime)
 	for _, l := range leases {
 		l.Internal = netip.AddrPortFrom(l.Internal.Addr().Unmap(), l.Internal.Port())
 		if !t.restorable(&l, now) {
@@ -30,6 +34,10 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 		e.setInternal(l.Internal)
 		// Created may precede the table's base: a negative entry time.
 		e.created = int64(l.Created.Sub(t.base))
+		capped := !l.Expires.IsZero() && l.Expires.After(limit)
+		if capped {
+			l.Expires = limit
+		}
 		if !l.Expires.IsZero() {
 			e.expires = t.since(l.Expires)
 		}
@@ -39,6 +47,9 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 		t.store.setExtra(id, l.Nonce, l.Description)
 		t.link(id)
 		t.armed(id, now)
+		if capped {
+			t.enqueue(&change{done: make(chan error, 1)}, ptr(t.lease(id)), nil)
+		}
 		restored++
 	}
 	return restored, skipped

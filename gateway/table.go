@@ -106,6 +106,7 @@ func New(cfg Config) *Table {
 	t.commit.journal = cfg.Journal
 	t.commit.timeout = cmp.Or(cfg.CommitTimeout, DefaultCommitTimeout)
 	t.commit.snapshot = t.resyncSnapshot
+	t.commit.wake = t.wake
 	t.base = t.now()
 	t.start = t.base
 	if wall := t.base.Round(0); !cfg.EpochStart.IsZero() && !cfg.EpochStart.After(wall) {

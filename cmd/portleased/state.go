@@ -48,9 +48,16 @@ func (s *durableState) journal() gateway.Journal {
 }
 
 // epochStart returns the epoch to continue: the one kept, or zero (a new
-// epoch) when the state was lost or is not kept (RFC 6886 §3.6).
+// epoch) when the state was lost or is not kept. A damaged file may have
+// lost mappings that clients were granted, so it starts a new epoch too:
+// "if the NAT gateway ... loses state, it MUST reset its epoch" (RFC 6886
+// §3.6), and clients then ask again for what they hold.
 func (s *durableState) epochStart() time.Time {
 	if s.file == nil || !s.loaded.Existed {
+		return time.Time{}
+	}
+	if len(s.loaded.Damage) > 0 {
+		s.log.Warn("state file damaged: a new epoch starts, so that clients map again", "damaged", len(s.loaded.Damage))
 		return time.Time{}
 	}
 	return s.loaded.Meta.EpochStart
