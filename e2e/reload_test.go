@@ -215,11 +215,16 @@ func TestLANLinkRecreated(t *testing.T) {
 }
 
 // TestNewLANLinkHairpins: with "listen on *", a LAN link that appears after
-// the start is served, and its hosts reach a mapping through the external
-// address (hairpinning), without a reload.
+// the start is served, the default rules allow its subnet, and its hosts
+// reach a mapping through the external address (hairpinning), without a
+// reload.
 func TestNewLANLinkHairpins(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
+	// The LAN link's subnet is 198.51.100.0/25, so that the new link's
+	// 198.51.100.128/25 is another one.
+	gatewayIP(t, lab, "addr", "del", lab.GatewayLANAddr4.String()+"/24", "dev", lab.GatewayLANLink)
+	gatewayIP(t, lab, "addr", "add", lab.GatewayLANAddr4.String()+"/25", "dev", lab.GatewayLANLink)
 	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
 		Directives: []string{"interface " + lab.GatewayWANLink, "listen on *"}})
 	serveTCP(t, lab.LAN[0], 8081, "hairpin works")
@@ -230,8 +235,9 @@ func TestNewLANLinkHairpins(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, d, "LAN addresses changed")
-	if !answers(t, lan9, "198.51.100.129") {
-		t.Fatal("the new LAN link is not served over NAT-PMP")
+	out := labpeers.NATPMPC(t, lan9, "-g", "198.51.100.129", "-a", "6302", "6302", "udp", "3600")
+	if !mappedRE.MatchString(out) {
+		t.Fatalf("natpmpc from the host on the new link printed no mapping:\n%s", out)
 	}
 	ext := fmt.Sprintf("%s:%d", lab.GatewayWANAddr4, eport)
 	eventually(t, "the host on the new link reaches the mapping through "+ext, func() bool {

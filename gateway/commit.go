@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,16 +57,20 @@ func keyOf(m Mapping) mappingKey { return mappingKey{m.Protocol, m.ExternalPort}
 type committer struct {
 	fw      Firewall
 	journal Journal
+	log     *slog.Logger
 	timeout time.Duration
 	// snapshot drains the queue and returns what it held with the whole
 	// table as the kernel must hold it once those changes are applied
 	// (Table.resyncSnapshot).
-	snapshot func() (drained []*change, want []Mapping)
+	snapshot func(withLeases bool) (drained []*change, want []Mapping, leases []Lease)
 	// dirty is set when the kernel may disagree with the table (a failed
 	// transaction); the table's Run loop then resynchronises. wake, the
 	// table's, tells a sleeping Run loop so (markDirty).
 	dirty atomic.Bool
 	wake  chan<- struct{}
+	// journalBehind is set when a journal Commit failed: the journal may
+	// lack changes the table made, and the next resync replaces it whole.
+	journalBehind atomic.Bool
 
 	mu      sync.Mutex
 	queue   []*change
@@ -129,7 +134,8 @@ func (c *committer) apply(batch []*change) []*change {
 	}
 	errs := make([]error, len(batch))
 	if hasResync(batch) {
-		drained, want := c.snapshot()
+		behind := c.journal != nil && c.journalBehind.Load()
+		drained, want, leases := c.snapshot(behind)
 		batch = append(batch, drained...)
 		errs = make([]error, len(batch))
 		counts, err := c.reconcile(ctx, want)
@@ -137,11 +143,18 @@ func (c *committer) apply(batch []*change) []*change {
 			errs[i] = err
 			ch.reconciled = counts
 		}
+		if behind {
+			c.replaceJournal(leases)
+		}
 	} else {
 		c.applyKernel(ctx, batch, errs)
 	}
 	if c.journal != nil {
 		if err := c.record(batch, errs); err != nil {
+			// What the table changed and the journal lacks is written
+			// by the next resync, which Run does soon.
+			c.journalBehind.Store(true)
+			c.markDirty()
 			err = fmt.Errorf("%w: %w", ErrJournal, err)
 			for i := range errs {
 				if errs[i] == nil {
@@ -154,6 +167,18 @@ func (c *committer) apply(batch []*change) []*change {
 		ch.done <- errs[i]
 	}
 	return batch
+}
+
+// replaceJournal rewrites the journal with leases, the whole table, after
+// a Commit failed; should that fail too, Run tries again.
+func (c *committer) replaceJournal(leases []Lease) {
+	if err := c.journal.Replace(leases); err != nil {
+		c.log.Error("journal not rewritten after a failed write; retrying", "err", err)
+		c.markDirty()
+		return
+	}
+	c.journalBehind.Store(false)
+	c.log.Warn("journal rewritten from the lease table after a failed write", "leases", len(leases))
 }
 
 // markDirty notes that the kernel may disagree with the table and wakes the

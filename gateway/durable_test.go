@@ -106,10 +106,11 @@ func TestFailedRemovalIsRetried(t *testing.T) {
 
 // recordingJournal keeps what the table committed, as a state file would.
 type recordingJournal struct {
-	mu      sync.Mutex
-	leases  map[mappingKey]Lease
-	commits int
-	fail    error
+	mu       sync.Mutex
+	leases   map[mappingKey]Lease
+	commits  int
+	replaces int
+	fail     error
 }
 
 func (j *recordingJournal) Commit(put, drop []Lease) error {
@@ -128,6 +129,20 @@ func (j *recordingJournal) Commit(put, drop []Lease) error {
 	for _, l := range put {
 		j.leases[keyOfLease(&l)] = l
 	}
+	return nil
+}
+
+func (j *recordingJournal) Replace(leases []Lease) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.fail != nil {
+		return j.fail
+	}
+	j.leases = make(map[mappingKey]Lease, len(leases))
+	for _, l := range leases {
+		j.leases[keyOfLease(&l)] = l
+	}
+	j.replaces++
 	return nil
 }
 
@@ -395,4 +410,43 @@ func TestRestoreForgetsSkippedLeasesWhenTheKernelRefuses(t *testing.T) {
 	if got := j.keys(); len(got) != 0 {
 		t.Fatalf("journal holds %v; want the skipped lease forgotten", got)
 	}
+}
+
+// TestJournalCatchesUp: a deletion the journal failed to record is written
+// by the resync that Run makes next, so that a restart does not bring the
+// deleted lease back.
+func TestJournalCatchesUp(t *testing.T) {
+	fw := newRecordingFirewall()
+	j := &recordingJournal{}
+	tab := New(Config{Policy: defaultPolicy(), Firewall: fw, Journal: j})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, port := range []uint16{8080, 9000} {
+		if _, err := tab.Map(ctx, mapReq(TCP, client1, port, port)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.mu.Lock()
+	j.fail = errors.New("disk full")
+	j.mu.Unlock()
+	if _, err := tab.Delete(ctx, TCP, netip.AddrPortFrom(client1, 9000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := j.keys(); len(got) != 2 {
+		t.Fatalf("journal holds %v; the failed write should have left both", got)
+	}
+	j.mu.Lock()
+	j.fail = nil
+	j.mu.Unlock()
+	done := make(chan error)
+	go func() { done <- tab.Run(ctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !slices.Equal(j.keys(), []mappingKey{{TCP, 8080}}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("journal holds %v; want only the lease left", j.keys())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	<-done
 }

@@ -26,7 +26,7 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 		if !t.restorable(&l, now) {
 			skipped = append(skipped, l)
 			if _, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]; !held {
-				t.enqueue(&change{done: make(chan error, 1)}, nil, &l)
+				t.journalOnly(nil, &l)
 			}
 			continue
 		}
@@ -48,7 +48,7 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 		t.link(id)
 		t.armed(id, now)
 		if capped {
-			t.enqueue(&change{done: make(chan error, 1)}, ptr(t.lease(id)), nil)
+			t.journalOnly(ptr(t.lease(id)), nil)
 		}
 		restored++
 	}
@@ -94,16 +94,23 @@ func (t *Table) Resync() (Reconciled, error) {
 }
 
 // resyncSnapshot is the committer's snapshot for a resync: it takes every
-// change still queued into the batch and returns them with every lease as
-// the kernel must hold it once they are applied. Holding t.mu, no change
+// change still queued (and those set aside for the journal) into the batch
+// and returns them with every lease as the kernel must hold it once they
+// are applied, and, withLeases, every lease as the journal must. Holding t.mu, no change
 // can be queued meanwhile, so the two agree exactly.
-func (t *Table) resyncSnapshot() (drained []*change, want []Mapping) {
+func (t *Table) resyncSnapshot(withLeases bool) (drained []*change, want []Mapping, leases []Lease) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.commit.mu.Lock()
-	drained = t.commit.queue
-	t.commit.queue = nil
+	drained = append(t.commit.queue, t.journalPending...)
+	t.commit.queue, t.journalPending = nil, nil
 	t.commit.mu.Unlock()
+	if withLeases {
+		leases = make([]Lease, 0, len(t.byExternal))
+		for _, id := range t.byExternal {
+			leases = append(leases, t.lease(id))
+		}
+	}
 	// Oldest first, as the leases were granted: of the mappings of one
 	// internal endpoint, the first granted gives its outbound traffic the
 	// external port, and a resync must not move that.
@@ -120,5 +127,23 @@ func (t *Table) resyncSnapshot() (drained []*change, want []Mapping) {
 	for i, id := range ids {
 		want[i] = t.armed(id, now)
 	}
-	return drained, want
+	return drained, want, leases
+}
+
+// journalOnly sets aside a change for the journal alone (Restore's), which
+// the next resync takes into its batch. Such changes have no waiter, so
+// they must never stand in the commit queue, where a leader would hand
+// one the lead. t.mu must be held.
+func (t *Table) journalOnly(put, drop *Lease) {
+	if t.commit.journal == nil {
+		return
+	}
+	ch := &change{done: make(chan error, 1)}
+	if put != nil {
+		ch.put = ptr(*put)
+	}
+	if drop != nil {
+		ch.drop = ptr(*drop)
+	}
+	t.journalPending = append(t.journalPending, ch)
 }

@@ -77,6 +77,9 @@ type Table struct {
 	start      time.Time
 	external   netip.Addr
 	closed     bool
+	// journalPending are Restore's changes for the journal alone, taken
+	// by the next resync (journalOnly).
+	journalPending []*change
 }
 
 // New returns an empty table. Call Run to expire leases.
@@ -104,6 +107,7 @@ func New(cfg Config) *Table {
 	t.bound = cmp.Or(cfg.KernelTimeout, DefaultKernelTimeout)
 	t.commit.fw = cfg.Firewall
 	t.commit.journal = cfg.Journal
+	t.commit.log = t.log
 	t.commit.timeout = cmp.Or(cfg.CommitTimeout, DefaultCommitTimeout)
 	t.commit.snapshot = t.resyncSnapshot
 	t.commit.wake = t.wake

@@ -110,6 +110,10 @@ type Journal interface {
 	// leases removed (drop, named by Protocol and ExternalPort), and
 	// returns once they are durable.
 	Commit(put, drop []Lease) error
+	// Replace rewrites the journal to hold exactly leases, after a Commit
+	// failed: the table's next resync brings the journal back to agree
+	// with it.
+	Replace(leases []Lease) error
 }
 
 // Firewall is the kernel side of the lease table: nftables, iptables or pf.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 	"time"
 
@@ -100,13 +101,17 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved(), Logger: log,
 		Journal: state.journal(), EpochStart: state.epochStart()})
 	state.setEpoch(table.EpochStart())
+	// What works on the table and the kernel in the background ends
+	// before they are let go (the deferred calls run last first).
+	var background sync.WaitGroup
+	defer background.Wait()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 8)
 	// The watch starts once the kept leases are back in the table, before
 	// the kernel is reconciled with them: what another program changes
 	// from then on is repaired.
-	state.restore(table, func() { go func() { errc <- fw.Watch(ctx, healKernel(table, log)) }() })
+	state.restore(table, func() { watchKernel(ctx, &background, fw, table, log, errc) })
 	srv := &natpmpsrv.Server{Table: table, Logger: log}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks,
@@ -117,7 +122,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	if err := lan.serve(lans); err != nil {
 		return err
 	}
-	go func() { errc <- table.Run(ctx) }()
+	background.Go(func() { report(ctx, errc, table.Run(ctx)) })
 	wan := &wanSide{table: table, fw: fw, srv: srv, upnp: lan.upnp, log: log, errc: errc}
 	wan.watch(ctx, cfg.ExternalInterface)
 	defer wan.end()
@@ -166,4 +171,13 @@ loop:
 	}
 	lan.upnp.stop(sctx)
 	return runErr
+}
+
+// report hands err to the daemon's main loop, or drops it once ctx is done
+// and the loop reads no more.
+func report(ctx context.Context, errc chan<- error, err error) {
+	select {
+	case errc <- err:
+	case <-ctx.Done():
+	}
 }

@@ -272,6 +272,22 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 			s.fwLinks = links
 		}
 	}
+	// Without rules of the file's own, the default ones grow to allow a
+	// new LAN subnet; they do not shrink here, so that a link that comes
+	// and goes keeps its hosts' leases (a reload applies removals).
+	if len(s.cfg.Rules) == 0 {
+		p := w.table.Policy()
+		grown := false
+		for _, r := range policyFor(s.cfg, lans).Rules {
+			if !slices.Contains(p.Rules, r) {
+				p.Rules = append(p.Rules, r)
+				grown = true
+			}
+		}
+		if grown {
+			w.table.Reconfigure(ctx, p)
+		}
+	}
 	s.lans = lans
 	d.log.Info("LAN addresses changed", "listen", listenAttr(lans), "opened", listenAttr(added))
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -80,7 +81,9 @@ func (s *durableState) setEpoch(start time.Time) {
 }
 
 func (s *durableState) setBootID(id int) {
-	s.update(func(m *statefile.Meta) { m.BootID = max(m.BootID, uint32(id)) })
+	// The latest, not the greatest: after BOOTID wraps at 2^31 the next
+	// start goes on from the wrapped value.
+	s.update(func(m *statefile.Meta) { m.BootID = uint32(id) })
 }
 
 func (s *durableState) update(edit func(*statefile.Meta)) {
@@ -122,6 +125,20 @@ func (s *durableState) close() {
 	}
 	if err := s.file.Close(); err != nil {
 		s.log.Error("state file not closed", "err", err)
+	}
+}
+
+// watchKernel starts the watch of nftables that repairs what other programs
+// change (healKernel), and returns once its socket is open, so that the
+// reconciliation that follows misses nothing; or, should the socket not
+// open at once, after a while, the watch trying on.
+func watchKernel(ctx context.Context, wg *sync.WaitGroup, fw *nftfw.Firewall, table *gateway.Table, log *slog.Logger, errc chan<- error) {
+	opened := make(chan struct{})
+	wg.Go(func() { report(ctx, errc, fw.WatchOpened(ctx, healKernel(table, log), func() { close(opened) })) })
+	select {
+	case <-opened:
+	case <-time.After(2 * time.Second):
+		log.Warn("nftables monitor not open yet: changes by other programs are repaired once it is")
 	}
 }
 

@@ -46,6 +46,13 @@ const nftaTableName = 1
 // it again. Changes made before the socket is open are not reported. Watch
 // returns ctx's error when ctx is done, after changed has returned.
 func (f *Firewall) Watch(ctx context.Context, changed func()) error {
+	return f.WatchOpened(ctx, changed, nil)
+}
+
+// WatchOpened is Watch, and calls opened (when not nil) once the monitor
+// socket is first open: a caller that reconciles the kernel after that
+// misses no change made by others.
+func (f *Firewall) WatchOpened(ctx context.Context, changed, opened func()) error {
 	kick := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
@@ -71,6 +78,10 @@ func (f *Firewall) Watch(ctx context.Context, changed func()) error {
 		}
 		if failed {
 			signal(kick) // events were lost since the failure
+		}
+		if opened != nil {
+			opened()
+			opened = nil
 		}
 		err = f.readEvents(ctx, conn, kick)
 		_ = conn.Close()

@@ -81,6 +81,10 @@ type File struct {
 	live      map[key]loc
 	meta      loc
 	liveBytes int64
+	// lastMeta is the meta record last written, for Replace; hasMeta
+	// tells whether there is one.
+	lastMeta Meta
+	hasMeta  bool
 
 	// Compaction (compact.go).
 	slack      int64 // compactSlack; tests lower it
@@ -156,17 +160,18 @@ func Open(path string, now time.Time, log *slog.Logger) (*File, Loaded, error) {
 // rewrite writes a fresh file with leases and meta through a temporary
 // and makes it f's file.
 func (f *File) rewrite(leases []gateway.Lease, m Meta, hasMeta bool) error {
-	f.live = make(map[key]loc, len(leases))
+	live := make(map[key]loc, len(leases))
+	var metaLoc loc
 	b := appendHeader(make([]byte, 0, headerLen+len(leases)*(recHeaderLen+putFixedLen+16)))
 	if hasMeta {
 		start := len(b)
 		b = appendMeta(b, m)
-		f.meta = makeLoc(int64(start), len(b)-start)
+		metaLoc = makeLoc(int64(start), len(b)-start)
 	}
 	for i := range leases {
 		start := len(b)
 		b = appendPut(b, &leases[i])
-		f.live[keyOf(leases[i].Protocol, leases[i].ExternalPort)] = makeLoc(int64(start), len(b)-start)
+		live[keyOf(leases[i].Protocol, leases[i].ExternalPort)] = makeLoc(int64(start), len(b)-start)
 	}
 	tmp := tempName(f.path)
 	w, err := f.newFile(tmp)
@@ -184,6 +189,34 @@ func (f *File) rewrite(leases []gateway.Lease, m Meta, hasMeta bool) error {
 		return err
 	}
 	f.f, f.size, f.liveBytes = w, int64(len(b)), int64(len(b))
+	f.live, f.meta, f.lastMeta, f.hasMeta = live, metaLoc, m, hasMeta
+	return nil
+}
+
+// Replace rewrites the file to hold exactly leases and the meta last
+// recorded, as Open does (through a temporary, synced and renamed over the
+// file), for a caller whose Commit failed to bring the file back to agree
+// with its table. A File that a failed write left broken is usable again
+// once Replace succeeds. A compaction under way is waited for.
+func (f *File) Replace(leases []gateway.Lease) error {
+	f.mu.Lock()
+	for f.compacting {
+		f.mu.Unlock()
+		f.wg.Wait()
+		f.mu.Lock()
+	}
+	defer f.mu.Unlock()
+	if f.closed {
+		return ErrClosed
+	}
+	old := f.f
+	if err := f.rewrite(leases, f.lastMeta, f.hasMeta); err != nil {
+		return err
+	}
+	f.broken, f.dirPending, f.compactMin = nil, false, 0
+	if err := old.Close(); err != nil {
+		f.log.Warn("state file: closing the replaced file", "path", f.path, "error", err)
+	}
 	return nil
 }
 
@@ -246,6 +279,7 @@ func (f *File) SetMeta(m Meta) error {
 	}
 	f.liveBytes += int64(len(b)) - int64(f.meta.size())
 	f.meta = makeLoc(f.size-int64(len(b)), len(b))
+	f.lastMeta, f.hasMeta = m, true
 	f.maybeCompact()
 	return nil
 }

@@ -303,3 +303,33 @@ func TestConcurrentCommit(t *testing.T) {
 		t.Errorf("BootID = %d; want %d", ld.Meta.BootID, rounds-1)
 	}
 }
+
+// TestReplace: Replace leaves exactly the leases given and the meta last
+// recorded, and makes a File that a failed write left broken usable again.
+func TestReplace(t *testing.T) {
+	f, _ := mustOpen(t, statePath(t), t0)
+	meta := Meta{EpochStart: t0.Add(-time.Hour), BootID: 7}
+	if err := f.SetMeta(meta); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(testLeases(1, 5), nil); err != nil {
+		t.Fatal(err)
+	}
+	cf := &countingFile{logFile: f.f, syncBroken: true}
+	f.f = cf
+	if err := f.Commit(testLeases(10, 5), nil); err == nil {
+		t.Fatal("Commit with a broken sync = nil; want an error")
+	}
+	want := testLeases(3, 4)
+	if err := f.Replace(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(testLeases(20, 1), nil); err != nil {
+		t.Fatalf("Commit after Replace = %v; want the File usable again", err)
+	}
+	_, ld := reopen(t, f, t0)
+	sameLeases(t, ld.Leases, append(want, testLeases(20, 1)...))
+	if !ld.Meta.EpochStart.Equal(meta.EpochStart) || ld.Meta.BootID != meta.BootID {
+		t.Errorf("meta after Replace = %+v; want %+v", ld.Meta, meta)
+	}
+}
