@@ -3,6 +3,7 @@ package nftfw
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -60,7 +61,7 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	// ENOENT: an element to delete timed out after the dump. Once more,
 	// from a new dump.
 	for attempt := 0; attempt < 2; attempt++ {
-		r, err = f.reconcile(want)
+		r, err = f.reconcile(start, want)
 		if !errors.Is(err, unix.ENOENT) {
 			break
 		}
@@ -73,13 +74,10 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	return r, nil
 }
 
-// reconcile is one try of Reconcile. The caller holds f.mu.
-func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error) {
+// reconcile is one try of Reconcile, called at start. The caller holds
+// f.mu.
+func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.Reconciled, error) {
 	if err := f.repairTable(); err != nil {
-		return gateway.Reconciled{}, err
-	}
-	ins, outs, err := f.dumpMaps()
-	if err != nil {
 		return gateway.Reconciled{}, err
 	}
 
@@ -91,117 +89,216 @@ func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error)
 		return gateway.Reconciled{}, errors.New("plan of the wanted mappings is not one addition each")
 	}
 
-	var d diff
-	var r gateway.Reconciled
-	// ended are the mappings the kernel held and stops holding: their
-	// flows go too, as after Apply.
-	var ended []gateway.Mapping
-	end := func(e nftables.SetElement) {
-		if m, err := decodeInbound(e.Key, e.Val); err == nil {
-			ended = append(ended, m)
-		}
+	in, out := newInMatch(p, start), newOutMatch(p, start)
+	if err := f.dumpMaps(in, out); err != nil {
+		return gateway.Reconciled{}, err
 	}
-	haveIn := make([]bool, len(p.addIn))
-	for _, e := range ins {
-		k, err := decodeInKey(e.Key)
-		i := p.keys.find(k)
-		switch {
-		case err != nil || i < 0:
-			d.orphans.delIn = append(d.orphans.delIn, nftables.SetElement{Key: e.Key})
-			r.Removed++
-			end(e)
-			continue
-		case !bytes.Equal(e.Val, p.addIn[i].Val):
-			r.Removed++
-			r.Added++
-			end(e)
-			replace(&d.replaced.delIn, &d.replaced.addIn, e.Key, p.addIn[i])
-		case !timeoutMatches(e, p.addIn[i].Timeout):
-			r.Adopted++
-			replace(&d.replaced.delIn, &d.replaced.addIn, e.Key, p.addIn[i])
-		default:
-			r.Adopted++
-		}
-		haveIn[i] = true
+	d := diff{
+		replaced: plan{delIn: in.delRep, addIn: in.addRep, delOut: out.delRep, addOut: out.addRep},
+		orphans:  plan{delIn: in.orphans, delOut: out.orphans},
+		missing:  plan{addIn: missing(p.addIn, in.have), addOut: missing(p.addOut, out.have)},
 	}
-	haveOut := make([]bool, len(p.addOut))
-	for _, e := range outs {
-		ep, err := decodeOutboundKey(e.Key)
-		j := p.eps.find(ep)
-		switch {
-		case err != nil || j < 0:
-			d.orphans.delOut = append(d.orphans.delOut, nftables.SetElement{Key: e.Key})
-			continue
-		case !bytes.Equal(e.Val, p.addOut[j].Val) || !timeoutMatches(e, p.addOut[j].Timeout):
-			replace(&d.replaced.delOut, &d.replaced.addOut, e.Key, p.addOut[j])
-		}
-		haveOut[j] = true
-	}
-	for i, have := range haveIn {
-		if !have {
-			d.missing.addIn = append(d.missing.addIn, p.addIn[i])
-			r.Added++
-		}
-	}
-	for j, have := range haveOut {
-		if !have {
-			d.missing.addOut = append(d.missing.addOut, p.addOut[j])
-		}
-	}
+	r := in.r
+	r.Added += len(d.missing.addIn)
 
 	// The index is what the kernel holds once the transactions are
 	// committed, even when one of them fails: Apply copes with an index
 	// that claims elements the kernel lacks, and the caller reconciles
-	// again.
+	// again. Its maps are made with room for all.
+	x.in = make(map[inKey]entry, len(p.keys.keys))
+	x.out = make(map[outKey]uint16, len(p.eps.keys))
 	x.adopt(p)
 	f.idx = x
 	if err := f.commitDiff(&d); err != nil {
 		return r, err
 	}
-	f.forgetFlows(conntrack.Changes{Ended: ended})
+	// The mappings the kernel held and stops holding: their flows go too,
+	// as after Apply.
+	f.forgetFlows(conntrack.Changes{Ended: in.ended})
 	return r, nil
 }
 
-// dumpMaps reads the inbound and the outbound map, at the same time: the
-// outbound one over a socket of its own. The caller holds f.mu.
-func (f *Firewall) dumpMaps() (ins, outs []nftables.SetElement, err error) {
-	opts := []nftables.ConnOption{nftables.WithSockOptions(widenDumps)}
-	if f.netns != 0 {
-		opts = append(opts, nftables.WithNetNSFd(f.netns))
-	}
-	// Without AsLasting, New opens nothing and cannot fail.
-	other, _ := nftables.New(opts...)
+// dumpMaps reads the inbound map into in and the outbound one into out, at
+// the same time, each over a netlink socket of its own. The caller holds
+// f.mu.
+func (f *Firewall) dumpMaps(in *inMatch, out *outMatch) error {
 	var outErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		outs, outErr = other.GetSetElements(f.rs.outbound)
+		outErr = f.dumpMap(outboundName, out.reset, out.match)
 	}()
-	ins, err = f.conn.GetSetElements(f.rs.inbound)
+	err := f.dumpMap(inboundName, in.reset, in.match)
 	<-done
+	return errors.Join(err, outErr)
+}
+
+// dumpMap calls match for each element of the map name, over a socket
+// opened for it (see elemDumper.elements for restart).
+func (f *Firewall) dumpMap(name string, restart func(), match func(dumpedElem) error) error {
+	d, err := dialDumper(f.netns)
+	if err == nil {
+		err = d.elements(f.rs.table.Name, name, restart, match)
+		err = errors.Join(err, d.close())
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read map %s: %w", inboundName, err)
+		return fmt.Errorf("read map %s: %w", name, err)
 	}
-	if outErr != nil {
-		return nil, nil, fmt.Errorf("read map %s: %w", outboundName, outErr)
-	}
-	return ins, outs, nil
+	return nil
 }
 
-// decodeInKey turns the key of an element of the inbound map back into a
-// mapping's key.
-func decodeInKey(key []byte) (inKey, error) {
-	m, err := decodeInbound(key, make([]byte, inboundDataLen))
-	return keyOf(m), err
+// inMatch compares the elements of the inbound map, as a dump reads them,
+// with those a plan adds: it records what Reconcile changes, and copies
+// only the keys of the elements it deletes.
+type inMatch struct {
+	p *plan
+	// start is when Reconcile was called: the lifetimes wanted are from
+	// then.
+	start time.Time
+	have  []bool // by position in p.keys: the kernel holds an element
+	// orphans are the deletions of elements not wanted; delRep and addRep
+	// the replacements, in step.
+	orphans, delRep, addRep []nftables.SetElement
+	r                       gateway.Reconciled // Added does not count the missing
+	ended                   []gateway.Mapping  // held by the kernel, to be removed or moved
+	keys                    []byte             // backing of the copied keys
 }
 
-// timeoutMatches reports whether the kernel element e has the kernel
-// timeout want (zero for none), give or take timeoutSlack.
-func timeoutMatches(e nftables.SetElement, want time.Duration) bool {
-	if want == 0 || e.Timeout == 0 {
-		return want == e.Timeout
+func newInMatch(p *plan, start time.Time) *inMatch {
+	return &inMatch{p: p, start: start, have: make([]bool, len(p.addIn))}
+}
+
+// reset forgets what was matched, for a dump read again.
+func (m *inMatch) reset() { *m = *newInMatch(m.p, m.start) }
+
+// match records what becomes of the kernel's element e.
+func (m *inMatch) match(e dumpedElem) error {
+	i := -1
+	if k, ok := inKeyOf(e.key); ok {
+		i = m.p.keys.find(k)
 	}
-	d := e.Expires - want
+	switch {
+	case i < 0:
+		m.orphans = append(m.orphans, nftables.SetElement{Key: m.keep(e.key)})
+		m.r.Removed++
+		m.end(e)
+		return nil
+	case m.have[i]:
+		// Twice in one dump: the ruleset changed while it was read.
+		return errDumpInterrupted
+	case !bytes.Equal(e.val, m.p.addIn[i].Val):
+		m.r.Removed++
+		m.r.Added++
+		m.end(e)
+		replace(&m.delRep, &m.addRep, m.keep(e.key), m.p.addIn[i])
+	case !timeoutMatches(e, m.p.addIn[i].Timeout, time.Since(m.start)):
+		m.r.Adopted++
+		replace(&m.delRep, &m.addRep, m.keep(e.key), m.p.addIn[i])
+	default:
+		m.r.Adopted++
+	}
+	m.have[i] = true
+	return nil
+}
+
+// end records the mapping of the kernel's element e as ended, when it
+// decodes.
+func (m *inMatch) end(e dumpedElem) {
+	if mp, err := decodeInbound(e.key, e.val); err == nil {
+		m.ended = append(m.ended, mp)
+	}
+}
+
+// keep returns a copy of key that outlives the dump.
+func (m *inMatch) keep(key []byte) []byte { return keepBytes(&m.keys, key) }
+
+// outMatch compares the elements of the outbound map, as a dump reads them,
+// with those a plan adds (see inMatch).
+type outMatch struct {
+	p                       *plan
+	start                   time.Time // as in inMatch
+	have                    []bool    // by position in p.eps
+	orphans, delRep, addRep []nftables.SetElement
+	keys                    []byte
+}
+
+func newOutMatch(p *plan, start time.Time) *outMatch {
+	return &outMatch{p: p, start: start, have: make([]bool, len(p.addOut))}
+}
+
+// reset forgets what was matched, for a dump read again.
+func (m *outMatch) reset() { *m = *newOutMatch(m.p, m.start) }
+
+// match records what becomes of the kernel's element e.
+func (m *outMatch) match(e dumpedElem) error {
+	j := -1
+	if ep, err := decodeOutboundKey(e.key); err == nil {
+		j = m.p.eps.find(ep)
+	}
+	switch {
+	case j < 0:
+		m.orphans = append(m.orphans, nftables.SetElement{Key: keepBytes(&m.keys, e.key)})
+		return nil
+	case m.have[j]:
+		return errDumpInterrupted
+	case !bytes.Equal(e.val, m.p.addOut[j].Val) || !timeoutMatches(e, m.p.addOut[j].Timeout, time.Since(m.start)):
+		replace(&m.delRep, &m.addRep, keepBytes(&m.keys, e.key), m.p.addOut[j])
+	}
+	m.have[j] = true
+	return nil
+}
+
+// keepBytes appends b to *buf and returns the copy. A copy handed out
+// stays valid when buf grows: it keeps the old backing array.
+func keepBytes(buf *[]byte, b []byte) []byte {
+	if cap(*buf)-len(*buf) < len(b) {
+		*buf = make([]byte, 0, max(4096, 2*cap(*buf), len(b)))
+	}
+	start := len(*buf)
+	*buf = append(*buf, b...)
+	return (*buf)[start:len(*buf):len(*buf)]
+}
+
+// missing returns the elements of adds whose have is false: all of adds,
+// without a copy, when the kernel held none of them.
+func missing(adds []nftables.SetElement, have []bool) []nftables.SetElement {
+	n := 0
+	for _, h := range have {
+		if !h {
+			n++
+		}
+	}
+	if n == len(adds) {
+		return adds
+	}
+	out := make([]nftables.SetElement, 0, n)
+	for i, h := range have {
+		if !h {
+			out = append(out, adds[i])
+		}
+	}
+	return out
+}
+
+// inKeyOf turns the key of an element of the inbound map back into a
+// mapping's key; ok is false when it has the wrong length.
+func inKeyOf(key []byte) (k inKey, ok bool) {
+	if len(key) != inboundKeyLen {
+		return inKey{}, false
+	}
+	return inKey{gateway.Protocol(key[0]), binary.BigEndian.Uint16(key[4:])}, true
+}
+
+// timeoutMatches reports whether the kernel element e, read elapsed after
+// Reconcile was called, has the kernel timeout want (zero for none) that
+// starts at that call, give or take timeoutSlack: what is left of it is
+// want less elapsed. (A dump of 100,000 elements takes long enough to
+// matter.)
+func timeoutMatches(e dumpedElem, want, elapsed time.Duration) bool {
+	if want == 0 || e.timeout == 0 {
+		return want == e.timeout
+	}
+	d := e.expires - (want - elapsed)
 	return -timeoutSlack <= d && d <= timeoutSlack
 }
 
