@@ -31,7 +31,7 @@ func TestDumpAgreesWithNftables(t *testing.T) {
 	if _, err := f.Reconcile(context.Background(), want); err != nil {
 		t.Fatal(err)
 	}
-	d, err := dialDumper(ns.fd)
+	d, err := dialNF(ns.fd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
@@ -136,7 +137,7 @@ func (f *Firewall) dumpMaps(in *inMatch, out *outMatch) error {
 // dumpMap calls match for each element of the map name, over a socket
 // opened for it (see elemDumper.elements for restart).
 func (f *Firewall) dumpMap(name string, restart func(), match func(dumpedElem) error) error {
-	d, err := dialDumper(f.netns)
+	d, err := dialNF(f.netns)
 	if err == nil {
 		err = d.elements(f.rs.table.Name, name, restart, match)
 		err = errors.Join(err, d.close())
@@ -318,6 +319,17 @@ func replace(del, add *[]nftables.SetElement, key []byte, elem nftables.SetEleme
 // commitDiff sends d in transactions that fit the send buffer. A
 // replacement never straddles two transactions. The caller holds f.mu.
 func (f *Firewall) commitDiff(d *diff) error {
+	if len(d.replaced.delIn)+len(d.replaced.delOut)+len(d.orphans.delIn)+len(d.orphans.delOut)+
+		len(d.missing.addIn)+len(d.missing.addOut) == 0 {
+		return nil
+	}
+	// A socket of its own, known to Watch, that sends the transactions
+	// encoded by commitElems.
+	s, err := dialNF(f.netns, setSendBuffer, f.own.record, capAcks)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	budget := max(f.own.sendBuffer(sendBuffer)/2/elementBytes, 2*maxElemsPerMessage)
 	var tx plan
 	size := 0
@@ -325,7 +337,7 @@ func (f *Firewall) commitDiff(d *diff) error {
 		if size == 0 {
 			return nil
 		}
-		err := f.commit(&tx)
+		err := s.commitElems(f.rs.table.Name, &tx)
 		tx, size = plan{}, 0
 		return err
 	}
@@ -337,7 +349,11 @@ func (f *Firewall) commitDiff(d *diff) error {
 				}
 			}
 			n := min(len(elems), (budget-size)/per)
-			*dst = append(*dst, elems[:n]...)
+			if len(*dst) == 0 {
+				*dst = elems[:n:n] // no copy; an append copies
+			} else {
+				*dst = append(*dst, elems[:n]...)
+			}
 			size += n * per
 			elems = elems[n:]
 		}
@@ -378,6 +394,11 @@ func (f *Firewall) commitDiff(d *diff) error {
 	}
 	return flush()
 }
+
+// capAcks makes the kernel's errors carry the header of the message that
+// failed rather than the whole of it (NETLINK_CAP_ACK): a transaction's
+// messages are large.
+func capAcks(c *netlink.Conn) error { return c.SetOption(netlink.CapAcknowledge, true) }
 
 // repairTable installs the table again when the kernel lacks part of it,
 // and the external address when the kernel's differs from the one last
