@@ -3,7 +3,6 @@ package nftfw
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -85,19 +84,20 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	// What Apply would have made of want, from an empty index.
 	now := time.Now()
 	x := newIndex(now)
-	p := x.plan(now, f.grace, want, nil, gone{})
-	if len(p.addIn) != len(p.keys.keys) || len(p.addOut) != len(p.eps.keys) {
+	p := x.planChanges(now, f.grace, want, nil, gone{})
+	w := &wanted{p: p, x: &x, now: now}
+	if !w.allAdded() {
 		return gateway.Reconciled{}, errors.New("plan of the wanted mappings is not one addition each")
 	}
 
-	in, out := newInMatch(p, start), newOutMatch(p, start)
+	in, out := newInMatch(w, start), newOutMatch(w, start)
 	if err := f.dumpMaps(in, out); err != nil {
 		return gateway.Reconciled{}, err
 	}
 	d := diff{
 		replaced: plan{delIn: in.delRep, addIn: in.addRep, delOut: out.delRep, addOut: out.addRep},
 		orphans:  plan{delIn: in.orphans, delOut: out.orphans},
-		missing:  plan{addIn: missing(p.addIn, in.have), addOut: missing(p.addOut, out.have)},
+		missing:  w.missing(in.have, out.have),
 	}
 	r := in.r
 	r.Added += len(d.missing.addIn)
@@ -146,148 +146,6 @@ func (f *Firewall) dumpMap(name string, restart func(), match func(dumpedElem) e
 		return fmt.Errorf("read map %s: %w", name, err)
 	}
 	return nil
-}
-
-// inMatch compares the elements of the inbound map, as a dump reads them,
-// with those a plan adds: it records what Reconcile changes, and copies
-// only the keys of the elements it deletes.
-type inMatch struct {
-	p *plan
-	// start is when Reconcile was called: the lifetimes wanted are from
-	// then.
-	start time.Time
-	have  []bool // by position in p.keys: the kernel holds an element
-	// orphans are the deletions of elements not wanted; delRep and addRep
-	// the replacements, in step.
-	orphans, delRep, addRep []nftables.SetElement
-	r                       gateway.Reconciled // Added does not count the missing
-	ended                   []gateway.Mapping  // held by the kernel, to be removed or moved
-	keys                    []byte             // backing of the copied keys
-}
-
-func newInMatch(p *plan, start time.Time) *inMatch {
-	return &inMatch{p: p, start: start, have: make([]bool, len(p.addIn))}
-}
-
-// reset forgets what was matched, for a dump read again.
-func (m *inMatch) reset() { *m = *newInMatch(m.p, m.start) }
-
-// match records what becomes of the kernel's element e.
-func (m *inMatch) match(e dumpedElem) error {
-	i := -1
-	if k, ok := inKeyOf(e.key); ok {
-		i = m.p.keys.find(k)
-	}
-	switch {
-	case i < 0:
-		m.orphans = append(m.orphans, nftables.SetElement{Key: m.keep(e.key)})
-		m.r.Removed++
-		m.end(e)
-		return nil
-	case m.have[i]:
-		// Twice in one dump: the ruleset changed while it was read.
-		return errDumpInterrupted
-	case !bytes.Equal(e.val, m.p.addIn[i].Val):
-		m.r.Removed++
-		m.r.Added++
-		m.end(e)
-		replace(&m.delRep, &m.addRep, m.keep(e.key), m.p.addIn[i])
-	case !timeoutMatches(e, m.p.addIn[i].Timeout, time.Since(m.start)):
-		m.r.Adopted++
-		replace(&m.delRep, &m.addRep, m.keep(e.key), m.p.addIn[i])
-	default:
-		m.r.Adopted++
-	}
-	m.have[i] = true
-	return nil
-}
-
-// end records the mapping of the kernel's element e as ended, when it
-// decodes.
-func (m *inMatch) end(e dumpedElem) {
-	if mp, err := decodeInbound(e.key, e.val); err == nil {
-		m.ended = append(m.ended, mp)
-	}
-}
-
-// keep returns a copy of key that outlives the dump.
-func (m *inMatch) keep(key []byte) []byte { return keepBytes(&m.keys, key) }
-
-// outMatch compares the elements of the outbound map, as a dump reads them,
-// with those a plan adds (see inMatch).
-type outMatch struct {
-	p                       *plan
-	start                   time.Time // as in inMatch
-	have                    []bool    // by position in p.eps
-	orphans, delRep, addRep []nftables.SetElement
-	keys                    []byte
-}
-
-func newOutMatch(p *plan, start time.Time) *outMatch {
-	return &outMatch{p: p, start: start, have: make([]bool, len(p.addOut))}
-}
-
-// reset forgets what was matched, for a dump read again.
-func (m *outMatch) reset() { *m = *newOutMatch(m.p, m.start) }
-
-// match records what becomes of the kernel's element e.
-func (m *outMatch) match(e dumpedElem) error {
-	j := -1
-	if ep, err := decodeOutboundKey(e.key); err == nil {
-		j = m.p.eps.find(ep)
-	}
-	switch {
-	case j < 0:
-		m.orphans = append(m.orphans, nftables.SetElement{Key: keepBytes(&m.keys, e.key)})
-		return nil
-	case m.have[j]:
-		return errDumpInterrupted
-	case !bytes.Equal(e.val, m.p.addOut[j].Val) || !timeoutMatches(e, m.p.addOut[j].Timeout, time.Since(m.start)):
-		replace(&m.delRep, &m.addRep, keepBytes(&m.keys, e.key), m.p.addOut[j])
-	}
-	m.have[j] = true
-	return nil
-}
-
-// keepBytes appends b to *buf and returns the copy. A copy handed out
-// stays valid when buf grows: it keeps the old backing array.
-func keepBytes(buf *[]byte, b []byte) []byte {
-	if cap(*buf)-len(*buf) < len(b) {
-		*buf = make([]byte, 0, max(4096, 2*cap(*buf), len(b)))
-	}
-	start := len(*buf)
-	*buf = append(*buf, b...)
-	return (*buf)[start:len(*buf):len(*buf)]
-}
-
-// missing returns the elements of adds whose have is false: all of adds,
-// without a copy, when the kernel held none of them.
-func missing(adds []nftables.SetElement, have []bool) []nftables.SetElement {
-	n := 0
-	for _, h := range have {
-		if !h {
-			n++
-		}
-	}
-	if n == len(adds) {
-		return adds
-	}
-	out := make([]nftables.SetElement, 0, n)
-	for i, h := range have {
-		if !h {
-			out = append(out, adds[i])
-		}
-	}
-	return out
-}
-
-// inKeyOf turns the key of an element of the inbound map back into a
-// mapping's key; ok is false when it has the wrong length.
-func inKeyOf(key []byte) (k inKey, ok bool) {
-	if len(key) != inboundKeyLen {
-		return inKey{}, false
-	}
-	return inKey{gateway.Protocol(key[0]), binary.BigEndian.Uint16(key[4:])}, true
 }
 
 // timeoutMatches reports whether the kernel element e, read elapsed after
