@@ -15,7 +15,7 @@ import (
 )
 
 // TestDumpAgreesWithNftables dumps both maps, with more elements than one
-// chunk of a dump holds, with elemDumper and with google/nftables, and
+// chunk of a dump holds, with nfSocket and with google/nftables, and
 // checks that both read the same elements.
 func TestDumpAgreesWithNftables(t *testing.T) {
 	ns := newNS(t)

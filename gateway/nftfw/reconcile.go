@@ -135,7 +135,7 @@ func (f *Firewall) dumpMaps(in *inMatch, out *outMatch) error {
 }
 
 // dumpMap calls match for each element of the map name, over a socket
-// opened for it (see elemDumper.elements for restart).
+// opened for it (see nfSocket.elements for restart).
 func (f *Firewall) dumpMap(name string, restart func(), match func(dumpedElem) error) error {
 	d, err := dialNF(f.netns)
 	if err == nil {
