@@ -232,6 +232,14 @@ func kernelTimeout(l, grace time.Duration) time.Duration {
 // changing it; grace is Config.TimeoutGrace. Elements listed in absent are
 // not deleted. The mappings to add have passed checkAdd.
 func (x *index) plan(now time.Time, grace time.Duration, add, remove []gateway.Mapping, absent gone) *plan {
+	p := x.planChanges(now, grace, add, remove, absent)
+	p.elements(now, x)
+	return p
+}
+
+// planChanges is plan without the elements: the changes of the mappings
+// and endpoints alone.
+func (x *index) planChanges(now time.Time, grace time.Duration, add, remove []gateway.Mapping, absent gone) *plan {
 	n := len(add) + len(remove)
 	p := &plan{keys: newPositions[inKey](n), ins: make([]change, 0, n)}
 	for _, m := range remove {
@@ -317,8 +325,6 @@ func (x *index) plan(now time.Time, grace time.Duration, add, remove []gateway.M
 			o.deadline = x.in[inKey{ep.proto, o.installed}].deadline
 		}
 	}
-
-	p.elements(now, x)
 	return p
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
@@ -60,7 +61,7 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	// ENOENT: an element to delete timed out after the dump. Once more,
 	// from a new dump.
 	for attempt := 0; attempt < 2; attempt++ {
-		r, err = f.reconcile(want)
+		r, err = f.reconcile(start, want)
 		if !errors.Is(err, unix.ENOENT) {
 			break
 		}
@@ -73,135 +74,90 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	return r, nil
 }
 
-// reconcile is one try of Reconcile. The caller holds f.mu.
-func (f *Firewall) reconcile(want []gateway.Mapping) (gateway.Reconciled, error) {
+// reconcile is one try of Reconcile, called at start. The caller holds
+// f.mu.
+func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.Reconciled, error) {
 	if err := f.repairTable(); err != nil {
-		return gateway.Reconciled{}, err
-	}
-	ins, outs, err := f.dumpMaps()
-	if err != nil {
 		return gateway.Reconciled{}, err
 	}
 
 	// What Apply would have made of want, from an empty index.
 	now := time.Now()
 	x := newIndex(now)
-	p := x.plan(now, f.grace, want, nil, gone{})
-	if len(p.addIn) != len(p.keys.keys) || len(p.addOut) != len(p.eps.keys) {
+	p := x.planChanges(now, f.grace, want, nil, gone{})
+	w := &wanted{p: p, x: &x, now: now}
+	if !w.allAdded() {
 		return gateway.Reconciled{}, errors.New("plan of the wanted mappings is not one addition each")
 	}
 
-	var d diff
-	var r gateway.Reconciled
-	// ended are the mappings the kernel held and stops holding: their
-	// flows go too, as after Apply.
-	var ended []gateway.Mapping
-	end := func(e nftables.SetElement) {
-		if m, err := decodeInbound(e.Key, e.Val); err == nil {
-			ended = append(ended, m)
-		}
+	in, out := newInMatch(w, start), newOutMatch(w, start)
+	if err := f.dumpMaps(in, out); err != nil {
+		return gateway.Reconciled{}, err
 	}
-	haveIn := make([]bool, len(p.addIn))
-	for _, e := range ins {
-		k, err := decodeInKey(e.Key)
-		i := p.keys.find(k)
-		switch {
-		case err != nil || i < 0:
-			d.orphans.delIn = append(d.orphans.delIn, nftables.SetElement{Key: e.Key})
-			r.Removed++
-			end(e)
-			continue
-		case !bytes.Equal(e.Val, p.addIn[i].Val):
-			r.Removed++
-			r.Added++
-			end(e)
-			replace(&d.replaced.delIn, &d.replaced.addIn, e.Key, p.addIn[i])
-		case !timeoutMatches(e, p.addIn[i].Timeout):
-			r.Adopted++
-			replace(&d.replaced.delIn, &d.replaced.addIn, e.Key, p.addIn[i])
-		default:
-			r.Adopted++
-		}
-		haveIn[i] = true
+	d := diff{
+		replaced: plan{delIn: in.delRep, addIn: in.addRep, delOut: out.delRep, addOut: out.addRep},
+		orphans:  plan{delIn: in.orphans, delOut: out.orphans},
+		missing:  w.missing(in.have, out.have),
 	}
-	haveOut := make([]bool, len(p.addOut))
-	for _, e := range outs {
-		ep, err := decodeOutboundKey(e.Key)
-		j := p.eps.find(ep)
-		switch {
-		case err != nil || j < 0:
-			d.orphans.delOut = append(d.orphans.delOut, nftables.SetElement{Key: e.Key})
-			continue
-		case !bytes.Equal(e.Val, p.addOut[j].Val) || !timeoutMatches(e, p.addOut[j].Timeout):
-			replace(&d.replaced.delOut, &d.replaced.addOut, e.Key, p.addOut[j])
-		}
-		haveOut[j] = true
-	}
-	for i, have := range haveIn {
-		if !have {
-			d.missing.addIn = append(d.missing.addIn, p.addIn[i])
-			r.Added++
-		}
-	}
-	for j, have := range haveOut {
-		if !have {
-			d.missing.addOut = append(d.missing.addOut, p.addOut[j])
-		}
-	}
+	r := in.r
+	r.Added += len(d.missing.addIn)
 
 	// The index is what the kernel holds once the transactions are
 	// committed, even when one of them fails: Apply copes with an index
 	// that claims elements the kernel lacks, and the caller reconciles
-	// again.
+	// again. Its maps are made with room for all.
+	x.in = make(map[inKey]entry, len(p.keys.keys))
+	x.out = make(map[outKey]uint16, len(p.eps.keys))
 	x.adopt(p)
 	f.idx = x
 	if err := f.commitDiff(&d); err != nil {
 		return r, err
 	}
-	f.forgetFlows(conntrack.Changes{Ended: ended})
+	// The mappings the kernel held and stops holding: their flows go too,
+	// as after Apply.
+	f.forgetFlows(conntrack.Changes{Ended: in.ended})
 	return r, nil
 }
 
-// dumpMaps reads the inbound and the outbound map, at the same time: the
-// outbound one over a socket of its own. The caller holds f.mu.
-func (f *Firewall) dumpMaps() (ins, outs []nftables.SetElement, err error) {
-	opts := []nftables.ConnOption{nftables.WithSockOptions(widenDumps)}
-	if f.netns != 0 {
-		opts = append(opts, nftables.WithNetNSFd(f.netns))
-	}
-	// Without AsLasting, New opens nothing and cannot fail.
-	other, _ := nftables.New(opts...)
+// dumpMaps reads the inbound map into in and the outbound one into out, at
+// the same time, each over a netlink socket of its own. The caller holds
+// f.mu.
+func (f *Firewall) dumpMaps(in *inMatch, out *outMatch) error {
 	var outErr error
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		outs, outErr = other.GetSetElements(f.rs.outbound)
+		outErr = f.dumpMap(outboundName, out.reset, out.match)
 	}()
-	ins, err = f.conn.GetSetElements(f.rs.inbound)
+	err := f.dumpMap(inboundName, in.reset, in.match)
 	<-done
+	return errors.Join(err, outErr)
+}
+
+// dumpMap calls match for each element of the map name, over a socket
+// opened for it (see nfSocket.elements for restart).
+func (f *Firewall) dumpMap(name string, restart func(), match func(dumpedElem) error) error {
+	d, err := dialNF(f.netns)
+	if err == nil {
+		err = d.elements(f.rs.table.Name, name, restart, match)
+		err = errors.Join(err, d.close())
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("read map %s: %w", inboundName, err)
+		return fmt.Errorf("read map %s: %w", name, err)
 	}
-	if outErr != nil {
-		return nil, nil, fmt.Errorf("read map %s: %w", outboundName, outErr)
-	}
-	return ins, outs, nil
+	return nil
 }
 
-// decodeInKey turns the key of an element of the inbound map back into a
-// mapping's key.
-func decodeInKey(key []byte) (inKey, error) {
-	m, err := decodeInbound(key, make([]byte, inboundDataLen))
-	return keyOf(m), err
-}
-
-// timeoutMatches reports whether the kernel element e has the kernel
-// timeout want (zero for none), give or take timeoutSlack.
-func timeoutMatches(e nftables.SetElement, want time.Duration) bool {
-	if want == 0 || e.Timeout == 0 {
-		return want == e.Timeout
+// timeoutMatches reports whether the kernel element e, read elapsed after
+// Reconcile was called, has the kernel timeout want (zero for none) that
+// starts at that call, give or take timeoutSlack: what is left of it is
+// want less elapsed. (A dump of 100,000 elements takes long enough to
+// matter.)
+func timeoutMatches(e dumpedElem, want, elapsed time.Duration) bool {
+	if want == 0 || e.timeout == 0 {
+		return want == e.timeout
 	}
-	d := e.Expires - want
+	d := e.expires - (want - elapsed)
 	return -timeoutSlack <= d && d <= timeoutSlack
 }
 
@@ -221,6 +177,17 @@ func replace(del, add *[]nftables.SetElement, key []byte, elem nftables.SetEleme
 // commitDiff sends d in transactions that fit the send buffer. A
 // replacement never straddles two transactions. The caller holds f.mu.
 func (f *Firewall) commitDiff(d *diff) error {
+	if len(d.replaced.delIn)+len(d.replaced.delOut)+len(d.orphans.delIn)+len(d.orphans.delOut)+
+		len(d.missing.addIn)+len(d.missing.addOut) == 0 {
+		return nil
+	}
+	// A socket of its own, known to Watch, that sends the transactions
+	// encoded by commitElems.
+	s, err := dialNF(f.netns, setSendBuffer, f.own.record, capAcks)
+	if err != nil {
+		return err
+	}
+	defer s.close()
 	budget := max(f.own.sendBuffer(sendBuffer)/2/elementBytes, 2*maxElemsPerMessage)
 	var tx plan
 	size := 0
@@ -228,7 +195,7 @@ func (f *Firewall) commitDiff(d *diff) error {
 		if size == 0 {
 			return nil
 		}
-		err := f.commit(&tx)
+		err := s.commitElems(f.rs.table.Name, &tx)
 		tx, size = plan{}, 0
 		return err
 	}
@@ -240,7 +207,11 @@ func (f *Firewall) commitDiff(d *diff) error {
 				}
 			}
 			n := min(len(elems), (budget-size)/per)
-			*dst = append(*dst, elems[:n]...)
+			if len(*dst) == 0 {
+				*dst = elems[:n:n] // no copy; an append copies
+			} else {
+				*dst = append(*dst, elems[:n]...)
+			}
 			size += n * per
 			elems = elems[n:]
 		}
@@ -281,6 +252,11 @@ func (f *Firewall) commitDiff(d *diff) error {
 	}
 	return flush()
 }
+
+// capAcks makes the kernel's errors carry the header of the message that
+// failed rather than the whole of it (NETLINK_CAP_ACK): a transaction's
+// messages are large.
+func capAcks(c *netlink.Conn) error { return c.SetOption(netlink.CapAcknowledge, true) }
 
 // repairTable installs the table again when the kernel lacks part of it,
 // and the external address when the kernel's differs from the one last
