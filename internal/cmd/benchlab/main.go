@@ -1,18 +1,23 @@
 // Command benchlab is `make bench`: it measures portleased and miniupnpd
 // side by side in the network lab (issue 5), and portleased a second time
-// with a state file (issue 9). For each gateway, in a fresh lab, it fills the gateway's table from a LAN host to each size of -sizes
-// with the load generator plbench, and at each size measures new NAT-PMP
-// mappings as fast as the gateway answers and (portleased) offered at a
-// fixed rate, their deletion, UPnP AddPortMapping and DeletePortMapping, the
-// daemon's resident memory and what the kernel holds. At the end it times
-// the removal of the whole table (portleased: SIGTERM until exit;
-// miniupnpd: a NAT-PMP "delete all") while another LAN host keeps asking
-// for the external address. The series with a state file (on the disk of
-// -state-dir, which should not be a tmpfs, where fsync costs nothing) ends
-// instead with restarts: portleased is started again with the leases of
-// the largest size in its state file, and the time from the exec to the
-// first NAT-PMP answer is measured. A step that runs out of its budget
-// ends that gateway's series, and the results say where and why.
+// with a state file (issue 9). For each gateway, in a fresh lab, it fills
+// the gateway's table from a LAN host to each size of -sizes with the load
+// generator plbench, and at each size measures new NAT-PMP mappings as fast
+// as the gateway answers and (portleased) offered at a fixed rate, their
+// deletion, UPnP AddPortMapping and DeletePortMapping, the daemon's
+// resident memory and what the kernel holds. At the end it times the
+// removal of the whole table (portleased: SIGTERM until exit; miniupnpd: a
+// NAT-PMP "delete all") while another LAN host keeps asking for the
+// external address. A step that runs out of its budget ends that
+// gateway's series, and the results say where and why.
+//
+// portleased-state, portleased with its state file on the disk of
+// -state-dir (not a tmpfs, where fsync costs nothing), runs alongside
+// portleased, size by size, and at each size the two make new NAT-PMP
+// mappings in alternating rounds for the ratio of their rates. Its series
+// ends with restarts instead of the removal: portleased is started again
+// with the leases of the largest size in its state file, and the time from
+// the exec to the first NAT-PMP answer is measured.
 //
 // It writes results.json, BENCHMARKS-generated.md and rate.png (through
 // gnuplot) in -out. Everything that talks to a gateway runs inside the

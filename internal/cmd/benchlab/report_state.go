@@ -74,13 +74,15 @@ func (r *results) stateMarkdown(p func(format string, args ...any)) {
 	p("")
 	p("portleased-state is then started again with the %s leases of its state file, three ways. The time runs from "+
 		"the exec to the first answer to a NAT-PMP external address request that the second LAN host sends every %v "+
-		"(target: under %.0f s with 100,000); the log columns are when the daemon logged that step, from the exec "+
-		"(millisecond resolution). Restored, adopted, added and removed are the counts of its \"leases restored\" line; "+
+		"(target: under %.0f s with 100,000). The log columns are when the daemon logged that step, from the exec "+
+		"(millisecond resolution): the state file read (%q), the kernel reconciled with the leases (%q; \"took\" is "+
+		"the reconciliation's own time, what comes before it in that column is putting the leases back into the table), "+
+		"the servers up (%q). Restored, adopted, added and removed are the counts of its %q line; "+
 		"the kernel column counts the elements of its inbound4 map once it serves.", thousands(st.Restarts[0].Leases),
-		restartPollInterval, stateRestartTarget)
+		restartPollInterval, stateRestartTarget, logLoaded, logReconciled, logServing, logRestored)
 	p("")
-	p("| previous run ended by | kernel before | first answer s | first success s | log: state file loaded | leases restored | serving NAT-PMP | restored | adopted | added | removed | kernel after | epoch s | note |")
-	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	p("| previous run ended by | kernel before | first answer s | first success s | log: file read | reconciled | took | serving | restored | adopted | added | removed | kernel after | epoch s | note |")
+	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, x := range st.Restarts {
 		logged := func(msg string) string {
 			if t, ok := x.Logged[msg]; ok {
@@ -88,8 +90,8 @@ func (r *results) stateMarkdown(p func(format string, args ...any)) {
 			}
 			return "–"
 		}
-		p("| %s | %s | %.3f | %.3f | %s | %s | %s | %s | %s | %s | %s | %s | %d | %s |", x.How, thousands(x.KernelBefore),
-			x.FirstAnswerSeconds, x.FirstSuccessSeconds, logged(loggedSteps[0]), logged(loggedSteps[1]), logged(loggedSteps[2]),
+		p("| %s | %s | %.3f | %.3f | %s | %s | %.3f | %s | %s | %s | %s | %s | %s | %d | %s |", x.How, thousands(x.KernelBefore),
+			x.FirstAnswerSeconds, x.FirstSuccessSeconds, logged(logLoaded), logged(logReconciled), x.ReconcileSeconds, logged(logServing),
 			thousands(x.Restored), thousands(x.KernelAdopted), thousands(x.KernelAdded), thousands(x.KernelRemoved),
 			thousands(x.KernelAfter), x.Epoch, strings.ReplaceAll(x.Note, "|", "/"))
 	}

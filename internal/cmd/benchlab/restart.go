@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,8 +14,14 @@ import (
 	"github.com/portlease/portlease/natpmp"
 )
 
-// restartPollInterval is how often the startup prober sends its request.
-const restartPollInterval = 2 * time.Millisecond
+const (
+	// restartPollInterval is how often the startup prober sends its
+	// request.
+	restartPollInterval = 2 * time.Millisecond
+	// restartProfile is the length of the CPU profile of a start, with
+	// -profile: from the exec (within a few milliseconds) on.
+	restartProfile = 5 * time.Second
+)
 
 // restartResult is one start of portleased with a state file holding the
 // leases of the series (issue 9: serving again within 1 s with 100,000).
@@ -36,10 +41,12 @@ type restartResult struct {
 	// Epoch is the Seconds Since Start of Epoch of the first success
 	// (RFC 6886 §3.6): it continues across a restart that kept the state.
 	Epoch uint32 `json:"epoch"`
-	// Logged is what the daemon logged of the start: "state file loaded",
-	// "leases restored" and "serving NAT-PMP", each in seconds from the
-	// exec (the log's times have millisecond resolution).
+	// Logged is when the daemon logged the messages of loggedSteps, in
+	// seconds from the exec (the log's times have millisecond resolution).
 	Logged map[string]float64 `json:"logged_seconds,omitempty"`
+	// ReconcileSeconds is the "took" of nftfw's "nftables mappings
+	// reconciled" line: the kernel's reconciliation alone.
+	ReconcileSeconds float64 `json:"reconcile_seconds"`
 	// Restored and the Kernel counts are the "leases restored" line's.
 	Restored      int `json:"restored"`
 	KernelAdopted int `json:"kernel_adopted"`
@@ -50,10 +57,18 @@ type restartResult struct {
 	Note        string `json:"note,omitempty"`
 }
 
-// loggedSteps are the daemon's log messages of a start with a state file,
-// in order: the file read, the leases back in the table and the kernel
-// reconciled, the servers up.
-var loggedSteps = []string{"state file loaded", "leases restored", "serving NAT-PMP"}
+// Log messages of a start with a state file, in order: the file read, the
+// kernel reconciled with the leases, the leases back in the table and the
+// kernel reconciled, the servers up.
+const (
+	logLoaded     = "state file loaded"
+	logReconciled = "nftables mappings reconciled"
+	logRestored   = "leases restored"
+	logServing    = "serving NAT-PMP"
+)
+
+// loggedSteps are the messages whose times restart notes.
+var loggedSteps = []string{logLoaded, logReconciled, logRestored, logServing}
 
 // restarts starts portleased again with the n leases of its state file,
 // three ways: after SIGTERM, which leaves the kernel's table in place (the
@@ -61,24 +76,26 @@ var loggedSteps = []string{"state file loaded", "leases restored", "serving NAT-
 // nothing was written at exit); after SIGKILL and `nft delete table inet
 // portleased` (the start adds every element). Each is timed from the exec
 // to the first answer to a NAT-PMP request sent every 2 ms from the second
-// LAN host. It returns the results, and stops at the first start that
-// fails (the daemon is then stopped).
-func (b *bench) restarts(ctx context.Context, lab *netlab.Lab, pl *portleased, n int) []*restartResult {
+// LAN host; with -profile, a CPU profile of each start is saved as
+// cpu-start-<label>.pprof. It returns the results, and stops at the first
+// start that fails (the daemon is then stopped).
+func (s *series) restarts(ctx context.Context) []*restartResult {
+	pl, n := s.pl, s.current
 	ways := []struct {
-		how         string
+		how, label  string
 		end         func() error
 		deleteTable bool
 	}{
-		{"SIGTERM (table kept)", pl.Stop, false},
-		{"SIGKILL (table kept)", pl.Kill, false},
-		{"SIGKILL, then nft delete table inet portleased", pl.Kill, true},
+		{"SIGTERM (table kept)", "sigterm", pl.Stop, false},
+		{"SIGKILL (table kept)", "sigkill", pl.Kill, false},
+		{"SIGKILL, then nft delete table inet portleased", "deleted", pl.Kill, true},
 	}
 	var out []*restartResult
 	for _, w := range ways {
 		r := &restartResult{How: w.how, Leases: n}
 		out = append(out, r)
 		say("portleased-state: restart with %d leases: %s", n, w.how)
-		if err := b.restart(ctx, lab, pl, r, w.end, w.deleteTable); err != nil {
+		if err := s.restart(ctx, r, "start-"+w.label, w.end, w.deleteTable); err != nil {
 			r.Note = err.Error()
 			say("portleased-state: %v", err)
 			return out
@@ -93,8 +110,10 @@ func (b *bench) restarts(ctx context.Context, lab *netlab.Lab, pl *portleased, n
 }
 
 // restart ends the running daemon with end, deletes its kernel table if
-// deleteTable, starts it again and fills r.
-func (b *bench) restart(ctx context.Context, lab *netlab.Lab, pl *portleased, r *restartResult, end func() error, deleteTable bool) error {
+// deleteTable, starts it again and fills r; with -profile it saves a CPU
+// profile of the start labelled label.
+func (s *series) restart(ctx context.Context, r *restartResult, label string, end func() error, deleteTable bool) error {
+	lab, pl := s.lab, s.pl
 	if err := end(); err != nil {
 		return fmt.Errorf("ending the previous run: %w", err)
 	}
@@ -117,9 +136,18 @@ func (b *bench) restart(ctx context.Context, lab *netlab.Lab, pl *portleased, r 
 	if err != nil {
 		return err
 	}
+	var profiled func() error
+	if s.prof != nil {
+		profiled = s.prof.startup(ctx, restartProfile, label)
+	}
 	exec := time.Now()
 	startErr := pl.Start(ctx)
 	first, success, epoch, probeErr := probe.wait()
+	if profiled != nil {
+		if err := profiled(); err != nil {
+			say("portleased-state: profile of the start: %v", err)
+		}
+	}
 	if startErr != nil {
 		return startErr
 	}
@@ -137,14 +165,19 @@ func (b *bench) restart(ctx context.Context, lab *netlab.Lab, pl *portleased, r 
 			r.Logged[msg] = t.Sub(exec).Seconds()
 		}
 	}
-	attrs, ok := logAttrs(log, "leases restored")
+	if attrs, ok := logAttrs(log, logReconciled); ok {
+		if d, err := time.ParseDuration(attrs["took"]); err == nil {
+			r.ReconcileSeconds = d.Seconds()
+		}
+	}
+	attrs, ok := logAttrs(log, logRestored)
 	if !ok {
-		return errors.New(`no "leases restored" line in the log`)
+		return fmt.Errorf("no %q line in the log", logRestored)
 	}
 	for key, dst := range map[string]*int{"restored": &r.Restored, "kernel_adopted": &r.KernelAdopted,
 		"kernel_added": &r.KernelAdded, "kernel_removed": &r.KernelRemoved} {
 		if *dst, err = strconv.Atoi(attrs[key]); err != nil {
-			return fmt.Errorf(`"leases restored" %s=%q: %w`, key, attrs[key], err)
+			return fmt.Errorf("%q %s=%q: %w", logRestored, key, attrs[key], err)
 		}
 	}
 	if r.KernelAfter, err = pl.kernelMappings(ctx); err != nil {

@@ -213,7 +213,7 @@ func (s *series) stop(size int, why string) {
 // restarts.
 func (s *series) finish(ctx context.Context) {
 	if s.name == gwPortleasedState {
-		s.run.Restarts = s.b.restarts(ctx, s.lab, s.pl, s.current)
+		s.run.Restarts = s.restarts(ctx)
 		return
 	}
 	s.run.Removal = s.b.removal(ctx, s.lab, s.pl, s.mu, s.current)
