@@ -76,7 +76,8 @@ func (r *results) stateMarkdown(p func(format string, args ...any)) {
 		"the exec to the first answer to a NAT-PMP external address request that the second LAN host sends every %v "+
 		"(target: under %.0f s with 100,000). The log columns are when the daemon logged that step, from the exec "+
 		"(millisecond resolution): the state file read (%q), the kernel reconciled with the leases (%q; \"took\" is "+
-		"the reconciliation's own time, what comes before it in that column is putting the leases back into the table), "+
+		"the reconciliation's own time; from the file read to the reconciliation's start, the leases are put back "+
+		"into the table), "+
 		"the servers up (%q). Restored, adopted, added and removed are the counts of its %q line; "+
 		"the kernel column counts the elements of its inbound4 map once it serves.", thousands(st.Restarts[0].Leases),
 		restartPollInterval, stateRestartTarget, logLoaded, logReconciled, logServing, logRestored)
