@@ -1,6 +1,9 @@
 #!/bin/sh
 # bench.sh: `make bench`. Measures portleased and miniupnpd side by side in the
-# network lab (issue 5) and writes bench/results.json,
+# network lab (issue 5), and portleased with a state file against portleased
+# without, then its restart with the leases kept (issue 9; the state file is
+# in a temporary directory under /var/tmp, -state-dir), and writes
+# bench/results.json,
 # bench/BENCHMARKS-generated.md and bench/rate.png. Needs root (namespaces,
 # nftables); installs gnuplot-nox for the plot when it is missing. Arguments
 # are passed to benchlab, e.g. ./scripts/bench.sh -sizes 0,1000.

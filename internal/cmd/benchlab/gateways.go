@@ -57,9 +57,10 @@ type portleased struct {
 
 // startPortleased runs bin on lab's gateway, its configuration in dir,
 // logging to logPath, and waits until it serves. A non-empty profileSocket
-// is passed as -profile-socket. Stop waits up to removalBudget for the
+// is passed as -profile-socket; a non-empty stateFile is its state file
+// (otherwise "state file none"). Stop waits up to removalBudget for the
 // exit: the removal of a large table is measured with it.
-func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, profileSocket string) (*portleased, error) {
+func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, profileSocket, stateFile string) (*portleased, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -69,6 +70,7 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, pr
 		Dir:    dir,
 		// Every port, the longest lifetime the load asks for.
 		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400"},
+		StateFile:   stateFile,
 		Log:         logf,
 		StopTimeout: removalBudget,
 	}

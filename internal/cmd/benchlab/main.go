@@ -1,14 +1,23 @@
 // Command benchlab is `make bench`: it measures portleased and miniupnpd
-// side by side in the network lab (issue 5). For each gateway, in a fresh
-// lab, it fills the gateway's table from a LAN host to each size of -sizes
-// with the load generator plbench, and at each size measures new NAT-PMP
-// mappings as fast as the gateway answers and (portleased) offered at a
-// fixed rate, their deletion, UPnP AddPortMapping and DeletePortMapping, the
-// daemon's resident memory and what the kernel holds. At the end it times
-// the removal of the whole table (portleased: SIGTERM until exit;
-// miniupnpd: a NAT-PMP "delete all") while another LAN host keeps asking
-// for the external address. A step that runs out of its budget ends that
+// side by side in the network lab (issue 5), and portleased a second time
+// with a state file (issue 9). For each gateway, in a fresh lab, it fills
+// the gateway's table from a LAN host to each size of -sizes with the load
+// generator plbench, and at each size measures new NAT-PMP mappings as fast
+// as the gateway answers and (portleased) offered at a fixed rate, their
+// deletion, UPnP AddPortMapping and DeletePortMapping, the daemon's
+// resident memory and what the kernel holds. At the end it times the
+// removal of the whole table (portleased: SIGTERM until exit; miniupnpd: a
+// NAT-PMP "delete all") while another LAN host keeps asking for the
+// external address. A step that runs out of its budget ends that
 // gateway's series, and the results say where and why.
+//
+// portleased-state, portleased with its state file on the disk of
+// -state-dir (not a tmpfs, where fsync costs nothing), runs alongside
+// portleased, size by size, and at each size the two make new NAT-PMP
+// mappings in alternating rounds for the ratio of their rates. Its series
+// ends with restarts instead of the removal: portleased is started again
+// with the leases of the largest size in its state file, and the time from
+// the exec to the first NAT-PMP answer is measured.
 //
 // It writes results.json, BENCHMARKS-generated.md and rate.png (through
 // gnuplot) in -out. Everything that talks to a gateway runs inside the
@@ -62,9 +71,22 @@ type bench struct {
 	stepBudget     time.Duration
 	timeout        time.Duration
 	tries          int
+	stateDir       string
+	stateRounds    int
 	profile        bool
-	prof           *profiler // portleased's, with -profile
 }
+
+// The gateways benchlab measures: portleased with "state file none",
+// portleased with a state file, and miniupnpd.
+const (
+	gwPortleased      = "portleased"
+	gwPortleasedState = "portleased-state"
+	gwMiniUPnPd       = "miniupnpd"
+)
+
+// isPortleased tells whether the gateway named name is portleased, with or
+// without a state file.
+func isPortleased(name string) bool { return name == gwPortleased || name == gwPortleasedState }
 
 func main() {
 	var b bench
@@ -73,7 +95,9 @@ func main() {
 	flag.StringVar(&b.plbenchPath, "plbench", "bin/plbench", "the plbench load generator")
 	flag.StringVar(&b.out, "out", "bench", "the directory for results.json, BENCHMARKS-generated.md and rate.png")
 	flag.StringVar(&sizes, "sizes", "0,1000,10000,100000", "table sizes to measure at, ascending, comma-separated")
-	flag.StringVar(&gateways, "gateways", "portleased,miniupnpd", "gateways to measure, in order")
+	flag.StringVar(&gateways, "gateways", "portleased,portleased-state,miniupnpd", "gateways to measure, in order: portleased (state file none), portleased-state (a state file in -state-dir), miniupnpd")
+	flag.IntVar(&b.stateRounds, "state-rounds", 5, "with portleased and portleased-state: rounds of -n new NAT-PMP mappings (and their deletion) on each at each size, alternating, for the ratio of their rates")
+	flag.StringVar(&b.stateDir, "state-dir", "/var/tmp", "the directory portleased-state keeps its state file in (a temporary directory is made there): on the machine's disk, not a tmpfs")
 	flag.IntVar(&b.mapN, "n", 2000, "NAT-PMP mappings made, then deleted, at each size")
 	flag.IntVar(&b.upnpN, "upnp-n", 1000, "UPnP mappings added, then deleted, at each size")
 	flag.Float64Var(&b.pacedRate, "paced-rate", 20000, "portleased only: -n more NAT-PMP mappings at each size, offered at this rate (plbench -rate), for the latency at that load; 0: none")
@@ -90,7 +114,7 @@ func main() {
 		fatal(err)
 	}
 	for g := range strings.SplitSeq(gateways, ",") {
-		if g != "portleased" && g != "miniupnpd" {
+		if !isPortleased(g) && g != gwMiniUPnPd {
 			fatal(fmt.Errorf("-gateways: unknown gateway %q", g))
 		}
 		b.gateways = append(b.gateways, g)
@@ -157,12 +181,28 @@ func (b *bench) run(cmdline string) error {
 		UPnPN:   b.upnpN,
 		Clients: b.clients,
 	}
-	if slices.Contains(b.gateways, "portleased") {
+	if slices.ContainsFunc(b.gateways, isPortleased) {
 		res.PacedRate = b.pacedRate // miniupnpd is not measured at a fixed rate
 	}
 	start := time.Now()
 	_ = netlab.RemoveStale(context.Background())
+	// With and without a state file, portleased is measured side by
+	// side, size by size, for the ratio of their rates.
+	paired := slices.Contains(b.gateways, gwPortleased) && slices.Contains(b.gateways, gwPortleasedState)
 	for _, g := range b.gateways {
+		if paired && g == gwPortleasedState {
+			continue // measured with portleased
+		}
+		if paired && g == gwPortleased {
+			say("=== %s and %s, side by side", gwPortleased, gwPortleasedState)
+			runs, cost, err := b.runPair()
+			if err != nil {
+				return err
+			}
+			res.Gateways = append(res.Gateways, runs...)
+			res.StateCost, res.StateRounds = cost, b.stateRounds
+			continue
+		}
 		say("=== %s", g)
 		run, err := b.runGateway(g)
 		if err != nil {
@@ -174,105 +214,10 @@ func (b *bench) run(cmdline string) error {
 	return res.write(b.out)
 }
 
-// runGateway measures one gateway in a fresh lab, removed at the end.
-func (b *bench) runGateway(name string) (*gatewayRun, error) {
-	ctx := context.Background()
-	lab, err := netlab.Setup(ctx, netlab.Config{LANHosts: 2})
-	if err != nil {
-		return nil, err
-	}
-	stopInterrupt := lab.HandleInterrupt()
-	defer stopInterrupt()
-	defer lab.Close()
-	dir, err := os.MkdirTemp("", "benchlab-"+name+"-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	logPath, err := filepath.Abs(filepath.Join(b.out, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-
-	run := &gatewayRun{Name: name, Log: logPath}
-	var gw gateway
-	var pl *portleased
-	var mu *miniupnpd
-	if name == "portleased" {
-		run.Version = "portleased, this tree at " + gitRevision()
-		socket := ""
-		if b.profile {
-			socket = filepath.Join(dir, "profile.sock")
-			if b.prof, err = newProfiler(socket, filepath.Join(b.out, "profiles")); err != nil {
-				return nil, err
-			}
-		}
-		pl, err = startPortleased(ctx, lab, b.portleasedPath, dir, logPath, socket)
-		gw = pl
-	} else {
-		run.Version = packageVersion("miniupnpd-nftables")
-		mu, err = startMiniUPnPd(ctx, lab, dir, logPath)
-		gw = mu
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer gw.stop()
-
-	lan := lab.LAN[0]
-	natpmpGW := lab.GatewayLANAddr4.String()
-	current := 0
-	for _, size := range b.sizes {
-		step := &sizeResult{Size: size}
-		run.Steps = append(run.Steps, step)
-		if size > current {
-			say("%s: filling the table from %d to %d mappings", name, current, size)
-			var cpuDone func() error
-			if b.prof != nil && name == "portleased" {
-				cpuDone = b.prof.cpu(ctx, profileSeconds(size-current), fmt.Sprintf("fill-%d", size))
-			}
-			t0 := time.Now()
-			r, err := b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", size - current, firstPort + portSpan(current), b.prefillBudget, 0})
-			step.PrefillSeconds = time.Since(t0).Seconds()
-			if cpuDone != nil {
-				if err := cpuDone(); err != nil {
-					say("%s: %v", name, err)
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-			step.Prefill = r
-			current += r.OK
-			if current < size {
-				run.StoppedAt = size
-				if r.StoppedEarly {
-					run.StopReason = fmt.Sprintf("stopped at %s: filling the table took more than %v (%d of %d mappings made)",
-						thousands(size), b.prefillBudget, current, size)
-				} else {
-					run.StopReason = fmt.Sprintf("stopped at %s: filling the table failed (%d of %d mappings made; errors %v)",
-						thousands(size), current, size, r.ErrorsByKind)
-				}
-				step.Notes = append(step.Notes, run.StopReason)
-				step.Size = current
-				say("%s: %s", name, run.StopReason)
-				break
-			}
-		}
-		if stop := b.measure(ctx, lab, gw, name, step, current); stop != "" {
-			run.StoppedAt = size
-			run.StopReason = fmt.Sprintf("stopped at %s: %s", thousands(size), stop)
-			say("%s: %s", name, run.StopReason)
-			break
-		}
-	}
-	run.Removal = b.removal(ctx, lab, pl, mu, current)
-	return run, nil
-}
-
 // measure runs the measured steps at one table size. It returns why the
 // series must stop, or "".
-func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name string, step *sizeResult, current int) string {
+func (s *series) measure(ctx context.Context, step *sizeResult) string {
+	b, lab, gw, name, current := s.b, s.lab, s.gw, s.name, s.current
 	lan := lab.LAN[0]
 	natpmpGW := lab.GatewayLANAddr4.String()
 	first := firstPort + portSpan(current)
@@ -304,8 +249,8 @@ func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name s
 		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 	}
 	b.sample(ctx, gw, step, current+okOf(r))
-	if b.prof != nil && name == "portleased" {
-		if err := b.prof.heap(ctx, strconv.Itoa(current)); err != nil {
+	if s.prof != nil {
+		if err := s.prof.heap(ctx, strconv.Itoa(current)); err != nil {
 			say("%s: %v", name, err)
 		}
 	}
@@ -315,14 +260,14 @@ func (b *bench) measure(ctx context.Context, lab *netlab.Lab, gw gateway, name s
 	if check("NAT-PMP delete", b.mapN, r, err) {
 		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 	}
-	if b.pacedRate > 0 && name == "portleased" && stop == "" {
+	if b.pacedRate > 0 && isPortleased(name) && stop == "" {
 		// The same load offered at a fixed rate: the latency at that
 		// load, where the step above measures it at saturation. The
 		// ports of the step above are free again.
 		say("%s @ %d: %d new NAT-PMP mappings at %.0f/s", name, current, b.mapN, b.pacedRate)
 		var traced func() error
-		if b.prof != nil {
-			traced = b.prof.trace(ctx, time.Second, fmt.Sprintf("paced-%d", current))
+		if s.prof != nil {
+			traced = s.prof.trace(ctx, time.Second, fmt.Sprintf("paced-%d", current))
 		}
 		r, err = b.plbench(ctx, lan, natpmpGW, load{"natpmp", "map", b.mapN, first, b.stepBudget, b.pacedRate})
 		if traced != nil {

@@ -89,3 +89,27 @@ func (p *profiler) cpu(ctx context.Context, d time.Duration, label string) (wait
 	trace := p.trace(ctx, d, label)
 	return func() error { return errors.Join(profile(), trace()) }
 }
+
+// startupWait bounds how long startup waits for a starting daemon's profile
+// socket.
+const startupWait = 5 * time.Second
+
+// startup starts a CPU profile of d as cpu-<label>.pprof as soon as a
+// daemon that is starting serves its profile socket (it tries every 2 ms
+// for up to startupWait), and returns a function that waits for it.
+func (p *profiler) startup(ctx context.Context, d time.Duration, label string) (wait func() error) {
+	done := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(startupWait)
+		for {
+			err := p.fetch(ctx, fmt.Sprintf("profile?seconds=%d", int(d.Seconds())), "cpu-"+label+".pprof")
+			var op *net.OpError
+			if err == nil || !errors.As(err, &op) || op.Op != "dial" || time.Now().After(deadline) {
+				done <- err
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	return func() error { return <-done }
+}
