@@ -18,22 +18,34 @@ const (
 
 // armed returns what the kernel must hold for the lease id from now on, with
 // the kernel timeout to give it, and schedules the lease's next turn in the
-// expiry loop: its end, when the kernel timeout reaches that far; otherwise
-// halfway through the kernel timeout, to arm it again. A lease without an
-// end, or with one beyond the bound, thus never stays in the kernel for
-// longer than the bound after the daemon has gone. t.mu must be held.
+// expiry loop. A lease without an end, or with one beyond the bound, thus
+// never stays in the kernel for longer than the bound after the daemon has
+// gone. t.mu must be held.
+//
+// Such a lease's kernel timeout runs to a fixed point of the wall clock: the
+// end of the slot after the current one, where slots are half the bound long
+// and each external port's are offset by a hash of it, so that leases are
+// re-armed spread out, not all at once. The lease is re-armed when its
+// current slot ends, with half the bound left in the kernel. A start-up
+// reconciliation after a restart within the same slot thus wants exactly the
+// kernel timeout the element already has, and keeps it as it is.
 func (t *Table) armed(id leaseID, now time.Time) Mapping {
 	e := t.store.get(id)
 	m := t.mapping(id)
 	at := int64(now.Sub(t.base))
-	if left := time.Duration(e.expires - at); e.expires != 0 && left <= t.bound {
+	half := max(int64(t.bound/2), 1)
+	wall := t.baseWall + at
+	off := int64(uint64(e.key().proto)<<16|uint64(e.eport)) * 0x9E3779B1 % half
+	slot := wall - ((wall-off)%half+half)%half // the current slot's start
+	end := slot + 2*half - t.baseWall                // as an entry time
+	if e.expires != 0 && e.expires <= end {
 		// A zero Lifetime would mean no kernel timeout at all.
-		m.Lifetime = max(left, time.Millisecond)
+		m.Lifetime = max(time.Duration(e.expires-at), time.Millisecond)
 		t.schedule(id, e.expires)
 		return m
 	}
-	m.Lifetime = t.bound
-	t.schedule(id, at+int64(t.bound/2))
+	m.Lifetime = time.Duration(end - at)
+	t.schedule(id, end-half)
 	return m
 }
 

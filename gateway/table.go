@@ -60,6 +60,7 @@ type Table struct {
 	commit   committer
 	wake     chan struct{}
 	bound    time.Duration // Config.KernelTimeout
+	baseWall int64         // base on the wall clock, Unix nanoseconds
 
 	watchMu  sync.Mutex
 	watchers map[int]func()
@@ -112,6 +113,7 @@ func New(cfg Config) *Table {
 	t.commit.snapshot = t.resyncSnapshot
 	t.commit.wake = t.wake
 	t.base = t.now()
+	t.baseWall = t.base.UnixNano()
 	t.start = t.base
 	if wall := t.base.Round(0); !cfg.EpochStart.IsZero() && !cfg.EpochStart.After(wall) {
 		t.start = t.base.Add(-wall.Sub(cfg.EpochStart))
