@@ -321,7 +321,7 @@ func TestKernelTimeoutSurvivesRestart(t *testing.T) {
 	end := start.Add(m.Lifetime)
 	// Half the bound before the end, the lease is armed again: restart
 	// halfway to that.
-	restart := start.Add(end.Add(-DefaultKernelTimeout / 2).Sub(start) / 2)
+	restart := start.Add(end.Add(-DefaultKernelTimeout/2).Sub(start) / 2)
 	second := New(Config{Policy: defaultPolicy(), Firewall: fw, Now: func() time.Time { return restart }})
 	if n, _ := second.Restore([]Lease{res.Lease}); n != 1 {
 		t.Fatal("the lease did not come back")

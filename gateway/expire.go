@@ -37,7 +37,7 @@ func (t *Table) armed(id leaseID, now time.Time) Mapping {
 	wall := t.baseWall + at
 	off := int64(uint64(e.key().proto)<<16|uint64(e.eport)) * 0x9E3779B1 % half
 	slot := wall - ((wall-off)%half+half)%half // the current slot's start
-	end := slot + 2*half - t.baseWall                // as an entry time
+	end := slot + 2*half - t.baseWall          // as an entry time
 	if e.expires != 0 && e.expires <= end {
 		// A zero Lifetime would mean no kernel timeout at all.
 		m.Lifetime = max(time.Duration(e.expires-at), time.Millisecond)
