@@ -23,21 +23,23 @@ const (
 // gone. t.mu must be held.
 //
 // Such a lease's kernel timeout runs to a fixed point of the wall clock: the
-// end of the slot after the current one, where slots are half the bound long
-// and each external port's are offset by a hash of it, so that leases are
-// re-armed spread out, not all at once. The lease is re-armed when its
-// current slot ends, with half the bound left in the kernel. A start-up
-// reconciliation after a restart within the same slot thus wants exactly the
-// kernel timeout the element already has, and keeps it as it is.
+// end of the slot after the current one, where slots are half the bound
+// long. The lease is re-armed when its current slot ends, with half the
+// bound left in the kernel. A start-up reconciliation after a restart within
+// the same slot thus wants exactly the kernel timeout the element already
+// has, and keeps it as it is. Every such lease is re-armed at the same
+// moment, in one batch and so in one kernel transaction, every half bound:
+// re-arms spread over the slot would change the maps many times a second
+// with 100,000 leases, and a dump of a map that changes meanwhile (nft list,
+// Reconcile) must start over.
 func (t *Table) armed(id leaseID, now time.Time) Mapping {
 	e := t.store.get(id)
 	m := t.mapping(id)
 	at := int64(now.Sub(t.base))
 	half := max(int64(t.bound/2), 1)
 	wall := t.baseWall + at
-	off := int64(uint64(e.key().proto)<<16|uint64(e.eport)) * 0x9E3779B1 % half
-	slot := wall - ((wall-off)%half+half)%half // the current slot's start
-	end := slot + 2*half - t.baseWall          // as an entry time
+	slot := wall - (wall%half+half)%half // the current slot's start
+	end := slot + 2*half - t.baseWall    // as an entry time
 	if e.expires != 0 && e.expires <= end {
 		// A zero Lifetime would mean no kernel timeout at all.
 		m.Lifetime = max(time.Duration(e.expires-at), time.Millisecond)
