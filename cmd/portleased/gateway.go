@@ -108,10 +108,8 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 8)
-	// The watch starts once the kept leases are back in the table, before
-	// the kernel is reconciled with them: what another program changes
-	// from then on is repaired.
-	state.restore(table, func() { watchKernel(ctx, &background, fw, table, log, errc) })
+	state.restore(table)
+	watchKernel(ctx, &background, fw, table, log, errc)
 	srv := &natpmpsrv.Server{Table: table, Logger: log}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks,

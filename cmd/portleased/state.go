@@ -100,11 +100,10 @@ func (s *durableState) update(edit func(*statefile.Meta)) {
 
 // restore puts the kept leases back into table and makes the kernel agree
 // with it: what the kernel still holds of them is adopted, what it lacks
-// added, the rest removed. It calls restored in between. A kernel that
-// refuses is tried again by the table's Run loop.
-func (s *durableState) restore(table *gateway.Table, restored func()) {
+// added, the rest removed. A kernel that refuses is tried again by the
+// table's Run loop.
+func (s *durableState) restore(table *gateway.Table) {
 	n, skipped := table.Restore(s.loaded.Leases)
-	restored()
 	counts, err := table.Resync()
 	attrs := []any{"restored", n, "left_out", len(skipped),
 		"kernel_adopted", counts.Adopted, "kernel_added", counts.Added, "kernel_removed", counts.Removed}
@@ -129,16 +128,27 @@ func (s *durableState) close() {
 }
 
 // watchKernel starts the watch of nftables that repairs what other programs
-// change (healKernel), and returns once its socket is open, so that the
-// reconciliation that follows misses nothing; or, should the socket not
-// open at once, after a while, the watch trying on.
+// change (healKernel), once the start-up reconciliation is done: with a
+// monitor listening, the kernel would make an event of each of the
+// elements that reconciliation may add, which costs it ten times the
+// transaction itself. What changed between that reconciliation and the
+// monitor's opening is told by the ruleset's generation, and repaired.
 func watchKernel(ctx context.Context, wg *sync.WaitGroup, fw *nftfw.Firewall, table *gateway.Table, log *slog.Logger, errc chan<- error) {
+	heal := healKernel(table, log)
+	before, err := fw.Generation()
+	if err != nil {
+		log.Warn("nftables generation not read", "err", err)
+	}
 	opened := make(chan struct{})
-	wg.Go(func() { report(ctx, errc, fw.WatchOpened(ctx, healKernel(table, log), func() { close(opened) })) })
+	wg.Go(func() { report(ctx, errc, fw.WatchOpened(ctx, heal, func() { close(opened) })) })
 	select {
 	case <-opened:
 	case <-time.After(2 * time.Second):
 		log.Warn("nftables monitor not open yet: changes by other programs are repaired once it is")
+		return
+	}
+	if after, aerr := fw.Generation(); err != nil || aerr != nil || after != before {
+		heal()
 	}
 }
 

@@ -127,3 +127,28 @@ func fmtNumber(v any) string {
 	f, _ := v.(float64)
 	return strconv.FormatInt(int64(f), 10)
 }
+
+// TestGeneration: the generation ID stays while nothing is committed, and
+// moves on with a transaction of ours and with one of nft's.
+func TestGeneration(t *testing.T) {
+	ns := newNS(t)
+	f := newFirewall(t, ns, Config{})
+	g1, err := f.Generation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g2, err := f.Generation(); err != nil || g2 != g1 {
+		t.Fatalf("Generation() = %d, %v with nothing committed; want %d", g2, err, g1)
+	}
+	if err := f.Apply(context.Background(), []gateway.Mapping{tcpMapping(8080, "198.51.100.10:80")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	g3, err := f.Generation()
+	if err != nil || g3 == g1 {
+		t.Fatalf("Generation() = %d, %v after an Apply; want other than %d", g3, err, g1)
+	}
+	ns.nft(t, "add", "table", "inet", "other")
+	if g4, err := f.Generation(); err != nil || g4 == g3 {
+		t.Fatalf("Generation() = %d, %v after nft add table; want other than %d", g4, err, g3)
+	}
+}
