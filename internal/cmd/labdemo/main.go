@@ -94,7 +94,8 @@ func demo(bin, client string) error {
 			fmt.Printf("    [portleased] %s\n", sc.Text())
 		}
 	}()
-	daemon, err := labpeers.NewPortleased(lab, labpeers.PortleasedConfig{Binary: bin, Dir: dir, Log: logw})
+	daemon, err := labpeers.NewPortleased(lab, labpeers.PortleasedConfig{Binary: bin, Dir: dir, Log: logw,
+		StateFile: filepath.Join(dir, "leases")})
 	if err != nil {
 		return err
 	}
@@ -158,6 +159,24 @@ func demo(bin, client string) error {
 	}
 	say("GET %s -> %q", url, strings.TrimSpace(body))
 
+	step("Restarting portleased (SIGTERM, then start): the mapping survives, no client involved")
+	if err := daemon.Stop(); err != nil {
+		return err
+	}
+	if body, err := fetch(ctx, lab.WAN, url); err != nil {
+		return fmt.Errorf("fetch %s while portleased was stopped: %w", url, err)
+	} else {
+		say("while it is stopped the kernel still forwards: GET %s -> %q", url, strings.TrimSpace(body))
+	}
+	if err := daemon.Start(ctx); err != nil {
+		return err
+	}
+	if body, err := fetch(ctx, lab.WAN, url); err != nil {
+		return fmt.Errorf("fetch %s after the restart: %w", url, err)
+	} else {
+		say("started again, the lease came back from the state file: GET %s -> %q", url, strings.TrimSpace(body))
+	}
+
 	step("Deleting the mapping (portlease unmap tcp 8080) and fetching again: it must fail")
 	if out, err := lan.Run(ctx, client, "unmap", "tcp", "8080", "--discovery-wait", "500ms"); err != nil {
 		return err
@@ -170,18 +189,18 @@ func demo(bin, client string) error {
 		say("closed again: %v", err)
 	}
 
-	step("Stopping portleased (SIGTERM): it removes its nftables table")
+	step("Stopping portleased (SIGTERM): its table stays for the next start, with no mapping in it")
 	if err := daemon.Stop(); err != nil {
 		return err
 	}
-	rs, err := lab.Gateway.Run(ctx, "nft", "list", "ruleset")
+	elems, err := lab.Gateway.Run(ctx, "nft", "list", "map", "inet", "portleased", "inbound4")
 	if err != nil {
 		return err
 	}
-	if strings.Contains(rs, "portleased") {
-		return fmt.Errorf("the ruleset still holds portleased:\n%s", rs)
+	if strings.Contains(elems, "elements") {
+		return fmt.Errorf("the kernel still holds mappings:\n%s", elems)
 	}
-	say("the gateway's ruleset holds nothing of portleased")
+	say("the kernel holds no mapping:\n%s", indent(elems, "      "))
 	fmt.Println("\nThe demo worked.")
 	return nil
 }
