@@ -96,61 +96,45 @@ func kernelInbound(t *testing.T, lab *netlab.Lab) map[mappingKey]kernelElement {
 // inbound4`: each element is [{"elem": {"val": {"concat": [proto, eport]},
 // "expires": s}}, {"concat": [addr, port]}].
 func parseInbound(out string) (map[mappingKey]kernelElement, error) {
-	var doc struct {
-		Nftables []struct {
-			Map *struct {
-				Elem []json.RawMessage `json:"elem"`
-			} `json:"map"`
-		} `json:"nftables"`
+	raws, err := labpeers.MapElements([]byte(out))
+	if err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil {
-		return nil, fmt.Errorf("nft -j: %w", err)
-	}
-	var found bool
 	elems := make(map[mappingKey]kernelElement)
-	for _, obj := range doc.Nftables {
-		if obj.Map == nil {
-			continue
+	for _, raw := range raws {
+		var pair []json.RawMessage
+		if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
+			return nil, fmt.Errorf("nft -j: element %s: not a key and a value", raw)
 		}
-		found = true
-		for _, raw := range obj.Map.Elem {
-			var pair []json.RawMessage
-			if err := json.Unmarshal(raw, &pair); err != nil || len(pair) != 2 {
-				return nil, fmt.Errorf("nft -j: element %s: not a key and a value", raw)
-			}
-			var key struct {
-				Elem struct {
-					Val struct {
-						Concat []any `json:"concat"`
-					} `json:"val"`
-					Expires int `json:"expires"`
-				} `json:"elem"`
-			}
-			var val struct {
-				Concat []any `json:"concat"`
-			}
-			if err := json.Unmarshal(pair[0], &key); err != nil {
-				return nil, fmt.Errorf("nft -j: element key %s: %w", pair[0], err)
-			}
-			if err := json.Unmarshal(pair[1], &val); err != nil {
-				return nil, fmt.Errorf("nft -j: element value %s: %w", pair[1], err)
-			}
-			kc, vc := key.Elem.Val.Concat, val.Concat
-			if len(kc) != 2 || len(vc) != 2 {
-				return nil, fmt.Errorf("nft -j: element %s: want proto . port : addr . port", raw)
-			}
-			proto, pok := kc[0].(string)
-			eport, eok := kc[1].(float64)
-			addr, aok := vc[0].(string)
-			iport, iok := vc[1].(float64)
-			if !pok || !eok || !aok || !iok {
-				return nil, fmt.Errorf("nft -j: element %s: unexpected types", raw)
-			}
-			elems[mappingKey{proto, int(eport)}] = kernelElement{internal: fmt.Sprintf("%s:%d", addr, int(iport)), expires: key.Elem.Expires}
+		var key struct {
+			Elem struct {
+				Val struct {
+					Concat []any `json:"concat"`
+				} `json:"val"`
+				Expires int `json:"expires"`
+			} `json:"elem"`
 		}
-	}
-	if !found {
-		return nil, fmt.Errorf("nft -j: no map in the output")
+		var val struct {
+			Concat []any `json:"concat"`
+		}
+		if err := json.Unmarshal(pair[0], &key); err != nil {
+			return nil, fmt.Errorf("nft -j: element key %s: %w", pair[0], err)
+		}
+		if err := json.Unmarshal(pair[1], &val); err != nil {
+			return nil, fmt.Errorf("nft -j: element value %s: %w", pair[1], err)
+		}
+		kc, vc := key.Elem.Val.Concat, val.Concat
+		if len(kc) != 2 || len(vc) != 2 {
+			return nil, fmt.Errorf("nft -j: element %s: want proto . port : addr . port", raw)
+		}
+		proto, pok := kc[0].(string)
+		eport, eok := kc[1].(float64)
+		addr, aok := vc[0].(string)
+		iport, iok := vc[1].(float64)
+		if !pok || !eok || !aok || !iok {
+			return nil, fmt.Errorf("nft -j: element %s: unexpected types", raw)
+		}
+		elems[mappingKey{proto, int(eport)}] = kernelElement{internal: fmt.Sprintf("%s:%d", addr, int(iport)), expires: key.Elem.Expires}
 	}
 	return elems, nil
 }

@@ -3,7 +3,6 @@ package nftfw
 import (
 	"context"
 	"net/netip"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,12 +53,7 @@ func entryID(t *testing.T, gw testNS, src, dst string) uint32 {
 // mapping loses its external port.
 func TestForgetFlows(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsFile.Close() })
-	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	gw := labGateway(t, lab)
 	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink})
 	ctx := context.Background()
 	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
@@ -138,12 +132,7 @@ func TestForgetFlows(t *testing.T) {
 // its next segments find no translation, and the gateway resets it.
 func TestForgetTCPFlow(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
-	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsFile.Close() })
-	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	gw := labGateway(t, lab)
 	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink})
 	ctx := context.Background()
 	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {

@@ -6,11 +6,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portlease/portlease/internal/netlab"
 )
 
 // requireRoot skips t unless it runs as root with the ip and nft commands.
@@ -171,4 +175,42 @@ func (m *monitor) drain() {
 			return
 		}
 	}
+}
+
+// labGateway returns the testNS of lab's gateway namespace, its file open
+// until the test ends.
+func labGateway(t testing.TB, lab *netlab.Lab) testNS {
+	t.Helper()
+	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nsFile.Close() })
+	return testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+}
+
+// outboundSource sends a datagram from local on lan to port 9999 of wan and
+// returns the source address and port it arrives from.
+func outboundSource(t testing.TB, lan *netlab.Host, local string, wan *netlab.Host) string {
+	t.Helper()
+	recv, err := wan.ListenPacket("udp4", wan.Addr4.String()+":9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := lan.ListenPacket("udp4", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
+		t.Fatal(err)
+	}
+	_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
+	buf := make([]byte, 100)
+	_, from, err := recv.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("%s received nothing from %s: %v", wan.NS, local, err)
+	}
+	return from.String()
 }

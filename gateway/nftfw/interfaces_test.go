@@ -2,12 +2,9 @@ package nftfw
 
 import (
 	"context"
-	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/internal/netlab"
@@ -32,12 +29,7 @@ func TestSetInterfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsFile.Close() })
-	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	gw := labGateway(t, lab)
 	f := newFirewall(t, gw, Config{
 		ExternalInterface:  lab.GatewayWANLink,
 		InternalInterfaces: []string{lab.GatewayLANLink},
@@ -91,26 +83,8 @@ func TestSetInterfaces(t *testing.T) {
 		}
 	})
 	t.Run("outbound leaves B with B's address", func(t *testing.T) {
-		recv, err := wanB.ListenPacket("udp4", wanB.Addr4.String()+":9999")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer recv.Close()
-		send, err := lan0.ListenPacket("udp4", "198.51.100.10:5002")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer send.Close()
-		if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wanB.Addr4, 9999))); err != nil {
-			t.Fatal(err)
-		}
-		_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
-		buf := make([]byte, 100)
-		_, from, err := recv.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("WAN host B received nothing: %v", err)
-		}
-		if want := addrB.String() + ":25000"; from.String() != want {
+		from := outboundSource(t, lan0, "198.51.100.10:5002", wanB)
+		if want := addrB.String() + ":25000"; from != want {
 			t.Errorf("datagram of the mapped endpoint arrived from %v; want %s", from, want)
 		}
 	})

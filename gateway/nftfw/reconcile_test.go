@@ -2,7 +2,6 @@ package nftfw
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -159,11 +158,7 @@ type gatewayLab struct {
 func newGatewayLab(t *testing.T) *gatewayLab {
 	t.Helper()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsFile.Close() })
+	gw := labGateway(t, lab)
 	ln, err := lab.LAN[0].Listen("tcp4", ":8080")
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +168,7 @@ func newGatewayLab(t *testing.T) *gatewayLab {
 	m.Lifetime = time.Hour
 	return &gatewayLab{
 		lab: lab,
-		gw:  testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())},
+		gw:  gw,
 		ext: lab.GatewayWANAddr4.String(),
 		m:   m,
 	}

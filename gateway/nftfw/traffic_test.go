@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net"
-	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -94,12 +92,7 @@ func askUDP(h *netlab.Host, addr string) (seen string, from net.Addr, err error)
 // gateway also has the lab's own masquerade (table ip lab).
 func TestTraffic(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	nsFile, err := os.Open("/run/netns/" + lab.Gateway.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nsFile.Close() })
-	gw := testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
+	gw := labGateway(t, lab)
 	f := newFirewall(t, gw, Config{
 		ExternalInterface: lab.GatewayWANLink,
 		TimeoutGrace:      -1, // kernel timeout = Lifetime, for the timeout case
@@ -176,43 +169,14 @@ func TestTraffic(t *testing.T) {
 		if err := f.Apply(ctx, []gateway.Mapping{out}, nil); err != nil {
 			t.Fatal(err)
 		}
-		recv, err := wan.ListenPacket("udp4", wan.Addr4.String()+":9999")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer recv.Close()
-		send, err := lan0.ListenPacket("udp4", "198.51.100.10:5002")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer send.Close()
-		if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
-			t.Fatal(err)
-		}
-		_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
-		buf := make([]byte, 100)
-		_, from, err := recv.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("WAN host received nothing: %v", err)
-		}
-		if want := ext + ":25000"; from.String() != want {
+		from := outboundSource(t, lan0, "198.51.100.10:5002", wan)
+		if want := ext + ":25000"; from != want {
 			t.Errorf("datagram from the mapped endpoint arrived from %v; want %s", from, want)
 		}
 
 		// An endpoint without a mapping gets the lab's masquerade.
-		other, err := lan0.ListenPacket("udp4", "198.51.100.10:5003")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer other.Close()
-		if _, err := other.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
-			t.Fatal(err)
-		}
-		_, from, err = recv.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("WAN host received nothing from an unmapped endpoint: %v", err)
-		}
-		if !strings.HasPrefix(from.String(), ext+":") {
+		from = outboundSource(t, lan0, "198.51.100.10:5003", wan)
+		if !strings.HasPrefix(from, ext+":") {
 			t.Errorf("datagram from an unmapped endpoint arrived from %v; want %s (masquerade)", from, ext)
 		}
 	})

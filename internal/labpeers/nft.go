@@ -3,6 +3,9 @@ package labpeers
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,4 +40,26 @@ func NFTHasTable(t testing.TB, host *netlab.Host, family, name string) bool {
 		}
 	}
 	return false
+}
+
+// MapElements returns the elements of the one map in out, the output of
+// `nft -j list map FAMILY TABLE NAME`, each as nft writes it in JSON. A
+// map without elements has none; output without a map is an error.
+func MapElements(out []byte) ([]json.RawMessage, error) {
+	var doc struct {
+		Nftables []struct {
+			Map *struct {
+				Elem []json.RawMessage `json:"elem"`
+			} `json:"map"`
+		} `json:"nftables"`
+	}
+	if err := json.Unmarshal(out, &doc); err != nil {
+		return nil, fmt.Errorf("nft -j list map: %w", err)
+	}
+	for _, o := range doc.Nftables {
+		if o.Map != nil {
+			return o.Map.Elem, nil
+		}
+	}
+	return nil, errors.New("nft -j list map: no map in the output")
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -104,22 +103,11 @@ func (p *portleased) kernelMappings(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("nft list map: %w", err)
 	}
-	var doc struct {
-		Nftables []struct {
-			Map *struct {
-				Elem []json.RawMessage `json:"elem"`
-			} `json:"map"`
-		} `json:"nftables"`
+	elems, err := labpeers.MapElements(out)
+	if err != nil {
+		return 0, err
 	}
-	if err := json.Unmarshal(out, &doc); err != nil {
-		return 0, fmt.Errorf("nft -j list map: %w", err)
-	}
-	for _, o := range doc.Nftables {
-		if o.Map != nil {
-			return len(o.Map.Elem), nil
-		}
-	}
-	return 0, errors.New("nft -j list map: no map in the output")
+	return len(elems), nil
 }
 
 // terminate sends SIGTERM and waits for the exit, up to removalBudget;
