@@ -1,7 +1,6 @@
 package client
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/natpmp"
 	"github.com/portlease/portlease/upnp/igdclient"
 )
@@ -357,22 +357,7 @@ func (f *fakeFinder) notify(t *testing.T, from netip.AddrPort, n notice) {
 }
 
 // logBuffer collects a client's log for tests that wait for a line.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type logBuffer = labpeers.Output
 
 // freePort returns a UDP port of 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) uint16 {
