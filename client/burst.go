@@ -24,6 +24,10 @@ const (
 	// burstDuplicate is how soon an announcement identical to the last one
 	// is taken for a copy of it (a datagram heard twice).
 	burstDuplicate = 50 * time.Millisecond
+	// burstMinGap is the shortest gap between two announcements of one
+	// burst: half the schedule's first interval (250 ms), for jitter. A
+	// shorter one is a gateway that started again.
+	burstMinGap = 125 * time.Millisecond
 )
 
 // burstSpan is the time from the first announcement of a burst to its last:
@@ -55,9 +59,11 @@ type announceBurst struct {
 // burstStartSlack), no more than natpmp.AnnounceCount announcements within
 // the schedule's span, and a gap since the last one at least 1.5 times the
 // gap before it (the intervals double; a lost announcement only makes the
-// gap longer). A gateway that restarts within a burst of its own, too soon
-// for the epoch to show it, begins a burst whose gaps start again at
-// 250 ms: that shorter gap tells it at its second announcement.
+// gap longer), and never shorter than burstMinGap. A gateway that restarts
+// within a burst of its own, too soon for the epoch to show it, begins a
+// burst whose gaps start again at 250 ms: that shorter gap tells it at its
+// second announcement, or at its first when that comes sooner than
+// burstMinGap after the last one heard.
 func (b *announceBurst) next(at time.Time, epoch uint32, addr netip.Addr) bool {
 	gap := at.Sub(b.last)
 	if b.count > 0 && epoch == b.epoch && addr == b.addr && gap >= 0 && gap < burstDuplicate {
@@ -71,7 +77,7 @@ func (b *announceBurst) next(at time.Time, epoch uint32, addr netip.Addr) bool {
 		epoch >= b.epoch &&
 		d >= -burstStartSlack && d <= burstStartSlack &&
 		gap >= 0 && at.Sub(b.first) <= burstSpan()+burstStartSlack &&
-		(b.gap == 0 || gap >= b.gap*3/2)
+		gap >= burstMinGap && (b.gap == 0 || gap >= b.gap*3/2)
 	if !same {
 		*b = announceBurst{count: 1, first: at, last: at, epoch: epoch, start: start, addr: addr}
 		return true

@@ -64,6 +64,11 @@ func TestAnnounceBurst(t *testing.T) {
 		{"a restart heard after a single announcement, told at its second",
 			[]heard{{0.75, 0, ""}, {1.5, 0, ""}, {1.75, 0, ""}, {2.25, 0, ""}},
 			[]bool{true, false, true, false}},
+		{"a restart within 125 ms of the one announcement heard, told at its first",
+			// keep started after the first gateway's first announcement;
+			// the gateway started again 63 ms after its second.
+			[]heard{{0.25, 0, ""}, {0.313, 0, ""}, {0.563, 0, ""}, {1.063, 0, ""}},
+			[]bool{true, true, false, false}},
 		{"a new external address", []heard{{0, 50, ""}, {0.25, 50, ""}, {0.5, 50, "203.0.113.9"}, {0.75, 50, "203.0.113.9"}},
 			[]bool{true, false, true, false}},
 	}

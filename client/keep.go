@@ -97,11 +97,16 @@ func (m *Mapping) Stop() {
 	m.c.unkeep(m)
 }
 
+// closeGrace is how long Mapping.Close lets an attempt under way finish
+// before it cancels it.
+const closeGrace = 2 * time.Second
+
 // Close stops keeping the mapping and deletes it from the gateway: over
 // NAT-PMP by its internal port (RFC 6886 §3.4), over UPnP by its external
 // port once the entry is seen to lead to this mapping's address (another
 // host's mapping that took the port meanwhile is left alone: *ConflictError).
-// It waits for an attempt under way, cancelled, to end. A mapping never
+// It waits for an attempt under way to end, cancelling it after
+// closeGrace. A mapping never
 // granted is not deleted and Close returns nil; one the gateway no longer
 // holds returns an error wrapping ErrNotFound. Close mappings before the
 // Client: after Client.Close, NAT-PMP deletions fail with ErrClosed.
@@ -109,14 +114,27 @@ func (m *Mapping) Close(ctx context.Context) error {
 	c := m.c
 	c.mu.Lock()
 	c.unkeep(m)
-	busy, idle := m.busy, m.idle
-	if busy && m.cancelOp != nil {
-		m.cancelOp()
-	}
+	busy, idle, cancel := m.busy, m.idle, m.cancelOp
 	c.mu.Unlock()
 	if busy {
+		// An attempt under way (a renewal, a verification) is let finish
+		// for a while: a request of it that is still on its way would
+		// otherwise reach the gateway with the deletion and, handled
+		// after it, map the port again. One that takes longer (a gateway
+		// that does not answer) is cancelled.
+		wait := time.NewTimer(closeGrace)
+		defer wait.Stop()
 		select {
 		case <-idle:
+		case <-wait.C:
+			if cancel != nil {
+				cancel()
+			}
+			select {
+			case <-idle:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
