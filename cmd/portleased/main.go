@@ -53,9 +53,10 @@ Options:
 
 Signals:
   SIGTERM, SIGINT  Exit 0. With a state file the mappings stay in the kernel,
-                   forwarding, for the next start to adopt (each ends with its
-                   kernel timeout, at most an hour after its lease, should
-                   portleased not come back); with "state file none" every
+                   forwarding, for the next start to adopt; should portleased
+                   not come back, each ends with its kernel timeout (its
+                   lease's end and 30 s, at most an hour and 30 s for long
+                   and permanent leases). With "state file none" every
                    mapping is removed from the kernel first.
   SIGHUP           Read the configuration file again and apply every
                    directive: the rules (leases they no longer allow are
