@@ -68,10 +68,7 @@ func waitAll(t *testing.T, what string, within time.Duration, has func() (string
 // the test.
 func portleasedInbound(t *testing.T, lab *netlab.Lab) (string, func(string, int) bool) {
 	t.Helper()
-	out, err := lab.Gateway.Run(t.Context(), "nft", "list", "map", "inet", "portleased", "inbound4")
-	if err != nil {
-		t.Fatalf("nft list map inet portleased inbound4: %v", err)
-	}
+	out := inboundElements(t, lab)
 	return out, func(proto string, port int) bool {
 		return inKernel(out, proto, port, "198.51.100.10:"+strconv.Itoa(port))
 	}

@@ -191,12 +191,23 @@ type parser struct {
 
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
-	stateFileAt               int
 	upnpSeen                  map[string]int
 }
 
 func (p *parser) errorf(line int, format string, args ...any) {
 	p.errs = append(p.errs, &Error{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+// once records that the directive what is given at line, in *at, and
+// reports true; or, when *at holds an earlier line, reports the directive
+// given twice and returns false.
+func (p *parser) once(line int, at *int, what string) bool {
+	if *at != 0 {
+		p.errorf(line, "%s: already given at line %d", what, *at)
+		return false
+	}
+	*at = line
+	return true
 }
 
 // extra reports the first of args, words left over after a directive.
@@ -337,11 +348,9 @@ func (p *parser) portRange(s statement) {
 		p.errorf(s.line, "port range: missing LOW-HIGH")
 		return
 	}
-	if p.portRangeLine != 0 {
-		p.errorf(s.line, "port range: already given at line %d", p.portRangeLine)
+	if !p.once(s.line, &p.portRangeLine, "port range") {
 		return
 	}
-	p.portRangeLine = s.line
 	w := args[0]
 	r, msg := parseRange(w.text, 1)
 	if msg != "" {
@@ -363,11 +372,9 @@ func (p *parser) lifetime(s statement) {
 		p.errorf(s.line, "lifetime max: missing seconds")
 		return
 	}
-	if p.lifetimeAt != 0 {
-		p.errorf(s.line, "lifetime max: already given at line %d", p.lifetimeAt)
+	if !p.once(s.line, &p.lifetimeAt, "lifetime max") {
 		return
 	}
-	p.lifetimeAt = s.line
 	w := args[0]
 	n, err := strconv.ParseUint(w.text, 10, 32)
 	bad := err != nil || n == 0
@@ -391,12 +398,9 @@ func (p *parser) stateFile(s statement) {
 		p.errorf(s.line, "state file: missing path (or none)")
 		return
 	}
-	if p.stateFileAt != 0 {
-		p.errorf(s.line, "state file: already given at line %d", p.stateFileAt)
+	if !p.once(s.line, &p.cfg.StateFileLine, "state file") {
 		return
 	}
-	p.stateFileAt = s.line
-	p.cfg.StateFileLine = s.line
 	w := args[0]
 	if p.extra("state file", args[1:]) {
 		return

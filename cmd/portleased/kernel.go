@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/nftfw"
+)
+
+// watchKernel starts the watch of nftables that repairs what other programs
+// change (healKernel), once the start-up reconciliation is done: with a
+// monitor listening, the kernel would make an event of each of the
+// elements that reconciliation may add, which costs it ten times the
+// transaction itself. What changed between that reconciliation and the
+// monitor's opening is told by the ruleset's generation, and repaired.
+func watchKernel(ctx context.Context, wg *sync.WaitGroup, fw *nftfw.Firewall, table *gateway.Table, log *slog.Logger, errc chan<- error) {
+	heal := healKernel(table, log)
+	before, err := fw.Generation()
+	if err != nil {
+		log.Warn("nftables generation not read", "err", err)
+	}
+	opened := make(chan struct{})
+	wg.Go(func() { report(ctx, errc, fw.WatchOpened(ctx, heal, func() { close(opened) })) })
+	select {
+	case <-opened:
+	case <-time.After(2 * time.Second):
+		log.Warn("nftables monitor not open yet: changes by other programs are repaired once it is")
+		return
+	}
+	if after, aerr := fw.Generation(); err != nil || aerr != nil || after != before {
+		heal()
+	}
+}
+
+// healKernel returns what the firewall's watcher calls when someone else
+// changed the kernel's state (nft flush ruleset, a deleted element): the
+// table is put back into the kernel.
+func healKernel(table *gateway.Table, log *slog.Logger) func() {
+	return func() {
+		counts, err := table.Resync()
+		if err != nil {
+			log.Error("nftables changed by another program; not repaired yet, retrying", "err", err)
+			return
+		}
+		attrs := []any{"adopted", counts.Adopted, "added", counts.Added, "removed", counts.Removed}
+		if counts.Added == 0 && counts.Removed == 0 {
+			log.Debug("nftables changed by another program; the leases were intact", attrs...)
+			return
+		}
+		log.Warn("nftables changed by another program; repaired", attrs...)
+	}
+}
+
+// stopFirewall lets go of the kernel at exit. Without a state file every
+// mapping is removed, since nothing would bring it back. With one the table
+// stays, so that mappings keep forwarding across a restart, which adopts
+// them; should portleased not come back, each ends with its kernel timeout
+// (its lease, or at most gateway.DefaultKernelTimeout for long and
+// permanent leases).
+func stopFirewall(fw *nftfw.Firewall, state *durableState, log *slog.Logger) {
+	if state.file == nil {
+		if err := fw.Close(); err != nil {
+			log.Error("removing the nftables table", "err", err)
+		}
+		return
+	}
+	if err := fw.Release(); err != nil {
+		log.Error("closing netlink", "err", err)
+	}
+	log.Info("mappings left in the kernel for the next start; each ends with its kernel timeout unless adopted")
+}
