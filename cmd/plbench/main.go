@@ -23,10 +23,11 @@ import (
 
 // usageText is the -h text, written as a manual page.
 const usageText = `NAME
-    plbench - load generator for NAT-PMP and UPnP IGD port-mapping gateways
+    plbench - load generator for NAT-PMP, PCP and UPnP IGD port-mapping gateways
 
 SYNOPSIS
     plbench natpmp -gateway ADDR [-port PORT] [flags]
+    plbench pcp -gateway ADDR [-port PORT] [flags]
     plbench upnp -url URL [flags]
 
 DESCRIPTION
@@ -39,6 +40,13 @@ DESCRIPTION
     a time; an unanswered request is sent again after -timeout, up to -tries
     sends, and then counted as a "timeout" error. An answer matches its
     request by opcode and internal port; other packets are ignored.
+
+    pcp sends PCP MAP requests (RFC 6887 §11) to ADDR, UDP port -port, with
+    the same clients, retransmission and matching (by nonce, protocol and
+    internal port). Over IPv4 they ask for NAT mappings; with an IPv6 ADDR,
+    for IPv6 firewall pinholes of the sending host's own address. Each
+    mapping's nonce is derived from its port and protocol, so that a later
+    run's renew or delete names the mappings of an earlier one.
 
     upnp reads the device description at URL, picks its best WAN connection
     service (WANIPConnection:2, then :1, then WANPPPConnection:1) and POSTs
@@ -56,11 +64,12 @@ OPERATIONS (-op)
     renew    ask for the same N mappings again: against a gateway that
              already holds them, these are renewals.
     delete   delete the same N mappings: lifetime 0 for NAT-PMP (RFC 6886
-             §3.4), DeletePortMapping for UPnP.
+             §3.4) and PCP (RFC 6887 §15), DeletePortMapping for UPnP.
 
 FLAGS
-    -gateway ADDR    NAT-PMP: the gateway's address. Required for natpmp.
-    -port PORT       NAT-PMP: the gateway's UDP port (default 5351).
+    -gateway ADDR    NAT-PMP, PCP: the gateway's address. Required for
+                     natpmp and pcp.
+    -port PORT       NAT-PMP, PCP: the gateway's UDP port (default 5351).
     -url URL         UPnP: the root device description (SSDP LOCATION),
                      e.g. http://192.168.1.1:5000/rootDesc.xml. Required
                      for upnp.
@@ -77,8 +86,9 @@ FLAGS
                      fast as the gateway answers).
     -duration D      stop starting requests after D, e.g. 30s, even if N is
                      not reached (default 0: no limit).
-    -timeout D       NAT-PMP retransmission interval (default 250ms).
-    -tries T         NAT-PMP sends per request (default 4).
+    -timeout D       NAT-PMP and PCP retransmission interval (default
+                     250ms).
+    -tries T         NAT-PMP and PCP sends per request (default 4).
     -json            print the result as one JSON object.
     -quiet           no progress lines on standard error.
 
@@ -88,6 +98,7 @@ OUTPUT
     (successful requests per second), p50_ms, p90_ms, p99_ms, max_ms,
     clients and stopped_early. Error kinds: "timeout" (no answer),
     "result N" (NAT-PMP result code N, e.g. "result 4" Out of resources),
+    "pcp N" (PCP result code N, e.g. "pcp 8" NO_RESOURCES),
     "upnp N" (UPnP error code N, e.g. "upnp 718" ConflictInMappingEntry),
     "http" (a transport failure or an unexpected HTTP answer), "network"
     (a socket error such as ICMP port unreachable), "malformed" (an answer
@@ -108,6 +119,7 @@ EXIT STATUS
 EXAMPLES
     plbench natpmp -gateway 192.168.1.1 -n 10000 -c 32 -json
     plbench natpmp -gateway 192.168.1.1 -n 10000 -op delete
+    plbench pcp -gateway fd00::1 -n 10000 -c 32 -json
     plbench upnp -url http://192.168.1.1:5000/rootDesc.xml -n 2000 -rate 500
 `
 
@@ -145,6 +157,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cfg.protocol {
 	case protoNATPMP:
 		res, err = runNATPMP(ctx, cfg, progress)
+	case protoPCP:
+		res, err = runPCP(ctx, cfg, progress)
 	default:
 		res, err = runUPnP(ctx, cfg, progress)
 	}
@@ -169,6 +183,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // Protocol names, the subcommands.
 const (
 	protoNATPMP = "natpmp"
+	protoPCP    = "pcp"
 	protoUPnP   = "upnp"
 )
 
@@ -204,14 +219,14 @@ type config struct {
 // error wrapping errUsage for anything else it refuses.
 func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if len(args) == 0 {
-		return config{}, fmt.Errorf("%w: missing subcommand natpmp or upnp", errUsage)
+		return config{}, fmt.Errorf("%w: missing subcommand natpmp, pcp or upnp", errUsage)
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
 		return config{}, flag.ErrHelp
-	case protoNATPMP, protoUPnP:
+	case protoNATPMP, protoPCP, protoUPnP:
 	default:
-		return config{}, fmt.Errorf("%w: unknown subcommand %q; want natpmp or upnp", errUsage, args[0])
+		return config{}, fmt.Errorf("%w: unknown subcommand %q; want natpmp, pcp or upnp", errUsage, args[0])
 	}
 	cfg := config{protocol: args[0]}
 	fs := flag.NewFlagSet("plbench "+args[0], flag.ContinueOnError)
@@ -280,9 +295,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return bad("-timeout must be positive and -tries at least 1")
 	}
 	switch cfg.protocol {
-	case protoNATPMP:
+	case protoNATPMP, protoPCP:
 		if gw == "" {
-			return bad("natpmp needs -gateway ADDR")
+			return bad("%s needs -gateway ADDR", cfg.protocol)
 		}
 		a, err := netip.ParseAddr(gw)
 		if err != nil {
