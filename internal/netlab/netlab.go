@@ -114,6 +114,9 @@ type Lab struct {
 	GatewayWANLink string
 	// GatewayLANAddr4 is the gateway's LAN address, 198.51.100.1.
 	GatewayLANAddr4 netip.Addr
+	// GatewayLANAddr6 is the gateway's global IPv6 LAN address,
+	// 2001:db8:100::1.
+	GatewayLANAddr6 netip.Addr
 	// GatewayWANAddr4 is the gateway's WAN address, 203.0.113.1 until
 	// SetWANAddr changes it.
 	GatewayWANAddr4 netip.Addr
@@ -143,6 +146,7 @@ func Setup(ctx context.Context, cfg Config) (*Lab, error) {
 		GatewayLANLink:  gatewayLANLink,
 		GatewayWANLink:  gatewayWANLink,
 		GatewayLANAddr4: gatewayLAN4(),
+		GatewayLANAddr6: gatewayLAN6(),
 		GatewayWANAddr4: gatewayWAN4(),
 		wanPrefix:       netip.PrefixFrom(gatewayWAN4(), 24),
 	}

@@ -284,6 +284,31 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 		step.PacedDelete = r
 		check("NAT-PMP delete after the fixed rate", b.mapN, r, err)
 	}
+	if isPortleased(name) && stop == "" {
+		// PCP MAP over IPv4 and for IPv6 pinholes: the same load on the
+		// same (freed) ports as the NAT-PMP step, for the ratio of their
+		// rates in the same run (issue 10).
+		for _, pl := range []struct{ what, gw string }{
+			{"PCP MAP", natpmpGW},
+			{"PCP pinhole", lab.GatewayLANAddr6.String()},
+		} {
+			say("%s @ %d: %d new mappings over %s", name, current, b.mapN, pl.what)
+			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "map", b.mapN, first, b.stepBudget, 0})
+			del := &step.PCPDelete
+			if pl.gw == natpmpGW {
+				step.PCPMap = r
+			} else {
+				step.PinholeMap, del = r, &step.PinholeDelete
+			}
+			if check(pl.what+" map", b.mapN, r, err) {
+				say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
+			}
+			say("%s @ %d: deleting them", name, current)
+			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "delete", b.mapN, first, b.stepBudget, 0})
+			*del = r
+			check(pl.what+" delete", b.mapN, r, err)
+		}
+	}
 	if b.upnpN > 0 && stop == "" {
 		say("%s @ %d: %d UPnP AddPortMapping", name, current, b.upnpN)
 		r, err = b.plbench(ctx, lan, gw.upnpURL(), load{"upnp", "map", b.upnpN, upnpFirst, b.stepBudget, 0})
