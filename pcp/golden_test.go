@@ -93,7 +93,7 @@ func requestGoldens() []requestGolden {
 				"01 00 0010 " + hexLanOther +
 				"02 00 0000",
 			want: Request{Opcode: OpMap, Client: lanHost,
-				Map: MapData{Nonce: nonce, Protocol: ProtocolTCP, InternalPort: 80, ExternalPort: 8080, ExternalAddr: wanAddr},
+				Map:     MapData{Nonce: nonce, Protocol: ProtocolTCP, InternalPort: 80, ExternalPort: 8080, ExternalAddr: wanAddr},
 				Options: Options{ThirdParty: lanOther, PreferFailure: true}},
 		},
 		{
@@ -226,7 +226,7 @@ func responseGoldens() []responseGolden {
 			name: "by hand from §7.3: UNSUPP_OPTION echoing the unknown mandatory option (ignored by a client)",
 			hex:  hexRespHeader("81", "05", "00000708") + hexMapTCP80 + "7e 00 0000",
 			want: Response{Opcode: OpMap, Result: UnsuppOption, Lifetime: 1800, Epoch: 3600,
-				Map: MapData{Nonce: nonce, Protocol: ProtocolTCP, InternalPort: 80, ExternalPort: 80},
+				Map:     MapData{Nonce: nonce, Protocol: ProtocolTCP, InternalPort: 80, ExternalPort: 80},
 				Options: Options{Ignored: 1}},
 			decodeOnly: true,
 		},
