@@ -68,7 +68,9 @@ type Rule struct {
 }
 
 // Matches reports whether the rule applies to a mapping of external port
-// eport to internal address iaddr and port iport.
+// eport to internal address iaddr and port iport. A rule of one family
+// never matches an address of the other (an IPv4-mapped address is
+// IPv4); for a pinhole, eport is the internal port.
 func (r Rule) Matches(eport uint16, iaddr netip.Addr, iport uint16) bool {
 	return r.ExternalPorts.Contains(eport) && r.Internal.Contains(iaddr.Unmap()) && r.InternalPorts.Contains(iport)
 }
