@@ -27,10 +27,15 @@ func leaseAttrs(l *Lease, now time.Time) slog.Attr {
 	if !l.Expires.IsZero() {
 		lifetime = slog.Duration("lifetime", l.Lifetime(now))
 	}
+	port := slog.Int("eport", int(l.ExternalPort))
+	if l.Pinhole {
+		port = slog.Int("pinhole", int(l.PinholeID)) // its port is the internal one
+	}
 	return slog.GroupAttrs("lease",
 		slog.String("proto", l.Protocol.String()),
 		slog.Any("internal", l.Internal),
-		slog.Int("eport", int(l.ExternalPort)),
+		port,
+		slog.Int("filters", len(l.Filters)),
 		slog.String("origin", l.Origin.String()),
 		lifetime,
 	)

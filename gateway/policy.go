@@ -17,8 +17,29 @@ type Policy struct {
 	// semantics). A request that no rule matches is denied. An empty list
 	// allows every port of Ports to everybody; the daemon never hands the
 	// core an empty list, it writes the default "allow 1024-65535 <LAN
-	// subnet> 1024-65535" for each LAN subnet.
+	// subnet> 1024-65535" for each LAN subnet and IPv6 prefix. A rule
+	// matches addresses of its own family only.
 	Rules []Rule
+	// ThirdParty holds the requesting hosts that may map for another
+	// internal address (PCP THIRD_PARTY, RFC 6887 §13.1; UPnP
+	// InternalClient in secure mode): config "allow third-party PREFIX".
+	ThirdParty []netip.Prefix
+}
+
+// MayActFor reports whether requester may ask for a mapping of internal:
+// its own address always, another one when ThirdParty holds requester. It
+// is the one check of every front-end.
+func (p Policy) MayActFor(requester, internal netip.Addr) bool {
+	requester, internal = requester.Unmap(), internal.Unmap()
+	if requester == internal {
+		return true
+	}
+	for _, pfx := range p.ThirdParty {
+		if pfx.Contains(requester) {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultPorts is the external port range when none is configured.

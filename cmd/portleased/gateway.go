@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -30,18 +31,48 @@ type gatewayDaemon struct {
 }
 
 // policyFor builds the lease policy: the configured rules, or, without any,
-// "allow 1024-65535 SUBNET 1024-65535" for each LAN subnet served.
+// "allow 1024-65535 PREFIX 1024-65535" for each LAN subnet served and each
+// global IPv6 prefix of the LAN links (for pinholes); and the hosts that may
+// map for others.
 func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
-	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, Rules: cfg.Rules}
+	return policyWith(cfg, lans, lanIPv6Prefixes(lans))
+}
+
+// policyWith is policyFor with the LAN links' IPv6 prefixes given.
+func policyWith(cfg *config.Config, lans []lanAddress, v6 []netip.Prefix) gateway.Policy {
+	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty}
 	if len(p.Rules) == 0 {
+		prefixes := make([]netip.Prefix, 0, len(lans)+len(v6))
 		for _, la := range lans {
-			r := gateway.Rule{Allow: true, ExternalPorts: gateway.DefaultPorts, Internal: la.addr.Masked(), InternalPorts: gateway.DefaultPorts}
+			prefixes = append(prefixes, la.addr.Masked())
+		}
+		for _, pfx := range append(prefixes, v6...) {
+			r := gateway.Rule{Allow: true, ExternalPorts: gateway.DefaultPorts, Internal: pfx.Masked(), InternalPorts: gateway.DefaultPorts}
 			if !slices.Contains(p.Rules, r) {
 				p.Rules = append(p.Rules, r)
 			}
 		}
 	}
 	return p
+}
+
+// lanIPv6Prefixes returns the global IPv6 prefixes of the links of lans (no
+// link-local ones: a pinhole needs a routed address). A link that cannot be
+// read adds none.
+func lanIPv6Prefixes(lans []lanAddress) []netip.Prefix {
+	var out []netip.Prefix
+	for _, link := range linksOf(lans) {
+		ifc, err := ifaddr.Lookup(link)
+		if err != nil {
+			continue
+		}
+		for _, p := range ifc.Prefixes {
+			if a := p.Addr(); a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !slices.Contains(out, p.Masked()) {
+				out = append(out, p.Masked())
+			}
+		}
+	}
+	return out
 }
 
 // reserved returns the gateway.Config.Reserved of the daemon: the ports the

@@ -49,6 +49,10 @@ type Config struct {
 	// 1024-65535 to and from each LAN subnet; the parser does not, since only
 	// the daemon knows the subnets.
 	Rules []gateway.Rule
+	// ThirdParty holds the "allow third-party PREFIX" directives in file
+	// order: hosts that may map for another internal address (PCP
+	// THIRD_PARTY, RFC 6887 §13.1). None by default.
+	ThirdParty []netip.Prefix
 	// UPnP configures the UPnP IGD service.
 	UPnP UPnP
 	// StateFile is the file the leases are kept in across restarts
@@ -415,9 +419,14 @@ func (p *parser) stateFile(s statement) {
 	}
 }
 
-// rule parses "allow|deny EXT-PORTS ADDRESS[/MASK] INT-PORTS".
+// rule parses "allow|deny EXT-PORTS ADDRESS[/MASK] INT-PORTS" and
+// "allow third-party ADDRESS[/MASK]".
 func (p *parser) rule(s statement) {
 	verb, args := s.tokens[0].text, s.tokens[1:]
+	if len(args) > 0 && args[0].text == "third-party" {
+		p.thirdParty(s)
+		return
+	}
 	if len(args) < 3 {
 		p.errorf(s.line, "%s: missing fields (want %q)", verb, verb+" EXT-PORTS ADDRESS[/MASK] INT-PORTS")
 		return
@@ -447,6 +456,28 @@ func (p *parser) rule(s statement) {
 		Internal:      pfx,
 		InternalPorts: in,
 	})
+}
+
+// thirdParty parses "allow third-party ADDRESS[/MASK]".
+func (p *parser) thirdParty(s statement) {
+	verb, args := s.tokens[0].text, s.tokens[2:]
+	if verb != "allow" {
+		p.errorf(s.tokens[1].line, "%s third-party: only \"allow third-party ADDRESS[/MASK]\" exists (none is allowed by default)", verb)
+		return
+	}
+	if len(args) == 0 {
+		p.errorf(s.line, "allow third-party: missing address (want %q)", "allow third-party ADDRESS[/MASK]")
+		return
+	}
+	if p.extra("allow third-party", args[1:]) {
+		return
+	}
+	pfx, msg := parsePrefix(args[0].text)
+	if msg != "" {
+		p.errorf(args[0].line, "allow third-party: %s", msg)
+		return
+	}
+	p.cfg.ThirdParty = append(p.cfg.ThirdParty, pfx)
 }
 
 // parseRange parses "N" or "N-M" with lowest <= N <= M <= 65535.
@@ -540,6 +571,9 @@ func (c *Config) String() string {
 	for _, r := range c.Rules {
 		b.WriteString(r.String())
 		b.WriteByte('\n')
+	}
+	for _, pfx := range c.ThirdParty {
+		fmt.Fprintf(&b, "allow third-party %s\n", pfx)
 	}
 	b.WriteString(upnpString(c.UPnP))
 	if c.StateFile == "" {

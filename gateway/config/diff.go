@@ -11,6 +11,7 @@ const (
 	DirPortRange      = "port range"
 	DirLifetime       = "lifetime max"
 	DirRules          = "allow|deny"
+	DirThirdParty     = "allow third-party"
 	DirUPnP           = "upnp on|off"
 	DirFriendlyName   = "upnp friendly name"
 	DirHTTPPort       = "upnp http port"
@@ -37,6 +38,7 @@ func Changed(a, b *Config) []string {
 	add(DirPortRange, a.PortRange != b.PortRange)
 	add(DirLifetime, a.MaxLifetime != b.MaxLifetime)
 	add(DirRules, !slices.Equal(a.Rules, b.Rules))
+	add(DirThirdParty, !slices.Equal(a.ThirdParty, b.ThirdParty))
 	add(DirUPnP, a.UPnP.Enabled != b.UPnP.Enabled)
 	add(DirFriendlyName, a.UPnP.FriendlyName != b.UPnP.FriendlyName)
 	add(DirHTTPPort, a.UPnP.HTTPPort != b.UPnP.HTTPPort)

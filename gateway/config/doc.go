@@ -64,13 +64,21 @@
 // sample's closing `deny 0-65535 0.0.0.0/0 0-65535`). MASK is a prefix
 // length or, for IPv4, a contiguous dotted netmask (192.168.1.0/24 or
 // 192.168.1.0/255.255.255.0); without it the rule names one host. IPv6
-// prefixes are accepted too. Rules are kept in file order and the first one
-// that matches a request decides it.
+// prefixes are accepted too; a rule matches addresses of its own family
+// only (IPv6 rules decide pinholes, whose external port is the internal
+// port). Rules are kept in file order and the first one that matches a
+// request decides it.
+//
+//	allow third-party ADDRESS[/MASK]
+//
+// Hosts in the prefix may map ports for another internal address (PCP
+// THIRD_PARTY, RFC 6887 §13.1; UPnP InternalClient in secure mode). No
+// host may by default. Any number of them.
 //
 // The parser records rules only as written. When the file has none
 // (len(Config.Rules) == 0), the daemon applies the default
-// "allow 1024-65535 SUBNET 1024-65535" for each LAN subnet it serves: only
-// the daemon knows those subnets. miniupnpd's optional fifth field, a regular
+// "allow 1024-65535 SUBNET 1024-65535" for each LAN subnet it serves and
+// each global IPv6 prefix of its LAN links: only the daemon knows those. miniupnpd's optional fifth field, a regular
 // expression on the mapping's description, is refused as unsupported.
 //
 // # UPnP IGD

@@ -23,7 +23,7 @@
 // Each record:
 //
 //	+---------------------------------------------------------------+
-//	| payload length (3 to 1096)                                    |
+//	| payload length (3 to 2380)                                    |
 //	+---------------------------------------------------------------+
 //	| CRC-32C (Castagnoli) of type and payload                      |
 //	+---------------+-----------------------------------------------+
@@ -37,10 +37,16 @@
 //	                 (expires 0: permanent), description (appendPut)
 //	type 2, remove   protocol and external port (3 bytes)
 //	type 3, meta     epoch start in Unix nanoseconds and BOOTID (12 bytes)
+//	type 4, put      a put with a pinhole ID and filters (appendPut); a
+//	                 lease without them is written as type 1
+//	type 5, remove   a pinhole removed: protocol and UniqueID (3 bytes)
 //
 // Replay applies records in order: a later put of a (protocol, external
-// port) replaces the earlier one, a remove deletes it, the last meta record
-// wins. A description longer than 1024 bytes is cut to 1024 bytes at a
+// port), or of a pinhole's UniqueID, replaces the earlier one, a remove
+// deletes it, the last meta record wins. A type-1 record's remote peer
+// comes back as one host filter. Files written before types 4 and 5
+// existed load unchanged (the header's version stays 1); an older
+// portleased skips type 4 and 5 records as damaged. A description longer than 1024 bytes is cut to 1024 bytes at a
 // character boundary (UPnP's own limit, 256, is below it). Times are kept
 // to the nanosecond between the years 1678 and 2262; an IPv6 zone is not
 // kept.
