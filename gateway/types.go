@@ -82,6 +82,13 @@ func (r Rule) String() string {
 	return fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
 }
 
+// Filter admits inbound traffic from remote peers (PCP FILTER RFC 6887 §13.3, PEER §12, UPnP
+// RemoteHost/RemotePort). Remote is a prefix of the mapping's family; /0 means any address. Port 0: any port.
+type Filter struct {
+	Remote netip.Prefix
+	Port   uint16
+}
+
 // Mapping is what the kernel enforces for one lease: inbound traffic for
 // Protocol to ExternalPort on the external address is translated to Internal,
 // and outbound traffic from Internal leaves with source port ExternalPort.
@@ -93,6 +100,13 @@ type Mapping struct {
 	// backend may use it as a kernel-side timeout that backs up the core's own
 	// expiry (the lease table stays the authority); zero means none.
 	Lifetime time.Duration
+	// Pinhole: Internal is a global IPv6 endpoint; nothing is translated; inbound traffic to it is
+	// accepted (forward). A Firewall identifies a pinhole by (Protocol, Internal), an IPv4 mapping by
+	// (Protocol, ExternalPort).
+	Pinhole bool
+	// Filters, when not empty, admit only inbound traffic from the listed peers. The core normalises
+	// them: sorted, no duplicates, none covered by another. Empty: any peer.
+	Filters []Filter
 }
 
 // Reconciled counts what a reconciliation of the kernel with the lease table
