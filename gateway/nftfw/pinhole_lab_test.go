@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -323,4 +324,56 @@ table ip v4only {
 	check("table inet filter chain forward")
 	ns.nft(t, "add", "rule", "inet", "filter", "forward", "counter", "meta", "mark", "&", "0x10000000", "==", "0x10000000", "accept")
 	check()
+}
+
+// TestDumpPinholeSets: the dump decoder reads the elements of the pinhole
+// and filter sets (keys of 24 to 44 bytes, no data, with and without
+// timeouts) as google/nftables does.
+func TestDumpPinholeSets(t *testing.T) {
+	ns := newNS(t)
+	f := newFirewall(t, ns, Config{})
+	ms := []gateway.Mapping{
+		pinhole("[2001:db8:100::10]:80", time.Hour),
+		pinhole("[2001:db8:100::10]:81", 0, filterOf("2001:db8:203::/62", 0), filterOf("2001:db8:204::1/128", 53)),
+	}
+	if err := f.Apply(t.Context(), ms, nil); err != nil {
+		t.Fatal(err)
+	}
+	d, err := dialNF(ns.fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	total := 0
+	for _, s := range append([]*nftables.Set{f.rs.pinhole6, f.rs.filtered6}, shapeSets(f)...) {
+		var got []elemCopy
+		err := d.elements(DefaultTable, s.Name, func() { got = nil }, func(e dumpedElem) error {
+			got = append(got, elemCopy{string(e.key), string(e.val), e.flags, e.timeout, e.expires})
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("dump %s: %v", s.Name, err)
+		}
+		ref, err := f.conn.GetSetElements(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(ref) {
+			t.Fatalf("%s: dumped %d elements, google/nftables %d", s.Name, len(got), len(ref))
+		}
+		byKey := func(a, b elemCopy) int { return strings.Compare(a.key, b.key) }
+		slices.SortFunc(got, byKey)
+		slices.SortFunc(ref, func(a, b nftables.SetElement) int { return strings.Compare(string(a.Key), string(b.Key)) })
+		for i, e := range got {
+			r := ref[i]
+			if e.key != string(r.Key) || e.val != "" || e.timeout != r.Timeout || (e.expires-r.Expires).Abs() > time.Second {
+				t.Errorf("%s element %d: dumped %+v, google/nftables %+v", s.Name, i, e, r)
+			}
+		}
+		total += len(got)
+	}
+	// 1 + 1 endpoints, the /62 as four /64s, the /128 with its port.
+	if total != 7 {
+		t.Errorf("the sets hold %d elements; want 7", total)
+	}
 }
