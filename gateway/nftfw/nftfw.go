@@ -55,7 +55,8 @@
 //		}
 //		chain forward {
 //			type filter hook forward priority filter; policy accept;
-//			ct status dnat counter packets 0 bytes 0 accept
+//			ct status dnat meta mark set meta mark | 0x10000000 counter packets 0 bytes 0 accept
+//			(and the rules of pinholes and filters: see peerrules.go)
 //		}
 //	}
 //
@@ -87,9 +88,13 @@
 // of a connection decides the translation of the whole connection.
 //
 // Forwarding: the forward chain accepts connections that were translated by
-// a destination NAT. In nftables an accept ends only the base chain that
-// says it: a drop in another table's forward chain (the host's firewall)
-// still wins, so such a firewall must itself let `ct status dnat` through.
+// a destination NAT, and the traffic of pinholes, and marks it (Config.Mark,
+// DefaultMark). In nftables an accept ends only the base chain that says it:
+// a drop in another table's forward chain (the host's firewall) still wins,
+// so such a firewall must itself accept the mark, with the one line
+// ForwardAcceptRule returns (`meta mark & 0x10000000 == 0x10000000
+// accept`); CheckForwardPath finds default-drop forward chains that lack
+// it.
 //
 // Kernel timeouts: the elements of a mapping with a Lifetime get the kernel
 // timeout Lifetime + Config.TimeoutGrace, a backup of the lease core's own
