@@ -108,6 +108,7 @@ type gone struct {
 // index becomes once it has been committed.
 type plan struct {
 	delIn, delOut, addIn, addOut []nftables.SetElement
+	peers                        *peerChange // pinholes and filters; nil for none
 
 	keys  positions[inKey]  // touched mappings, in order
 	ins   []change          // by position in keys
@@ -169,13 +170,18 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	if f.closed {
 		return ErrClosed
 	}
+	add4, remove4 := ipv4Only(add), ipv4Only(remove)
 	var absent gone
+	now := time.Now()
+	peers := f.planPeers(now, add, remove)
 	for attempt := 0; ; attempt++ {
-		p := f.idx.plan(time.Now(), f.grace, add, remove, absent)
+		p := f.idx.plan(now, f.grace, add4, remove4, absent)
+		p.peers = peers
 		err := f.commit(p)
 		if err == nil {
 			flows := f.flowChanges(p)
 			f.idx.adopt(p)
+			f.peers.adopt(peers)
 			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
 				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut), "held", len(f.idx.in))
 			f.forgetFlows(flows)
@@ -187,6 +193,9 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 			return fmt.Errorf("nftfw: apply %d additions and %d removals: %w", len(add), len(remove), err)
 		}
 		absent, err = f.findGone(p)
+		if err == nil {
+			err = f.pruneGone(peers)
+		}
 		if err != nil {
 			return fmt.Errorf("nftfw: apply %d additions and %d removals: %w", len(add), len(remove), err)
 		}
@@ -195,10 +204,41 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	}
 }
 
+// ipv4Only returns the mappings of ms that are not pinholes: ms itself
+// when there are none.
+func ipv4Only(ms []gateway.Mapping) []gateway.Mapping {
+	if !slices.ContainsFunc(ms, func(m gateway.Mapping) bool { return m.Pinhole }) {
+		return ms
+	}
+	var out []gateway.Mapping
+	for _, m := range ms {
+		if !m.Pinhole {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // checkAdd checks the mappings to add. The index and the elements take an
 // IPv4-mapped internal address as the IPv4 address it maps.
 func checkAdd(add []gateway.Mapping) error {
 	for _, m := range add {
+		if m.Pinhole {
+			if err := checkPinhole(m); err != nil {
+				return err
+			}
+		}
+		switch {
+		case m.Pinhole:
+			if !isPortProtocol(m.Protocol) || m.Internal.Port() == 0 || m.Lifetime < 0 {
+				return fmt.Errorf("nftfw: pinhole %v %v: bad protocol, port or lifetime", m.Protocol, m.Internal)
+			}
+			continue
+		case len(m.Filters) > 0:
+			if err := checkFilters4(m); err != nil {
+				return err
+			}
+		}
 		switch {
 		case !isPortProtocol(m.Protocol):
 			return fmt.Errorf("nftfw: mapping %v: protocol without ports", m.Protocol)
@@ -444,7 +484,12 @@ func (f *Firewall) commit(p *plan) error {
 		{f.rs.inbound, p.addIn, false},
 		{f.rs.outbound, p.addOut, false},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
+		if i == 2 && p.peers != nil { // deletions of pinholes and filters, after the others
+			if err := f.queuePeers(p.peers, true); err != nil {
+				return errors.Join(err, f.resetConn())
+			}
+		}
 		for chunk := range slices.Chunk(s.elems, maxElemsPerMessage) {
 			var err error
 			if s.del {
@@ -457,6 +502,11 @@ func (f *Firewall) commit(p *plan) error {
 				// connection.
 				return errors.Join(err, f.resetConn())
 			}
+		}
+	}
+	if p.peers != nil {
+		if err := f.queuePeers(p.peers, false); err != nil {
+			return errors.Join(err, f.resetConn())
 		}
 	}
 	return f.conn.Flush()

@@ -39,6 +39,44 @@ func BenchmarkApplyOne(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mappings/s")
 }
 
+// benchPinhole returns the i-th pinhole of a benchmark: UDP to
+// [2001:db8:100::(i/60000)+10]:1000+i%60000, with a one-hour lifetime, and
+// every other one filtered to a /64 of the WAN.
+func benchPinhole(i int) gateway.Mapping {
+	a := netip.MustParseAddr("2001:db8:100::10").As16()
+	a[15] += byte(i / 60000)
+	m := gateway.Mapping{
+		Protocol:     gateway.UDP,
+		ExternalPort: uint16(1000 + i%60000),
+		Internal:     netip.AddrPortFrom(netip.AddrFrom16(a), uint16(1000+i%60000)),
+		Lifetime:     time.Hour,
+		Pinhole:      true,
+	}
+	m.ExternalPort = m.Internal.Port()
+	if i%2 == 1 {
+		m.Filters = []gateway.Filter{{Remote: netip.MustParsePrefix("2001:db8:203::/64")}}
+	}
+	return m
+}
+
+// BenchmarkApplyPinhole opens one pinhole per transaction, half of them
+// filtered, as BenchmarkApplyOne does for mappings: the keys cycle, so
+// later laps renew pinholes (a delete and an add of each element).
+func BenchmarkApplyPinhole(b *testing.B) {
+	ns := newNS(b)
+	f := newFirewall(b, ns, Config{})
+	ctx := context.Background()
+	const keys = 20000
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := f.Apply(ctx, []gateway.Mapping{benchPinhole(i % keys)}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pinholes/s")
+}
+
 // BenchmarkApplyBatch500 adds 500 new mappings per transaction; removing
 // them again is not timed. It measures the nftables transaction alone: the
 // conntrack look-up that granting vacated ports again costs is off.

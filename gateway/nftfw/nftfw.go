@@ -55,7 +55,8 @@
 //		}
 //		chain forward {
 //			type filter hook forward priority filter; policy accept;
-//			ct status dnat counter packets 0 bytes 0 accept
+//			ct status dnat meta mark set meta mark | 0x10000000 counter packets 0 bytes 0 accept
+//			(and the rules of pinholes and filters: see peerrules.go)
 //		}
 //	}
 //
@@ -87,9 +88,13 @@
 // of a connection decides the translation of the whole connection.
 //
 // Forwarding: the forward chain accepts connections that were translated by
-// a destination NAT. In nftables an accept ends only the base chain that
-// says it: a drop in another table's forward chain (the host's firewall)
-// still wins, so such a firewall must itself let `ct status dnat` through.
+// a destination NAT, and the traffic of pinholes, and marks it (Config.Mark,
+// DefaultMark). In nftables an accept ends only the base chain that says it:
+// a drop in another table's forward chain (the host's firewall) still wins,
+// so such a firewall must itself accept the mark, with the one line
+// ForwardAcceptRule returns (`meta mark & 0x10000000 == 0x10000000
+// accept`); CheckForwardPath finds default-drop forward chains that lack
+// it.
 //
 // Kernel timeouts: the elements of a mapping with a Lifetime get the kernel
 // timeout Lifetime + Config.TimeoutGrace, a backup of the lease core's own
@@ -102,7 +107,10 @@
 // the WAN stops reaching the old host, and reaches the key's new holder.
 // Renewals keep their connections. Config.KeepFlows turns this off.
 //
-// Only IPv4 internal addresses are supported for now.
+// IPv6: pinholes (Mapping.Pinhole) and the filters of mappings and
+// pinholes (Mapping.Filters) are elements of sets of their own in the same
+// table, with the same kernel timeouts (see peerrules.go); an IPv6 mapping
+// that would translate is refused (ErrIPv6).
 package nftfw
 
 import (
@@ -179,6 +187,10 @@ type Config struct {
 	// alone: their connections keep their old translation until they end.
 	// The default deletes them after each transaction that ends a mapping.
 	KeepFlows bool
+	// Mark is the packet mark bits the forward chain sets (ORs in) on the
+	// traffic it admits, which the operator's own default-drop forward
+	// chain accepts with ForwardAcceptRule(Mark); zero means DefaultMark.
+	Mark uint32
 }
 
 // Firewall is the nftables backend. It is safe for concurrent use.
@@ -201,6 +213,7 @@ type Firewall struct {
 	conn   *nftables.Conn
 	closed bool
 	idx    index
+	peers  peerIndex // pinholes and filtered mappings
 	// ext is the address last given to SetExternalAddress, which Reconcile
 	// installs again; extSet says whether there was one.
 	ext    netip.Addr
@@ -233,12 +246,17 @@ func New(cfg Config) (*Firewall, error) {
 		grace = 0
 	}
 
+	mark := cfg.Mark
+	if mark == 0 {
+		mark = DefaultMark
+	}
 	f := &Firewall{
 		log:   log,
 		grace: grace,
-		rs:    newRuleset(cfg.Table, cfg.ExternalInterface, cfg.InternalInterfaces),
+		rs:    newRuleset(cfg.Table, cfg.ExternalInterface, cfg.InternalInterfaces, mark),
 		netns: cfg.NetNS,
 		idx:   newIndex(time.Now()),
+		peers: newPeerIndex(),
 
 		keepFlows: cfg.KeepFlows,
 	}
@@ -269,7 +287,7 @@ func New(cfg Config) (*Firewall, error) {
 func dial(netns int, own *ownConns) (*nftables.Conn, error) {
 	opts := []nftables.ConnOption{
 		nftables.AsLasting(),
-		nftables.WithSockOptions(setSendBuffer, own.record, widenDumps),
+		nftables.WithSockOptions(setSendBuffer, setRecvBuffer, own.record, widenDumps),
 	}
 	if netns != 0 {
 		opts = append(opts, nftables.WithNetNSFd(netns))
@@ -301,6 +319,31 @@ func setSendBuffer(c *netlink.Conn) error {
 	return nil
 }
 
+// recvBuffer is the receive buffer asked for: room for the kernel's answers
+// to the messages of the transaction that installs the table (one per set,
+// chain and rule: about 200), which google/nftables reads only once the
+// whole transaction is sent.
+const recvBuffer = 1 << 20
+
+// setRecvBuffer sets the receive buffer of c to recvBuffer bytes, forced
+// as setSendBuffer forces the send buffer.
+func setRecvBuffer(c *netlink.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recvBuffer)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return c.SetReadBuffer(recvBuffer)
+	}
+	return nil
+}
+
 // resetConn replaces the netlink connection, dropping whatever was queued on
 // the old one. If a lasting connection cannot be opened, the new Conn opens
 // a socket per operation instead. The caller holds f.mu.
@@ -314,7 +357,7 @@ func (f *Firewall) resetConn() error {
 		}
 		// Without AsLasting, New opens nothing and cannot fail. Each
 		// operation's socket is recorded, so that Watch knows it.
-		opts = append(opts, nftables.WithSockOptions(f.own.record))
+		opts = append(opts, nftables.WithSockOptions(f.own.record, setRecvBuffer))
 		conn, _ = nftables.New(opts...)
 	}
 	f.conn = conn
@@ -383,7 +426,7 @@ func (f *Firewall) SetExternalAddress(ctx context.Context, addr netip.Addr) erro
 func (f *Firewall) Len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.idx.in)
+	return len(f.idx.in) + len(f.peers.pins)
 }
 
 // Elements reads the inbound map back from the kernel and returns its
@@ -438,6 +481,7 @@ func (f *Firewall) close(deleteTable bool) error {
 	}
 	f.closed = true
 	f.idx = newIndex(f.idx.base)
+	f.peers = newPeerIndex()
 	var err error
 	if deleteTable {
 		f.conn.DelTable(f.rs.table)

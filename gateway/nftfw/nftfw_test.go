@@ -114,8 +114,11 @@ func TestNew(t *testing.T) {
 			rules++
 		}
 	}
-	if rules != 6 {
-		t.Errorf("table has %d rules; want 6", rules)
+	// 6 of the IPv4 mappings, 2 of pinholes in forward, 2 of filtered IPv4
+	// mappings in prefilter, and in peers6 and peers4 one per set of
+	// filters and 2 more.
+	if want := 10 + len(f.rs.peers6) + len(f.rs.peers4) + 4; rules != want {
+		t.Errorf("table has %d rules; want %d", rules, want)
 	}
 
 	// The host's table is untouched.

@@ -84,7 +84,7 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	// What Apply would have made of want, from an empty index.
 	now := time.Now()
 	x := newIndex(now)
-	p := x.planChanges(now, f.grace, want, nil, gone{})
+	p := x.planChanges(now, f.grace, ipv4Only(want), nil, gone{})
 	w := &wanted{p: p, x: &x, now: now}
 	if !w.allAdded() {
 		return gateway.Reconciled{}, errors.New("plan of the wanted mappings is not one addition each")
@@ -116,7 +116,9 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	// The mappings the kernel held and stops holding: their flows go too,
 	// as after Apply.
 	f.forgetFlows(conntrack.Changes{Ended: in.ended})
-	return r, nil
+	pr, err := f.reconcilePeers(start, want)
+	r.Adopted, r.Added, r.Removed = r.Adopted+pr.Adopted, r.Added+pr.Added, r.Removed+pr.Removed
+	return r, err
 }
 
 // dumpMaps reads the inbound map into in and the outbound one into out, at

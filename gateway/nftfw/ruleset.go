@@ -47,6 +47,10 @@ const (
 	extaddrID
 	snatID
 	protosID
+	pinhole6ID
+	filtered6ID
+	filtered4ID
+	peersFirstID // the peers sets' IDs follow
 )
 
 // ruleset describes the backend's table. Its fields are fixed after
@@ -60,14 +64,30 @@ type ruleset struct {
 	extaddr  *nftables.Set
 	snat     *nftables.Set
 	protos   *nftables.Set // anonymous, of the snat rule
-	ext      string
-	internal []string
+	// pinhole6, filtered6, filtered4 and the peers sets hold the pinholes
+	// and filters (see peerrules.go).
+	pinhole6, filtered6, filtered4 *nftables.Set
+	peers6, peers4                 []peerShape
+	mark                           uint32 // the mark bit of admitted traffic
+	ext                            string
+	internal                       []string
 }
 
-func newRuleset(table, ext string, internal []string) *ruleset {
+func newRuleset(table, ext string, internal []string, mark uint32) *ruleset {
 	t := &nftables.Table{Name: table, Family: nftables.TableFamilyINet}
-	return &ruleset{
-		table: t,
+	endpoint6 := nftables.MustConcatSetType(nftables.TypeIP6Addr, nftables.TypeInetProto, nftables.TypeInetService)
+	peers6 := newPeerShapes(t, true, peersFirstID)
+	rs := &ruleset{
+		pinhole6: &nftables.Set{Table: t, ID: pinhole6ID, Name: pinhole6Name, HasTimeout: true,
+			Concatenation: true, KeyType: endpoint6},
+		filtered6: &nftables.Set{Table: t, ID: filtered6ID, Name: filtered6Name, HasTimeout: true,
+			Concatenation: true, KeyType: endpoint6},
+		filtered4: &nftables.Set{Table: t, ID: filtered4ID, Name: filtered4Name, HasTimeout: true,
+			Concatenation: true, KeyType: nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService)},
+		peers6: peers6,
+		peers4: newPeerShapes(t, false, peersFirstID+uint32(len(peers6))),
+		mark:   mark,
+		table:  t,
 		inbound: &nftables.Set{
 			Table:         t,
 			ID:            inboundID,
@@ -113,12 +133,13 @@ func newRuleset(table, ext string, internal []string) *ruleset {
 			Constant:  true,
 			KeyType:   nftables.TypeInetProto,
 		},
-		ext:      ext,
-		internal: append([]string(nil), internal...),
 	}
+	rs.ext, rs.internal = ext, append([]string(nil), internal...)
+	return rs
 }
 
-// chainDef is one of the table's chains.
+// chainDef is one of the table's chains: a base chain, or a regular one
+// (reached by jumps) when typ is empty.
 type chainDef struct {
 	name string
 	typ  nftables.ChainType
@@ -126,13 +147,19 @@ type chainDef struct {
 	prio nftables.ChainPriority
 }
 
+// regular reports whether d is a regular chain, without a hook.
+func (d chainDef) regular() bool { return d.typ == "" }
+
 // chainDefs returns the table's chains.
 func chainDefs() []chainDef {
 	return []chainDef{
-		{preroutingName, nftables.ChainTypeNAT, unix.NF_INET_PRE_ROUTING, -100}, // dstnat
-		{outputName, nftables.ChainTypeNAT, unix.NF_INET_LOCAL_OUT, -100},       // dstnat
-		{postroutingName, nftables.ChainTypeNAT, unix.NF_INET_POST_ROUTING, 90}, // srcnat - 10
-		{forwardName, nftables.ChainTypeFilter, unix.NF_INET_FORWARD, 0},        // filter
+		{preroutingName, nftables.ChainTypeNAT, unix.NF_INET_PRE_ROUTING, -100},   // dstnat
+		{outputName, nftables.ChainTypeNAT, unix.NF_INET_LOCAL_OUT, -100},         // dstnat
+		{postroutingName, nftables.ChainTypeNAT, unix.NF_INET_POST_ROUTING, 90},   // srcnat - 10
+		{forwardName, nftables.ChainTypeFilter, unix.NF_INET_FORWARD, 0},          // filter
+		{prefilterName, nftables.ChainTypeFilter, unix.NF_INET_PRE_ROUTING, -150}, // mangle
+		{name: peers6Chain},
+		{name: peers4Chain},
 	}
 }
 
@@ -141,6 +168,10 @@ func (rs *ruleset) chains() map[string]*nftables.Chain {
 	accept := nftables.ChainPolicyAccept
 	chains := make(map[string]*nftables.Chain)
 	for _, d := range chainDefs() {
+		if d.regular() {
+			chains[d.name] = &nftables.Chain{Name: d.name, Table: rs.table}
+			continue
+		}
 		chains[d.name] = &nftables.Chain{
 			Name:     d.name,
 			Table:    rs.table,
@@ -155,7 +186,16 @@ func (rs *ruleset) chains() map[string]*nftables.Chain {
 
 // namedSets returns the table's sets and maps but the anonymous one.
 func (rs *ruleset) namedSets() []*nftables.Set {
-	return []*nftables.Set{rs.inbound, rs.outbound, rs.extaddr, rs.snat}
+	sets := []*nftables.Set{rs.inbound, rs.outbound, rs.extaddr, rs.snat, rs.pinhole6, rs.filtered6, rs.filtered4}
+	for _, sh := range rs.peerShapes() {
+		sets = append(sets, sh.set)
+	}
+	return sets
+}
+
+// peerShapes returns the shapes of both families, IPv6 first.
+func (rs *ruleset) peerShapes() []peerShape {
+	return append(append([]peerShape(nil), rs.peers6...), rs.peers4...)
 }
 
 // install queues the messages that make the table what the ruleset needs,
@@ -265,10 +305,11 @@ func (rs *ruleset) rules(chains map[string]*nftables.Chain) []*nftables.Rule {
 			&expr.Masq{},
 		})
 
-	rule(fwd, ctDNAT(), []expr.Any{
+	rule(fwd, ctDNAT(), setMark(rs.mark), []expr.Any{
 		&expr.Counter{},
 		&expr.Verdict{Kind: expr.VerdictAccept},
 	})
+	rs.peerRules(chains, rule)
 	return rules
 }
 

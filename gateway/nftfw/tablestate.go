@@ -99,7 +99,7 @@ func (rs *ruleset) missing(st *tableState) string {
 	counts := rs.ruleCounts()
 	for name, want := range rs.chains() {
 		old, ok := st.chains[name]
-		if !ok || !sameChain(old, want) || old.Policy == nil || *old.Policy != *want.Policy {
+		if !ok || !sameChain(old, want) || want.Policy != nil && (old.Policy == nil || *old.Policy != *want.Policy) {
 			return "chain " + name
 		}
 		if st.rules[name] != counts[name] {
@@ -126,9 +126,12 @@ func sameSet(have, want *nftables.Set) bool {
 			have.DataType.Bytes == want.DataType.Bytes)
 }
 
-// sameChain reports whether the kernel's chain have is the base chain want:
-// the same type, hook and priority.
+// sameChain reports whether the kernel's chain have is the chain want: the
+// same type, hook and priority for a base chain, none for a regular one.
 func sameChain(have, want *nftables.Chain) bool {
+	if want.Hooknum == nil {
+		return have.Hooknum == nil
+	}
 	return have.Type == want.Type &&
 		have.Hooknum != nil && *have.Hooknum == *want.Hooknum &&
 		have.Priority != nil && *have.Priority == *want.Priority

@@ -9,10 +9,13 @@
 //	   | veth lanp<i> (a port of the bridge lan0)
 //	gateway lan0 198.51.100.1/24, 2001:db8:100::1/64
 //	        wan0 203.0.113.1/24, 2001:db8:203::1/64, forwarding on,
-//	        masquerade for 198.51.100.0/24 leaving wan0 (nftables table ip lab)
+//	        masquerade for 198.51.100.0/24 leaving wan0 (nftables table ip lab),
+//	        IPv6 forwarding default-drop (table inet filter, see labFirewall6)
 //	   |
 //	   | veth
-//	wan eth0 203.0.113.2/24, 2001:db8:203::2/64, no default route
+//	wan eth0 203.0.113.2/24, 2001:db8:203::2/64, no default route; a route to
+//	    the LAN's global IPv6 prefix 2001:db8:100::/64 via the gateway (IPv6 is
+//	    routed, not translated: only pinholes let the WAN host in)
 //
 // The lab is isolated by construction: every veth pair is created with both
 // ends already inside lab namespaces, so no link of the lab ever exists in the
@@ -73,6 +76,7 @@ func gatewayLAN4() netip.Addr  { return netip.MustParseAddr("198.51.100.1") }
 func gatewayLAN6() netip.Addr  { return netip.MustParseAddr("2001:db8:100::1") }
 func gatewayWAN4() netip.Addr  { return netip.MustParseAddr("203.0.113.1") }
 func gatewayWAN6() netip.Addr  { return netip.MustParseAddr("2001:db8:203::1") }
+func lanPrefix6() netip.Prefix { return netip.MustParsePrefix("2001:db8:100::/64") }
 func wanHost4() netip.Addr     { return netip.MustParseAddr("203.0.113.2") }
 func wanHost6() netip.Addr     { return netip.MustParseAddr("2001:db8:203::2") }
 
@@ -196,6 +200,29 @@ const labNAT = `table ip lab {
 }
 `
 
+// PinholeAcceptRule is the line the operator adds to a default-drop forward
+// chain for portleased's pinholes and mappings to pass:
+// nftfw.ForwardAcceptRule(nftfw.DefaultMark), which nftfw's tests check it
+// equals (netlab cannot import nftfw, whose tests import netlab).
+const PinholeAcceptRule = "meta mark & 0x10000000 == 0x10000000 accept"
+
+// labFirewall6 is the gateway's own firewall, as on OpenWrt (fw4) or in
+// Debian's nftables examples: IPv6 forwarding drops by default; replies,
+// the LAN's outbound traffic and what portleased admits (PinholeAcceptRule)
+// pass. IPv4 forwarding is left as it was (accepted): the NAT keeps the
+// WAN out of the LAN there.
+const labFirewall6 = `table inet filter {
+	chain forward {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		meta nfproto ipv4 accept
+		iifname "lan0" accept
+		icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept
+		` + PinholeAcceptRule + `
+	}
+}
+`
+
 func (l *Lab) build(ctx context.Context) error {
 	// Namespaces, each with lo up and DAD off before any link exists, so
 	// that links created later (including veth peers created from the
@@ -263,6 +290,7 @@ func (l *Lab) build(ctx context.Context) error {
 		[]string{"-n", w.NS, "addr", "add", netip.PrefixFrom(w.Addr4, 24).String(), "dev", w.Link},
 		[]string{"-n", w.NS, "addr", "add", netip.PrefixFrom(w.Addr6, 64).String(), "dev", w.Link, "nodad"},
 		[]string{"-n", w.NS, "link", "set", w.Link, "up"},
+		[]string{"-n", w.NS, "-6", "route", "add", lanPrefix6().String(), "via", gatewayWAN6().String(), "dev", w.Link},
 	)
 	for _, args := range steps {
 		if err := ip(ctx, "", args...); err != nil {
@@ -272,7 +300,7 @@ func (l *Lab) build(ctx context.Context) error {
 	if err := gw.sysctl("net.ipv4.conf."+gatewayWANLink+".promote_secondaries", "1"); err != nil {
 		return err
 	}
-	return ip(ctx, labNAT, "netns", "exec", gw.NS, "nft", "-f", "-")
+	return ip(ctx, labNAT+labFirewall6, "netns", "exec", gw.NS, "nft", "-f", "-")
 }
 
 // Close removes every namespace of the lab, first killing the processes

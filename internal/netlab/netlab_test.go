@@ -161,12 +161,29 @@ func TestLab(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 			defer cancel()
 			c, err := wan.Dial(ctx, "tcp", ln.Addr().String())
-			if err == nil {
+			switch {
+			case err == nil:
 				c.Close()
-				t.Errorf("WAN host dialled %v directly; want no route", ln.Addr())
-			} else if !errors.Is(err, syscall.ENETUNREACH) {
+				t.Errorf("WAN host dialled %v directly; want no route (IPv4) or a drop (IPv6)", ln.Addr())
+			case a.Is4() && !errors.Is(err, syscall.ENETUNREACH):
 				t.Errorf("WAN host dialling %v: %v; want %v", ln.Addr(), err, syscall.ENETUNREACH)
+			case a.Is6() && !errors.Is(err, context.DeadlineExceeded):
+				// Routed to the gateway, whose forward policy drops it.
+				t.Errorf("WAN host dialling %v: %v; want a timeout (dropped)", ln.Addr(), err)
 			}
+		}
+		out := mustRun(t, gw, "nft", "list", "table", "inet", "filter")
+		for _, want := range []string{"policy drop", PinholeAcceptRule} {
+			if !strings.Contains(out, want) {
+				t.Errorf("gateway table inet filter lacks %q:\n%s", want, out)
+			}
+		}
+	})
+
+	t.Run("LANToWAN6", func(t *testing.T) {
+		// IPv6 is routed: the WAN host sees the LAN host's own address.
+		if src := tcpExchange(t, lan0, wan, wan.Addr6); src != lan0.Addr6 {
+			t.Errorf("lan0 to WAN host over IPv6: source %v; want %v", src, lan0.Addr6)
 		}
 	})
 
