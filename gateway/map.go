@@ -26,8 +26,11 @@ type MapRequest struct {
 	Permanent bool
 	// Nonce is the PCP mapping nonce. With CheckNonce set, a request that
 	// names an existing mapping must carry its nonce (RFC 6887 §11.3).
-	Nonce       [12]byte
-	CheckNonce  bool
+	Nonce      [12]byte
+	CheckNonce bool
+	// Filters, when not empty, admit only inbound traffic from the listed
+	// peers (PCP FILTER and PEER, RFC 6887 §13.3, §12).
+	Filters     []Filter
 	Origin      Origin
 	Description string
 }
