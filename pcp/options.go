@@ -26,9 +26,9 @@ func (o OptionCode) Mandatory() bool { return o < 128 }
 
 // Option lengths in bytes, without the 4-byte option header.
 const (
-	ThirdPartyLen    = 16 // §13.1, Figure 12
-	PreferFailureLen = 0  // §13.2
-	FilterLen        = 20 // §13.3, Figure 13
+	ThirdPartyLen    = addressLen                 // 16, §13.1, Figure 12
+	PreferFailureLen = 0                          // §13.2
+	FilterLen        = offFilterAddr + addressLen // 20, §13.3, Figure 13
 	// MaxDescriptionLen bounds a DESCRIPTION (RFC 7220 §2: the length is
 	// that of the UTF-8 string, the message's limit bounds it).
 	MaxDescriptionLen = MaxMessageLen - HeaderLen - PeerDataLen - OptionHeaderLen
@@ -52,7 +52,10 @@ type Options struct {
 	ThirdParty netip.Addr
 	// PreferFailure is set when PREFER_FAILURE (§13.2) is present.
 	PreferFailure bool
-	// Filters are the FILTER options in the order received (§13.3).
+	// Filters are the FILTER options in the order received (§13.3),
+	// each prefix with its host bits cleared. A /0 Remote is a FILTER of
+	// prefix length 0, which §13.3 calls "no filter" and which "will
+	// remove all previous filters"; EffectiveFilters applies that rule.
 	Filters []Filter
 	// Description is the DESCRIPTION option (RFC 7220); HasDescription
 	// tells an empty one from none.
@@ -61,4 +64,19 @@ type Options struct {
 	// Ignored counts optional options that were skipped because this
 	// package does not know them (§7.3: "it MUST be ignored").
 	Ignored int
+}
+
+// EffectiveFilters returns the filters that remain after the last one of
+// prefix length 0 (§13.3: "The value 0 indicates 'no filter', and will
+// remove all previous filters"), nil when none remain: any peer may send.
+func (o Options) EffectiveFilters() []Filter {
+	for i := len(o.Filters) - 1; i >= 0; i-- {
+		if o.Filters[i].Remote.Bits() == 0 {
+			if i == len(o.Filters)-1 {
+				return nil
+			}
+			return o.Filters[i+1:]
+		}
+	}
+	return o.Filters
 }

@@ -25,14 +25,14 @@ const (
 const (
 	// HeaderLen is the common request header (§7.1, Figure 2) and the
 	// common response header (§7.2, Figure 3).
-	HeaderLen = 24
+	HeaderLen = offReqClient + addressLen // 24
 	// MapDataLen is the opcode-specific data of MAP (§11.1, Figure 9).
-	MapDataLen = 36
+	MapDataLen = offExternalAddr + addressLen // 36
 	// PeerDataLen is the opcode-specific data of PEER (§12.1, Figure 10).
-	PeerDataLen = 56
+	PeerDataLen = offRemoteAddr + addressLen // 56
 	// OptionHeaderLen is the code, reserved and length fields that start
 	// every option (§7.3, Figure 4).
-	OptionHeaderLen = 4
+	OptionHeaderLen = offOptionLength + optionLengthLen // 4
 	// MaxMessageLen is the largest message (§7: "MUST NOT exceed 1100
 	// octets").
 	MaxMessageLen = 1100
