@@ -36,7 +36,7 @@ func (s *Server) mapping(ctx context.Context, client netip.Addr, req *pcp.Reques
 	}
 	var filters []gateway.Filter
 	if code == pcp.Success {
-		filters, code = filtersOf(internal, req.Options.Filters)
+		filters, code = filtersOf(internal, &req.Options)
 	}
 	ext := s.externalAddress(internal)
 	switch {

@@ -48,11 +48,12 @@ func (s *Server) externalAddress(internal netip.Addr) netip.Addr {
 }
 
 // filtersOf turns the FILTER options of a MAP request (§13.3) into the
-// core's filters. A filter of another family than the internal address is
-// MALFORMED_OPTION; more than MaxFilters are EXCESSIVE_REMOTE_PEERS. A
-// filter that admits every peer (prefix length 0, port 0) leaves the mapping
-// unfiltered.
-func filtersOf(internal netip.Addr, fs []pcp.Filter) ([]gateway.Filter, pcp.ResultCode) {
+// core's filters: those after the last of prefix length 0, which removes
+// the ones before it (pcp.Options.EffectiveFilters). A filter of another
+// family than the internal address is MALFORMED_OPTION; more than MaxFilters
+// are EXCESSIVE_REMOTE_PEERS.
+func filtersOf(internal netip.Addr, o *pcp.Options) ([]gateway.Filter, pcp.ResultCode) {
+	fs := o.EffectiveFilters()
 	if len(fs) > MaxFilters {
 		return nil, pcp.ExcessiveRemotePeers
 	}
@@ -60,9 +61,6 @@ func filtersOf(internal netip.Addr, fs []pcp.Filter) ([]gateway.Filter, pcp.Resu
 	for _, f := range fs {
 		if !f.Remote.IsValid() || f.Remote.Addr().Is4() != internal.Is4() {
 			return nil, pcp.MalformedOption
-		}
-		if f.Remote.Bits() == 0 && f.Port == 0 {
-			return nil, pcp.Success
 		}
 		out = append(out, gateway.Filter{Remote: f.Remote.Masked(), Port: f.Port})
 	}
