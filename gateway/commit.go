@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,36 @@ type mappingKey struct {
 }
 
 func keyOf(m Mapping) mappingKey { return mappingKey{m.Protocol, m.ExternalPort} }
+
+// kernelKey identifies a mapping as the Firewall does: an IPv4 mapping by
+// its external key (addr zero), a pinhole by its internal endpoint.
+type kernelKey struct {
+	proto Protocol
+	port  uint16
+	addr  netip.Addr
+}
+
+func kernelKeyOf(m *Mapping) kernelKey {
+	if m.Pinhole {
+		return kernelKey{m.Protocol, m.Internal.Port(), m.Internal.Addr()}
+	}
+	return kernelKey{proto: m.Protocol, port: m.ExternalPort}
+}
+
+// journalKey identifies a lease as the Journal does: an IPv4 lease by its
+// external key, a pinhole by its UniqueID (n).
+type journalKey struct {
+	proto   Protocol
+	n       uint16
+	pinhole bool
+}
+
+func journalKeyOf(l *Lease) journalKey {
+	if l.Pinhole {
+		return journalKey{n: l.PinholeID, pinhole: true}
+	}
+	return journalKey{proto: l.Protocol, n: l.ExternalPort}
+}
 
 // committer applies changes to the firewall and the journal in batches
 // (group commit). The table enqueues changes in its own order while it holds
@@ -257,8 +288,8 @@ func (c *committer) record(batch []*change, errs []error) error {
 // foldJournal reduces the journal records of a batch to each lease's last
 // state, kept (put) or forgotten (drop), leaving out the grants that failed.
 func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
-	last := make(map[mappingKey]*change, len(batch))
-	var order []mappingKey
+	last := make(map[journalKey]*change, len(batch))
+	var order []journalKey
 	for i, ch := range batch {
 		if errs[i] != nil && ch.remove == nil && ch.add != nil {
 			continue // a grant the table takes back
@@ -267,7 +298,7 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 			if l == nil {
 				continue
 			}
-			k := mappingKey{l.Protocol, l.ExternalPort}
+			k := journalKeyOf(l)
 			if _, seen := last[k]; !seen {
 				order = append(order, k)
 			}
@@ -276,7 +307,7 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 	}
 	for _, k := range order {
 		ch := last[k]
-		if ch.put != nil && keyOfLease(ch.put) == k {
+		if ch.put != nil && journalKeyOf(ch.put) == k {
 			put = append(put, *ch.put)
 		} else {
 			drop = append(drop, *ch.drop)
@@ -285,10 +316,8 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 	return put, drop
 }
 
-func keyOfLease(l *Lease) mappingKey { return mappingKey{l.Protocol, l.ExternalPort} }
-
 // fold reduces a sequence of changes to what the kernel must do: for each
-// external key touched, remove what the kernel held before the batch (the
+// kernel key touched, remove what the kernel held before the batch (the
 // first change of a key says so: the table only adds a key the kernel does
 // not hold, or replaces one it does) and add the key's final mapping, if any.
 func fold(batch []*change) (add, remove []Mapping) {
@@ -306,11 +335,11 @@ func fold(batch []*change) (add, remove []Mapping) {
 		}
 		return add, remove
 	}
-	states := make(map[mappingKey]*state, len(batch))
-	order := make([]mappingKey, 0, len(batch))
+	states := make(map[kernelKey]*state, len(batch))
+	order := make([]kernelKey, 0, len(batch))
 	for _, ch := range batch {
 		if ch.remove != nil {
-			k := keyOf(*ch.remove)
+			k := kernelKeyOf(ch.remove)
 			st, seen := states[k]
 			if !seen {
 				st = &state{before: ch.remove}
@@ -320,7 +349,7 @@ func fold(batch []*change) (add, remove []Mapping) {
 			st.after = nil
 		}
 		if ch.add != nil {
-			k := keyOf(*ch.add)
+			k := kernelKeyOf(ch.add)
 			st, seen := states[k]
 			if !seen {
 				st = &state{}

@@ -107,7 +107,7 @@ func TestFailedRemovalIsRetried(t *testing.T) {
 // recordingJournal keeps what the table committed, as a state file would.
 type recordingJournal struct {
 	mu       sync.Mutex
-	leases   map[mappingKey]Lease
+	leases   map[journalKey]Lease
 	commits  int
 	replaces int
 	fail     error
@@ -120,14 +120,14 @@ func (j *recordingJournal) Commit(put, drop []Lease) error {
 		return j.fail
 	}
 	if j.leases == nil {
-		j.leases = make(map[mappingKey]Lease)
+		j.leases = make(map[journalKey]Lease)
 	}
 	j.commits++
 	for _, l := range drop {
-		delete(j.leases, keyOfLease(&l))
+		delete(j.leases, journalKeyOf(&l))
 	}
 	for _, l := range put {
-		j.leases[keyOfLease(&l)] = l
+		j.leases[journalKeyOf(&l)] = l
 	}
 	return nil
 }
@@ -138,9 +138,9 @@ func (j *recordingJournal) Replace(leases []Lease) error {
 	if j.fail != nil {
 		return j.fail
 	}
-	j.leases = make(map[mappingKey]Lease, len(leases))
+	j.leases = make(map[journalKey]Lease, len(leases))
 	for _, l := range leases {
-		j.leases[keyOfLease(&l)] = l
+		j.leases[journalKeyOf(&l)] = l
 	}
 	j.replaces++
 	return nil
@@ -150,8 +150,8 @@ func (j *recordingJournal) keys() []mappingKey {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	var out []mappingKey
-	for k := range j.leases {
-		out = append(out, k)
+	for _, l := range j.leases {
+		out = append(out, mappingKey{l.Protocol, l.ExternalPort})
 	}
 	slices.SortFunc(out, func(a, b mappingKey) int { return int(a.port) - int(b.port) })
 	return out
@@ -176,7 +176,7 @@ func TestJournalFollowsTheTable(t *testing.T) {
 	if _, err := tab.Map(ctx, req); err != nil {
 		t.Fatal(err)
 	}
-	if got := j.leases[mappingKey{TCP, 8080}]; got.Description != "web" || got.Expires.Sub(got.Created) < 2*time.Hour-time.Second {
+	if got := j.leases[journalKey{proto: TCP, n: 8080}]; got.Description != "web" || got.Expires.Sub(got.Created) < 2*time.Hour-time.Second {
 		t.Fatalf("journal holds %+v after the renewal; want the renewed lease", got)
 	}
 	if _, err := tab.Delete(ctx, UDP, netip.AddrPortFrom(client1, 9000)); err != nil {
@@ -214,7 +214,7 @@ func TestJournalFailureFailsTheRequest(t *testing.T) {
 func TestRestoreAndResync(t *testing.T) {
 	now := time.Now()
 	fw := newRecordingFirewall()
-	fw.held[mappingKey{UDP, 1234}] = Mapping{Protocol: UDP, ExternalPort: 1234, Internal: netip.MustParseAddrPort("198.51.100.99:1234")}
+	fw.held[kernelKey{proto: UDP, port: 1234}] = Mapping{Protocol: UDP, ExternalPort: 1234, Internal: netip.MustParseAddrPort("198.51.100.99:1234")}
 	j := &recordingJournal{}
 	epoch := now.Add(-time.Hour).Round(0)
 	tab := New(Config{Policy: defaultPolicy(), Firewall: fw, Journal: j, EpochStart: epoch})

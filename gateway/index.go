@@ -3,7 +3,7 @@ package gateway
 import "net/netip"
 
 // byInternalEndpoint returns the NAT-PMP or PCP lease of an internal
-// endpoint. t.mu must be held.
+// endpoint, or the pinhole of an IPv6 one. t.mu must be held.
 func (t *Table) byInternalEndpoint(p Protocol, internal netip.AddrPort) (leaseID, bool) {
 	c := t.byClient[internal.Addr()]
 	if c == nil {
@@ -13,18 +13,23 @@ func (t *Table) byInternalEndpoint(p Protocol, internal netip.AddrPort) (leaseID
 	return id, ok
 }
 
-// link adds the lease id to every index. t.mu must be held.
+// link adds the lease id to every index: a pinhole to the index by
+// UniqueID (which its entry already names) and by internal endpoint, an
+// IPv4 lease to those by external key and by internal endpoint. t.mu must
+// be held.
 func (t *Table) link(id leaseID) {
 	e := t.store.get(id)
-	t.byExternal[e.key()] = id
-	t.order.add(e.key(), 1)
+	if !e.pinhole() {
+		t.byExternal[e.key()] = id
+		t.order.add(e.key(), 1)
+	}
 	addr := e.internal().Addr()
 	c := t.byClient[addr]
 	if c == nil {
 		c = &clientLeases{byPort: make(map[portKey]leaseID)}
 		t.byClient[addr] = c
 	}
-	if e.origin == OriginUPnP {
+	if e.origin == OriginUPnP && !e.pinhole() {
 		if c.upnp == nil {
 			c.upnp = make(map[leaseID]struct{})
 		}
@@ -38,8 +43,12 @@ func (t *Table) link(id leaseID) {
 // must be held.
 func (t *Table) unlink(id leaseID) {
 	e := t.store.get(id)
-	delete(t.byExternal, e.key())
-	t.order.add(e.key(), -1)
+	if e.pinhole() {
+		t.pinholes.release(e.pinholeID)
+	} else {
+		delete(t.byExternal, e.key())
+		t.order.add(e.key(), -1)
+	}
 	addr := e.internal().Addr()
 	if c := t.byClient[addr]; c != nil {
 		if k := (portKey{e.proto, e.iport}); c.byPort[k] == id {
@@ -65,4 +74,28 @@ func (t *Table) schedule(id leaseID, due int64) {
 		default:
 		}
 	}
+}
+
+// held returns the lease that holds what the kernel knows as m's key: the
+// pinhole of its internal endpoint, or the lease of its external key. t.mu
+// must be held.
+func (t *Table) held(m Mapping) (leaseID, bool) {
+	if m.Pinhole {
+		return t.byInternalEndpoint(m.Protocol, m.Internal)
+	}
+	id, ok := t.byExternal[keyOf(m)]
+	return id, ok
+}
+
+// all returns the IDs of every lease, pinholes included, in no particular
+// order. t.mu must be held.
+func (t *Table) all() []leaseID {
+	ids := make([]leaseID, 0, len(t.byExternal)+len(t.pinholes.byID))
+	for _, id := range t.byExternal {
+		ids = append(ids, id)
+	}
+	for _, id := range t.pinholes.byID {
+		ids = append(ids, id)
+	}
+	return ids
 }

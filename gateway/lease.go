@@ -36,9 +36,17 @@ type Lease struct {
 	ExternalPort uint16
 	// Nonce is the PCP mapping nonce (RFC 6887 §11.1); zero for NAT-PMP.
 	Nonce [12]byte
-	// Remote optionally restricts the mapping to one peer (PCP PEER,
-	// RFC 6887 §12); the zero value means any.
-	Remote      netip.AddrPort
+	// Filters, when not empty, admit only the listed remote peers (PCP
+	// FILTER RFC 6887 §13.3; a PEER's remote peer, §12, is one /32 or /128
+	// filter with its port), normalised as Mapping.Filters says.
+	Filters []Filter
+	// Pinhole is set for an IPv6 firewall pinhole: Internal is a global
+	// IPv6 endpoint, ExternalPort its port, nothing is translated.
+	Pinhole bool
+	// PinholeID names a pinhole for UPnP (WANIPv6FirewallControl:1
+	// UniqueID): 1-65535, unique among live pinholes and kept across
+	// restarts; 0 for an IPv4 lease.
+	PinholeID   uint16
 	Origin      Origin
 	Description string
 	Created     time.Time
@@ -61,7 +69,8 @@ func (l Lease) Lifetime(now time.Time) time.Duration {
 type clientLeases struct {
 	// byPort holds its NAT-PMP and PCP leases by protocol and internal
 	// port: one per internal endpoint and protocol (RFC 6886 §3.3, RFC 6887
-	// §11.3).
+	// §11.3). For an IPv6 address it holds its pinholes, of whatever
+	// origin: one per endpoint and protocol.
 	byPort map[portKey]leaseID
 	// upnp holds its UPnP leases, which are named by their external port
 	// and of which one internal endpoint may have several; nil until the

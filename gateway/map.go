@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -26,13 +27,16 @@ type MapRequest struct {
 	Permanent bool
 	// Nonce is the PCP mapping nonce. With CheckNonce set, a request that
 	// names an existing mapping must carry its nonce (RFC 6887 §11.3).
-	Nonce      [12]byte
-	CheckNonce bool
-	// Filters, when not empty, admit only inbound traffic from the listed
-	// peers (PCP FILTER and PEER, RFC 6887 §13.3, §12).
-	Filters     []Filter
+	Nonce       [12]byte
+	CheckNonce  bool
 	Origin      Origin
 	Description string
+	// Filters, when not empty, admit only the listed remote peers (PCP
+	// FILTER and PEER, UPnP RemoteHost/RemotePort); see normaliseFilters
+	// for what is refused. A renewal replaces the lease's filters, but a
+	// UPnP request whose filters differ from its pinhole's fails with
+	// ErrConflict.
+	Filters []Filter
 }
 
 // MapResult is what Map granted.
@@ -59,10 +63,24 @@ func validate(req *MapRequest) error {
 	if !req.Permanent && req.Lifetime <= 0 {
 		return fmt.Errorf("%w: lifetime %v", ErrBadRequest, req.Lifetime)
 	}
-	return nil
+	if req.Internal.Addr().Zone() != "" {
+		return fmt.Errorf("%w: internal address %v has a zone", ErrBadRequest, req.Internal.Addr())
+	}
+	filters, err := normaliseFilters(req.Filters, req.Internal.Addr())
+	req.Filters = filters
+	return err
 }
 
-// Map grants or renews a mapping. A NAT-PMP or PCP request for an internal
+// isPinhole reports whether req asks for an IPv6 pinhole rather than an
+// IPv4 mapping (its Internal already unmapped).
+func (req *MapRequest) isPinhole() bool { return req.Internal.Addr().Is6() }
+
+// Map grants or renews a mapping. A request for an IPv6 internal endpoint
+// (not IPv4-mapped) makes or renews its pinhole: nothing is allocated, the
+// external port is the internal port, for which the permission rules must
+// allow it; whatever its origin, a request for an endpoint that has a
+// pinhole renews it (a UPnP one with other filters gets ErrConflict), and
+// Exact with another ExternalPort gets ErrConflict. A NAT-PMP or PCP request for an internal
 // endpoint that already has a lease of those protocols renews it and keeps
 // its external port (RFC 6886 §3.3, RFC 6887 §11.3); a UPnP request renews
 // the mapping of its external port when that leads to the same endpoint. A
@@ -140,29 +158,50 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 		if req.CheckNonce && t.store.nonce(id) != req.Nonce {
 			return p, 0, ErrNonceMismatch
 		}
-		old := t.mapping(id)
-		t.store.get(id).expires = expires
-		if req.Description != "" {
-			t.store.setExtra(id, t.store.nonce(id), req.Description)
+		if req.Origin == OriginUPnP && !slices.Equal(t.store.filters(id), req.Filters) {
+			return p, 0, fmt.Errorf("%w: the mapping has other filters", ErrConflict)
 		}
-		ch := &change{remove: &old, add: ptr(t.armed(id, now)), done: make(chan error, 1)}
-		p = pendingMap{res: MapResult{Lease: t.lease(id), Renewed: true, Granted: granted(req, lifetime)}, ch: ch, now: now}
-		t.enqueue(ch, &p.res.Lease, nil)
-		return p, 0, nil
+		if req.isPinhole() && req.Exact && req.ExternalPort != 0 && req.ExternalPort != req.Internal.Port() {
+			return p, 0, fmt.Errorf("%w: a pinhole's external port is its internal port", ErrConflict)
+		}
+		filters := req.Filters
+		if req.Origin == OriginNATPMP {
+			filters = t.store.filters(id) // NAT-PMP cannot name them
+		}
+		return t.renew(id, now, expires, filters, req.Description, granted(req, lifetime)), 0, nil
 	}
 
-	eport, probe, err := t.allocate(req, probed)
-	if probe != 0 || err != nil {
-		return p, probe, err
+	var eport, pinholeID uint16
+	if req.isPinhole() {
+		eport = req.Internal.Port()
+		switch {
+		case !t.policy.Allows(eport, req.Internal.Addr(), eport):
+			return p, 0, ErrNotAuthorized
+		case req.Exact && req.ExternalPort != 0 && req.ExternalPort != eport:
+			return p, 0, fmt.Errorf("%w: a pinhole's external port is its internal port", ErrConflict)
+		}
+	} else {
+		eport, probe, err = t.allocate(req, probed)
+		if probe != 0 || err != nil {
+			return p, probe, err
+		}
 	}
 	id, e := t.store.alloc()
+	if req.isPinhole() {
+		var ok bool
+		if pinholeID, ok = t.pinholes.take(id); !ok {
+			t.store.release(id)
+			return p, 0, fmt.Errorf("%w: every pinhole UniqueID is in use", ErrOutOfResources)
+		}
+	}
+	e.pinholeID = pinholeID
 	e.setInternal(req.Internal)
 	e.created = t.since(now)
 	e.expires = expires
 	e.eport = eport
 	e.proto = req.Protocol
 	e.origin = req.Origin
-	t.store.setExtra(id, req.Nonce, req.Description)
+	t.store.setExtra(id, req.Nonce, req.Filters, req.Description)
 	t.link(id)
 	ch := &change{add: ptr(t.armed(id, now)), done: make(chan error, 1)}
 	p = pendingMap{res: MapResult{Lease: t.lease(id), Granted: granted(req, lifetime)}, ch: ch, now: now, id: id, gen: e.gen}
@@ -170,9 +209,25 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 	return p, 0, nil
 }
 
+// renew gives the lease id a new end (expires, 0: none) and filters, and
+// its description unless that is empty, and queues the change. t.mu must
+// be held.
+func (t *Table) renew(id leaseID, now time.Time, expires int64, filters []Filter, description string, lifetime time.Duration) pendingMap {
+	old := t.mapping(id)
+	t.store.get(id).expires = expires
+	if x := t.store.extra(id); x != nil && description == "" {
+		description = x.description
+	}
+	t.store.setExtra(id, t.store.nonce(id), filters, description)
+	ch := &change{remove: &old, add: ptr(t.armed(id, now)), done: make(chan error, 1)}
+	p := pendingMap{res: MapResult{Lease: t.lease(id), Renewed: true, Granted: lifetime}, ch: ch, now: now}
+	t.enqueue(ch, &p.res.Lease, nil)
+	return p
+}
+
 // existing returns the lease that req renews, if any. t.mu must be held.
 func (t *Table) existing(req *MapRequest) (leaseID, bool) {
-	if req.Origin != OriginUPnP {
+	if req.Origin != OriginUPnP || req.isPinhole() {
 		return t.byInternalEndpoint(req.Protocol, req.Internal)
 	}
 	id, ok := t.byExternal[mappingKey{req.Protocol, req.ExternalPort}]
@@ -211,7 +266,7 @@ func (t *Table) finishMap(p pendingMap) (MapResult, error) {
 // dirty, for Run to resynchronise.
 func (t *Table) takeBack(p pendingMap) {
 	t.mu.Lock()
-	held, ok := t.byExternal[keyOf(*p.ch.add)]
+	held, ok := t.held(*p.ch.add)
 	if !ok || held != p.id || t.store.get(p.id).gen != p.gen {
 		t.mu.Unlock()
 		return

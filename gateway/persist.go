@@ -10,8 +10,9 @@ import (
 // Restore puts back the leases a previous run kept (Config.Journal), before
 // the table serves, and returns how many came back and the leases left
 // out: those already ended, malformed ones, those the policy no longer
-// allows, and any that would hold an external port or a NAT-PMP/PCP
-// internal endpoint twice. A lease that ends beyond the policy's
+// allows, and any that would hold an external port, a NAT-PMP/PCP
+// internal endpoint, a pinhole's endpoint or its UniqueID twice. Pinholes
+// come back with their UniqueID. A lease that ends beyond the policy's
 // MaxLifetime from now comes back with its end capped there, as
 // Reconfigure caps it (a reload that lowered the maximum, a clock set
 // back). Restore does not touch the kernel: call Resync next, which also
@@ -23,14 +24,20 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 	limit := now.Add(t.policy.MaxLifetime)
 	for _, l := range leases {
 		l.Internal = netip.AddrPortFrom(l.Internal.Addr().Unmap(), l.Internal.Port())
-		if !t.restorable(&l, now) {
+		filters, err := normaliseFilters(l.Filters, l.Internal.Addr())
+		if err != nil || !t.restorable(&l, now) {
 			skipped = append(skipped, l)
-			if _, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]; !held {
+			if !t.journalKeyHeld(&l) {
 				t.journalOnly(nil, &l)
 			}
 			continue
 		}
+		l.Filters = filters
 		id, e := t.store.alloc()
+		if l.Pinhole {
+			t.pinholes.hold(l.PinholeID, id)
+			e.pinholeID = l.PinholeID
+		}
 		e.setInternal(l.Internal)
 		// Created may precede the table's base: a negative entry time.
 		e.created = int64(l.Created.Sub(t.base))
@@ -44,7 +51,7 @@ func (t *Table) Restore(leases []Lease) (restored int, skipped []Lease) {
 		e.eport = l.ExternalPort
 		e.proto = l.Protocol
 		e.origin = l.Origin
-		t.store.setExtra(id, l.Nonce, l.Description)
+		t.store.setExtra(id, l.Nonce, l.Filters, l.Description)
 		t.link(id)
 		t.armed(id, now)
 		if capped {
@@ -64,18 +71,34 @@ func (t *Table) restorable(l *Lease, now time.Time) bool {
 		l.ExternalPort == 0,
 		l.Origin != OriginNATPMP && l.Origin != OriginPCP && l.Origin != OriginUPnP,
 		!l.Expires.IsZero() && !now.Before(l.Expires),
-		!t.policy.Allows(l.ExternalPort, l.Internal.Addr(), l.Internal.Port()):
+		!t.policy.Allows(l.ExternalPort, l.Internal.Addr(), l.Internal.Port()),
+		l.Internal.Addr().Zone() != "",
+		l.Pinhole != l.Internal.Addr().Is6(),
+		l.Pinhole && (l.PinholeID == 0 || l.ExternalPort != l.Internal.Port()),
+		!l.Pinhole && l.PinholeID != 0:
 		return false
 	}
-	if _, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]; held {
+	if t.journalKeyHeld(l) {
 		return false
 	}
-	if l.Origin != OriginUPnP {
+	if l.Origin != OriginUPnP || l.Pinhole {
 		if _, held := t.byInternalEndpoint(l.Protocol, l.Internal); held {
 			return false
 		}
 	}
 	return true
+}
+
+// journalKeyHeld reports whether a lease of the table holds the journal's
+// key of l: its external key, or its UniqueID for a pinhole. t.mu must be
+// held.
+func (t *Table) journalKeyHeld(l *Lease) bool {
+	if l.Pinhole {
+		_, held := t.pinholes.lookup(l.PinholeID)
+		return held
+	}
+	_, held := t.byExternal[mappingKey{l.Protocol, l.ExternalPort}]
+	return held
 }
 
 // Resync makes the kernel hold exactly what the table holds
@@ -105,22 +128,20 @@ func (t *Table) resyncSnapshot(withLeases bool) (drained []*change, want []Mappi
 	drained = append(t.commit.queue, t.journalPending...)
 	t.commit.queue, t.journalPending = nil, nil
 	t.commit.mu.Unlock()
+	ids := t.all()
 	if withLeases {
-		leases = make([]Lease, 0, len(t.byExternal))
-		for _, id := range t.byExternal {
-			leases = append(leases, t.lease(id))
+		leases = make([]Lease, len(ids))
+		for i, id := range ids {
+			leases[i] = t.lease(id)
 		}
 	}
 	// Oldest first, as the leases were granted: of the mappings of one
 	// internal endpoint, the first granted gives its outbound traffic the
 	// external port, and a resync must not move that.
-	ids := make([]leaseID, 0, len(t.byExternal))
-	for _, id := range t.byExternal {
-		ids = append(ids, id)
-	}
 	slices.SortFunc(ids, func(a, b leaseID) int {
 		ea, eb := t.store.get(a), t.store.get(b)
-		return cmp.Or(cmp.Compare(ea.created, eb.created), cmp.Compare(ea.proto, eb.proto), cmp.Compare(ea.eport, eb.eport))
+		return cmp.Or(cmp.Compare(ea.created, eb.created), cmp.Compare(ea.proto, eb.proto), cmp.Compare(ea.eport, eb.eport),
+			cmp.Compare(ea.pinholeID, eb.pinholeID))
 	})
 	now := t.now()
 	want = make([]Mapping, len(ids))

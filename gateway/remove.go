@@ -7,7 +7,8 @@ import (
 )
 
 // Delete removes the NAT-PMP or PCP lease of an internal endpoint (NAT-PMP
-// lifetime 0, RFC 6886 §3.4); UPnP leases of the same endpoint stay.
+// lifetime 0, RFC 6886 §3.4), or the pinhole of an IPv6 one; UPnP IPv4
+// leases of the same endpoint stay.
 func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort) (Lease, error) {
 	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
 	t.mu.Lock()
@@ -19,7 +20,25 @@ func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort)
 	return t.remove([]leaseID{id}, "deleted")[0], nil
 }
 
-// DeleteExternal removes the lease holding an external port (UPnP
+// DeleteChecked is Delete for a request that must carry the lease's nonce
+// (PCP deletion, RFC 6887 §15): ErrNonceMismatch when the nonce differs,
+// ErrNotFound when there is no lease.
+func (t *Table) DeleteChecked(ctx context.Context, p Protocol, internal netip.AddrPort, nonce [12]byte) (Lease, error) {
+	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
+	t.mu.Lock()
+	id, ok := t.byInternalEndpoint(p, internal)
+	if !ok {
+		t.mu.Unlock()
+		return Lease{}, ErrNotFound
+	}
+	if t.store.nonce(id) != nonce {
+		t.mu.Unlock()
+		return Lease{}, ErrNonceMismatch
+	}
+	return t.remove([]leaseID{id}, "deleted")[0], nil
+}
+
+// DeleteExternal removes the IPv4 lease holding an external port (UPnP
 // DeletePortMapping).
 func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Lease, error) {
 	t.mu.Lock()
@@ -120,7 +139,7 @@ func (t *Table) Reconfigure(ctx context.Context, p Policy) []Lease {
 	now := t.now()
 	limit := t.since(now.Add(p.MaxLifetime))
 	var victims []leaseID
-	for _, id := range t.byExternal {
+	for _, id := range t.all() {
 		e := t.store.get(id)
 		if !p.Allows(e.eport, e.internal().Addr(), e.iport) {
 			victims = append(victims, id)

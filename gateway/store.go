@@ -16,7 +16,7 @@ type leaseID int32
 // entry is a lease in the store: 56 bytes, no pointers. Times are
 // nanoseconds since the table's base time, on the monotonic clock (a router
 // that steps its wall clock at boot keeps its lifetimes). What only some
-// leases carry (a PCP nonce or peer, a UPnP description) is kept aside in
+// leases carry (a PCP nonce, filters, a UPnP description) is kept aside in
 // leaseStore.extras.
 type entry struct {
 	addr      [16]byte // the internal address; IPv4 in the last 4 bytes when is4
@@ -26,7 +26,8 @@ type entry struct {
 	heapIndex int32    // -1 when not in the expiry heap
 	gen       uint16   // counts the uses of the slot, to tell reuses apart
 	iport     uint16
-	eport     uint16
+	eport     uint16 // a pinhole's is its iport
+	pinholeID uint16 // 0: an IPv4 lease; else a pinhole's UniqueID
 	proto     Protocol
 	origin    Origin
 	is4       bool
@@ -34,6 +35,8 @@ type entry struct {
 }
 
 func (e *entry) key() mappingKey { return mappingKey{e.proto, e.eport} }
+
+func (e *entry) pinhole() bool { return e.pinholeID != 0 }
 
 // setInternal records the internal endpoint of e.
 func (e *entry) setInternal(ap netip.AddrPort) {
@@ -51,7 +54,7 @@ func (e *entry) internal() netip.AddrPort {
 // leaseExtra holds what most leases do not have.
 type leaseExtra struct {
 	nonce       [12]byte
-	remote      netip.AddrPort
+	filters     []Filter // normalised; never modified once set
 	description string
 }
 
@@ -114,12 +117,20 @@ func (s *leaseStore) extra(id leaseID) *leaseExtra {
 	return s.extras[id]
 }
 
-// setExtra records the nonce and description of id, keeping them aside only
-// when one of them is set.
-func (s *leaseStore) setExtra(id leaseID, nonce [12]byte, description string) {
+// filters returns the filters of id, nil when it has none.
+func (s *leaseStore) filters(id leaseID) []Filter {
+	if x := s.extra(id); x != nil {
+		return x.filters
+	}
+	return nil
+}
+
+// setExtra records the nonce, filters and description of id, keeping them
+// aside only when one of them is set.
+func (s *leaseStore) setExtra(id leaseID, nonce [12]byte, filters []Filter, description string) {
 	x := s.extra(id)
 	if x == nil {
-		if nonce == ([12]byte{}) && description == "" {
+		if nonce == ([12]byte{}) && len(filters) == 0 && description == "" {
 			return
 		}
 		if s.extras == nil {
@@ -129,7 +140,7 @@ func (s *leaseStore) setExtra(id leaseID, nonce [12]byte, description string) {
 		s.extras[id] = x
 		s.get(id).hasExtra = true
 	}
-	x.nonce, x.description = nonce, description
+	x.nonce, x.filters, x.description = nonce, filters, description
 }
 
 // expiryHeap is a binary min-heap of leases ordered by when the expiry loop

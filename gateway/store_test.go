@@ -82,7 +82,7 @@ func TestStoreReusesSlots(t *testing.T) {
 	var s leaseStore
 	id, e := s.alloc()
 	gen := e.gen
-	s.setExtra(id, [12]byte{1}, "game")
+	s.setExtra(id, [12]byte{1}, nil, "game")
 	if x := s.extra(id); x == nil || x.description != "game" {
 		t.Fatalf("extra = %+v; want the description", x)
 	}

@@ -72,6 +72,7 @@ type Table struct {
 	store      leaseStore
 	byExternal map[mappingKey]leaseID
 	byClient   map[netip.Addr]*clientLeases
+	pinholes   pinholeIDs // the pinholes by UniqueID
 	expiry     expiryHeap
 	order      keyOrder
 	base       time.Time // the origin of the entries' times
@@ -135,8 +136,11 @@ func (t *Table) lease(id leaseID) Lease {
 	if e.expires != 0 {
 		l.Expires = t.at(e.expires)
 	}
+	if e.pinhole() {
+		l.Pinhole, l.PinholeID = true, e.pinholeID
+	}
 	if x := t.store.extra(id); x != nil {
-		l.Nonce, l.Remote, l.Description = x.nonce, x.remote, x.description
+		l.Nonce, l.Filters, l.Description = x.nonce, x.filters, x.description
 	}
 	return l
 }
@@ -145,7 +149,7 @@ func (t *Table) lease(id leaseID) Lease {
 // lifetime: enough to remove it (see armed). t.mu must be held.
 func (t *Table) mapping(id leaseID) Mapping {
 	e := t.store.get(id)
-	return Mapping{Protocol: e.proto, ExternalPort: e.eport, Internal: e.internal()}
+	return Mapping{Protocol: e.proto, ExternalPort: e.eport, Internal: e.internal(), Pinhole: e.pinhole(), Filters: t.store.filters(id)}
 }
 
 // enqueue queues ch for the committer, with the lease to keep (put) or to
@@ -228,26 +232,29 @@ func (t *Table) Policy() Policy {
 	return t.policy
 }
 
-// Len returns the number of leases.
+// Len returns the number of leases, pinholes included.
 func (t *Table) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.byExternal)
+	return len(t.byExternal) + len(t.pinholes.byID)
 }
 
-// Leases returns a copy of every lease, in no particular order.
+// Leases returns a copy of every lease, pinholes included, in no
+// particular order.
 func (t *Table) Leases() []Lease {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]Lease, 0, len(t.byExternal))
-	for _, id := range t.byExternal {
-		out = append(out, t.lease(id))
+	ids := t.all()
+	out := make([]Lease, len(ids))
+	for i, id := range ids {
+		out[i] = t.lease(id)
 	}
 	return out
 }
 
-// Lookup returns the NAT-PMP or PCP lease of an internal endpoint (UPnP
-// leases are found by their external port, LookupExternal).
+// Lookup returns the NAT-PMP or PCP lease of an internal endpoint, or the
+// pinhole of an IPv6 one (UPnP IPv4 leases are found by their external
+// port, LookupExternal).
 func (t *Table) Lookup(p Protocol, internal netip.AddrPort) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -258,7 +265,7 @@ func (t *Table) Lookup(p Protocol, internal netip.AddrPort) (Lease, bool) {
 	return t.lease(id), true
 }
 
-// LookupExternal returns the lease holding an external port.
+// LookupExternal returns the IPv4 lease holding an external port.
 func (t *Table) LookupExternal(p Protocol, port uint16) (Lease, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -269,7 +276,7 @@ func (t *Table) LookupExternal(p Protocol, port uint16) (Lease, bool) {
 	return t.lease(id), true
 }
 
-// LeaseAt returns the lease at index i (from 0) in the order of protocol
+// LeaseAt returns the IPv4 lease at index i (from 0) in the order of protocol
 // (TCP, then UDP) and external port, the order in which UPnP clients walk
 // the table (GetGenericPortMappingEntry). It costs O(log 65536).
 func (t *Table) LeaseAt(i int) (Lease, bool) {
@@ -286,7 +293,7 @@ func (t *Table) LeaseAt(i int) (Lease, bool) {
 	return t.lease(id), true
 }
 
-// LeasesInRange returns at most max leases of protocol p whose external
+// LeasesInRange returns at most max IPv4 leases of protocol p whose external
 // port lies in [lo, hi], in port order (UPnP GetListOfPortMappings). It costs
 // O(k log 65536) for k leases returned.
 func (t *Table) LeasesInRange(p Protocol, lo, hi uint16, max int) []Lease {

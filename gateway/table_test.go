@@ -16,14 +16,14 @@ import (
 // would, and can be made to fail.
 type recordingFirewall struct {
 	mu         sync.Mutex
-	held       map[mappingKey]Mapping
+	held       map[kernelKey]Mapping
 	applies    int
 	reconciles int
 	fail       func(add, remove []Mapping) error
 }
 
 func newRecordingFirewall() *recordingFirewall {
-	return &recordingFirewall{held: make(map[mappingKey]Mapping)}
+	return &recordingFirewall{held: make(map[kernelKey]Mapping)}
 }
 
 func (f *recordingFirewall) Apply(_ context.Context, add, remove []Mapping) error {
@@ -36,13 +36,13 @@ func (f *recordingFirewall) Apply(_ context.Context, add, remove []Mapping) erro
 	}
 	f.applies++
 	for _, m := range remove {
-		delete(f.held, keyOf(m))
+		delete(f.held, kernelKeyOf(&m))
 	}
 	for _, m := range add {
-		if _, dup := f.held[keyOf(m)]; dup {
-			return fmt.Errorf("element %v exists", keyOf(m))
+		if _, dup := f.held[kernelKeyOf(&m)]; dup {
+			return fmt.Errorf("element %v exists", kernelKeyOf(&m))
 		}
-		f.held[keyOf(m)] = m
+		f.held[kernelKeyOf(&m)] = m
 	}
 	return nil
 }
@@ -58,9 +58,9 @@ func (f *recordingFirewall) Reconcile(_ context.Context, want []Mapping) (Reconc
 		}
 	}
 	var r Reconciled
-	next := make(map[mappingKey]Mapping, len(want))
+	next := make(map[kernelKey]Mapping, len(want))
 	for _, m := range want {
-		k := keyOf(m)
+		k := kernelKeyOf(&m)
 		if old, ok := f.held[k]; ok && old.Internal == m.Internal {
 			r.Adopted++
 		} else {
@@ -83,7 +83,7 @@ func (f *recordingFirewall) Close() error { return nil }
 func (f *recordingFirewall) has(p Protocol, port uint16) (Mapping, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m, ok := f.held[mappingKey{p, port}]
+	m, ok := f.held[kernelKey{proto: p, port: port}]
 	return m, ok
 }
 

@@ -82,9 +82,9 @@ func (r Rule) String() string {
 	return fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
 }
 
-// Filter admits inbound traffic from remote peers (PCP FILTER RFC 6887 §13.3,
-// PEER §12, UPnP RemoteHost/RemotePort). Remote is a prefix of the mapping's
-// family; /0 means any address. Port 0: any port.
+// Filter admits inbound traffic from remote peers (PCP FILTER RFC 6887
+// §13.3, PEER §12, UPnP RemoteHost/RemotePort). Remote is a prefix of the
+// mapping's family; /0 means any address. Port 0: any port.
 type Filter struct {
 	Remote netip.Prefix
 	Port   uint16
@@ -95,12 +95,21 @@ type Filter struct {
 // and outbound traffic from Internal leaves with source port ExternalPort.
 type Mapping struct {
 	Protocol     Protocol
-	ExternalPort uint16
+	ExternalPort uint16 // for a pinhole: equal to Internal.Port()
 	Internal     netip.AddrPort
 	// Lifetime is how long the lease has left when the change is applied. A
 	// backend may use it as a kernel-side timeout that backs up the core's own
 	// expiry (the lease table stays the authority); zero means none.
 	Lifetime time.Duration
+	// Pinhole: Internal is a global IPv6 endpoint; nothing is translated;
+	// inbound traffic to it is accepted (forward). A Firewall identifies a
+	// pinhole by (Protocol, Internal), an IPv4 mapping by (Protocol,
+	// ExternalPort).
+	Pinhole bool
+	// Filters, when not empty, admit only inbound traffic from the listed
+	// peers. The core normalises them: sorted, no duplicates, none covered
+	// by another. Empty: any peer. The slice is shared: do not modify it.
+	Filters []Filter
 }
 
 // Reconciled counts what a reconciliation of the kernel with the lease table
@@ -115,8 +124,8 @@ type Reconciled struct {
 // it through the same group commit as the kernel: one Commit per batch.
 type Journal interface {
 	// Commit records leases granted or changed (put, the whole lease) and
-	// leases removed (drop, named by Protocol and ExternalPort), and
-	// returns once they are durable.
+	// leases removed (drop, named by Protocol and ExternalPort, a pinhole
+	// by its PinholeID), and returns once they are durable.
 	Commit(put, drop []Lease) error
 	// Replace rewrites the journal to hold exactly leases, after a Commit
 	// failed: the table's next resync brings the journal back to agree
@@ -130,8 +139,9 @@ type Firewall interface {
 	// Apply removes the mappings in remove and then adds those in add, as one
 	// transaction: either all of it takes effect or none does. A mapping is
 	// identified by (Protocol, ExternalPort); removing and adding the same key
-	// in one call replaces it (a renewal). Removing a mapping the kernel does
-	// not hold is not an error.
+	// in one call replaces it (a renewal); a pinhole is identified by
+	// (Protocol, Internal). Removing a mapping the kernel does not hold is
+	// not an error.
 	Apply(ctx context.Context, add, remove []Mapping) error
 	// Reconcile makes the kernel hold exactly want, whatever it held
 	// before: it adopts what is already right (without interrupting the

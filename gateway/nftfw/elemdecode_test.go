@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func TestDecodeSetElemMsgGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, err := decodeInbound([]byte(got[1].key), []byte(got[1].val))
-	if err != nil || m != tcpMapping(8080, "198.51.100.10:80") {
+	if err != nil || !reflect.DeepEqual(m, tcpMapping(8080, "198.51.100.10:80")) {
 		t.Errorf("decodeInbound of the golden tcp element = %v, %v", m, err)
 	}
 }

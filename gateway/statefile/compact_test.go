@@ -21,7 +21,7 @@ func checkIndex(t *testing.T, f *File) {
 	sum := int64(headerLen)
 	for k, l := range f.live {
 		r, size, err := parseRecord(b[l.offset():])
-		if err != nil || size != l.size() || r.typ != recPut || r.key != k {
+		if err != nil || size != l.size() || (r.typ != recPut && r.typ != recPutExt) || r.key != k {
 			t.Fatalf("index of %v/%d: record at %d: %v, %d bytes, type %d key %v", k.protocol(), k.port(), l.offset(), err, size, r.typ, r.key)
 		}
 		sum += int64(size)

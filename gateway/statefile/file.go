@@ -171,7 +171,7 @@ func (f *File) rewrite(leases []gateway.Lease, m Meta, hasMeta bool) error {
 	for i := range leases {
 		start := len(b)
 		b = appendPut(b, &leases[i])
-		live[keyOf(leases[i].Protocol, leases[i].ExternalPort)] = makeLoc(int64(start), len(b)-start)
+		live[leaseKey(&leases[i])] = makeLoc(int64(start), len(b)-start)
 	}
 	tmp := tempName(f.path)
 	w, err := f.newFile(tmp)
@@ -221,7 +221,7 @@ func (f *File) Replace(leases []gateway.Lease) error {
 }
 
 // Commit records leases granted or changed (put: the whole lease) and leases removed (remove: identified by
-// Protocol and ExternalPort, which are unique in the table) in ONE write(2) and at most ONE fsync, whatever
+// Protocol and ExternalPort, which are unique in the table, a pinhole by its PinholeID) in ONE write(2) and at most ONE fsync, whatever
 // the number of leases. It returns once the data is durable. Safe for concurrent use (serialise inside).
 //
 // A lease both put and removed in one call ends removed: removes are
@@ -243,7 +243,7 @@ func (f *File) Commit(put, remove []gateway.Lease) error {
 		b = appendPut(b, &put[i])
 	}
 	for i := range remove {
-		b = appendRemove(b, keyOf(remove[i].Protocol, remove[i].ExternalPort))
+		b = appendRemove(b, &remove[i])
 	}
 	f.buf = b
 	if err := f.append(b, "commit"); err != nil {
@@ -252,13 +252,13 @@ func (f *File) Commit(put, remove []gateway.Lease) error {
 	// Index what was written.
 	off := f.size - int64(len(b))
 	for i := range put {
-		k := keyOf(put[i].Protocol, put[i].ExternalPort)
-		size := recHeaderLen + putFixedLen + len(cutDescription(put[i].Description))
+		k := leaseKey(&put[i])
+		size := putSize(&put[i])
 		f.setLive(k, makeLoc(off, size))
 		off += int64(size)
 	}
 	for i := range remove {
-		f.dropLive(keyOf(remove[i].Protocol, remove[i].ExternalPort))
+		f.dropLive(leaseKey(&remove[i]))
 	}
 	f.shrinkBuf()
 	f.maybeCompact()

@@ -161,7 +161,7 @@ func TestCommitOneWriteOneSync(t *testing.T) {
 		}
 		want := int64(len(remove) * (recHeaderLen + removeLen))
 		for _, l := range put {
-			want += int64(recHeaderLen + putFixedLen + len(l.Description))
+			want += int64(putSize(&l))
 		}
 		fi, err := os.Stat(f.path)
 		if err != nil {

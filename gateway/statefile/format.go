@@ -38,6 +38,11 @@ const (
 	recPut    recordType = 1 // a lease granted or changed: the whole lease
 	recRemove recordType = 2 // a lease removed: its protocol and external port
 	recMeta   recordType = 3 // the epoch start and the UPnP boot ID
+	// recPutExt is a put with a pinhole ID and filters; leases without
+	// them are written as recPut, which every reader knows.
+	recPutExt recordType = 4
+	// recRemovePinhole is a pinhole removed: its protocol and UniqueID.
+	recRemovePinhole recordType = 5
 )
 
 // The put payload: fixed fields, then the description.
@@ -65,8 +70,25 @@ const (
 	flagInternal4  = 1 << 1
 	flagRemote     = 1 << 2
 	flagRemote4    = 1 << 3
+	flagPinhole    = 1 << 4 // recPutExt only
 	flagsKnown     = flagInternal | flagInternal4 | flagRemote | flagRemote4
 	maxDescription = 1024 // bytes; longer descriptions are cut (Commit)
+)
+
+// The extension of a recPutExt payload, after the fixed part and before
+// the description: the pinhole ID, the number of filters, and each filter.
+const (
+	offExtPinholeID = 0
+	offExtFilters   = offExtPinholeID + 2
+	extLen          = offExtFilters + 2 // 4
+
+	offFilterFlags = 0 // filterIPv4
+	offFilterBits  = offFilterFlags + 1
+	offFilterPort  = offFilterBits + 1
+	offFilterAddr  = offFilterPort + 2
+	filterLen      = offFilterAddr + 16 // 20
+
+	filterIPv4 = 1 << 0
 )
 
 // The remove and meta payloads.
@@ -83,7 +105,7 @@ const (
 // The bounds of a record's payload length: anything else is implausible.
 const (
 	minPayload = removeLen
-	maxPayload = putFixedLen + maxDescription
+	maxPayload = putFixedLen + extLen + gateway.MaxFilters*filterLen + maxDescription
 	maxRecord  = recHeaderLen + maxPayload
 )
 
@@ -100,10 +122,36 @@ var (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // key identifies a lease: its protocol and external port, unique in the
-// table.
+// table, or for a pinhole its UniqueID (with keyPinhole set).
 type key uint32
 
+const keyPinhole key = 1 << 24
+
 func keyOf(p gateway.Protocol, eport uint16) key { return key(p)<<16 | key(eport) }
+
+func pinholeKey(id uint16) key { return keyPinhole | key(id) }
+
+// leaseKey returns the key of l.
+func leaseKey(l *gateway.Lease) key {
+	if l.Pinhole {
+		return pinholeKey(l.PinholeID)
+	}
+	return keyOf(l.Protocol, l.ExternalPort)
+}
+
+// extended reports whether l needs a recPutExt record.
+func extended(l *gateway.Lease) bool {
+	return l.Pinhole || l.PinholeID != 0 || len(l.Filters) > 0
+}
+
+// putSize returns the size of the put record of l.
+func putSize(l *gateway.Lease) int {
+	n := recHeaderLen + putFixedLen + len(cutDescription(l.Description))
+	if extended(l) {
+		n += extLen + filterLen*len(l.Filters)
+	}
+	return n
+}
 
 func (k key) protocol() gateway.Protocol { return gateway.Protocol(k >> 16) }
 func (k key) port() uint16               { return uint16(k) }
@@ -172,8 +220,27 @@ func endRecord(b []byte, start int) []byte {
 // Flags: 1 internal endpoint set, 2 internal address IPv4, 4 remote set,
 // 8 remote address IPv4. A description longer than maxDescription is cut
 // there, at the start of the character it would split.
+//
+// A lease with a pinhole ID or filters is written as type 4 instead: the
+// same fixed part, remote unset, flag 16 for a pinhole, then before the
+// description:
+//
+//	+-------------------------------+-------------------------------+
+//	| pinhole ID (0: none)          | number of filters N (0-64)    |
+//	+---------------+---------------+-------------------------------+
+//	| N filters of 20 bytes: flags (1: IPv4), prefix length, port   |
+//	| (0: any), address (16 bytes, IPv4 mapped) ...                 |
+//	+---------------------------------------------------------------+
+//
+// A type-1 record's remote peer is read as one filter of its address
+// (/32 or /128) and port. An older portleased skips type 4 records as
+// damaged, losing those leases but no others.
 func appendPut(b []byte, l *gateway.Lease) []byte {
-	b, start := beginRecord(b, recPut)
+	typ := recPut
+	if extended(l) {
+		typ = recPutExt
+	}
+	b, start := beginRecord(b, typ)
 	var fixed [putFixedLen]byte
 	fixed[offPutProto] = byte(l.Protocol)
 	fixed[offPutOrigin] = byte(l.Origin)
@@ -187,14 +254,8 @@ func appendPut(b []byte, l *gateway.Lease) []byte {
 		copy(fixed[offPutIAddr:], a[:])
 		binary.BigEndian.PutUint16(fixed[offPutIPort:], l.Internal.Port())
 	}
-	if l.Remote.IsValid() {
-		flags |= flagRemote
-		if l.Remote.Addr().Is4() {
-			flags |= flagRemote4
-		}
-		a := l.Remote.Addr().As16()
-		copy(fixed[offPutRAddr:], a[:])
-		binary.BigEndian.PutUint16(fixed[offPutRPort:], l.Remote.Port())
+	if l.Pinhole {
+		flags |= flagPinhole
 	}
 	fixed[offPutFlags] = flags
 	binary.BigEndian.PutUint16(fixed[offPutEPort:], l.ExternalPort)
@@ -204,6 +265,21 @@ func appendPut(b []byte, l *gateway.Lease) []byte {
 	desc := cutDescription(l.Description)
 	binary.BigEndian.PutUint16(fixed[offPutDescLen:], uint16(len(desc)))
 	b = append(b, fixed[:]...)
+	if typ == recPutExt {
+		b = binary.BigEndian.AppendUint16(b, l.PinholeID)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(l.Filters)))
+		for _, f := range l.Filters {
+			var fb [filterLen]byte
+			if f.Remote.Addr().Is4() {
+				fb[offFilterFlags] = filterIPv4
+			}
+			fb[offFilterBits] = byte(f.Remote.Bits())
+			binary.BigEndian.PutUint16(fb[offFilterPort:], f.Port)
+			a := f.Remote.Addr().As16()
+			copy(fb[offFilterAddr:], a[:])
+			b = append(b, fb[:]...)
+		}
+	}
 	b = append(b, desc...)
 	return endRecord(b, start)
 }
@@ -217,10 +293,17 @@ func appendPut(b []byte, l *gateway.Lease) []byte {
 //	+---------------+---------------+-------------------------------+
 //	| type = 2      | protocol      | external port                 |
 //	+---------------+---------------+-------------------------------+
-func appendRemove(b []byte, k key) []byte {
-	b, start := beginRecord(b, recRemove)
-	b = append(b, byte(k.protocol()))
-	b = binary.BigEndian.AppendUint16(b, k.port())
+//
+// A pinhole's is type 5, with its protocol and UniqueID in place of the
+// external port.
+func appendRemove(b []byte, l *gateway.Lease) []byte {
+	typ, n := recRemove, l.ExternalPort
+	if l.Pinhole {
+		typ, n = recRemovePinhole, l.PinholeID
+	}
+	b, start := beginRecord(b, typ)
+	b = append(b, byte(l.Protocol))
+	b = binary.BigEndian.AppendUint16(b, n)
 	return endRecord(b, start)
 }
 
@@ -303,14 +386,18 @@ func parseRecord(b []byte) (record, int, error) {
 	var r record
 	var err error
 	switch r.typ = recordType(rec[offRecType]); r.typ {
-	case recPut:
+	case recPut, recPutExt:
 		err = parsePut(payload, &r)
-	case recRemove:
+	case recRemove, recRemovePinhole:
 		if len(payload) != removeLen {
 			err = errPayload
 			break
 		}
-		r.key = keyOf(gateway.Protocol(payload[offRemoveProto]), binary.BigEndian.Uint16(payload[offRemoveEPort:]))
+		n := binary.BigEndian.Uint16(payload[offRemoveEPort:])
+		r.key = keyOf(gateway.Protocol(payload[offRemoveProto]), n)
+		if r.typ == recRemovePinhole {
+			r.key = pinholeKey(n)
+		}
 	case recMeta:
 		if len(payload) != metaLen {
 			err = errPayload
@@ -337,8 +424,21 @@ func parsePut(p []byte, r *record) error {
 		return errPayload
 	}
 	flags := p[offPutFlags]
+	known := byte(flagsKnown)
+	if r.typ == recPutExt {
+		known = flagInternal | flagInternal4 | flagPinhole
+	}
 	descLen := int(binary.BigEndian.Uint16(p[offPutDescLen:]))
-	if flags&^flagsKnown != 0 || p[offPutReserved] != 0 || descLen > maxDescription || len(p) != putFixedLen+descLen {
+	if flags&^known != 0 || p[offPutReserved] != 0 || descLen > maxDescription || len(p) < putFixedLen+descLen {
+		return errPayload
+	}
+	ext := p[putFixedLen : len(p)-descLen]
+	l := &r.lease
+	if r.typ == recPutExt {
+		if err := parseExt(ext, l, flags&flagPinhole != 0); err != nil {
+			return err
+		}
+	} else if len(ext) != 0 {
 		return errPayload
 	}
 	internal, ok := parseEndpoint(p[offPutIAddr:offPutIAddr+16], p[offPutIPort:], flags&flagInternal != 0, flags&flagInternal4 != 0)
@@ -349,16 +449,57 @@ func parsePut(p []byte, r *record) error {
 	if !ok {
 		return errPayload
 	}
-	l := &r.lease
 	l.Protocol = gateway.Protocol(p[offPutProto])
 	l.Origin = gateway.Origin(p[offPutOrigin])
 	l.ExternalPort = binary.BigEndian.Uint16(p[offPutEPort:])
-	l.Internal, l.Remote = internal, remote
+	l.Internal = internal
+	if remote.IsValid() {
+		l.Filters = []gateway.Filter{{Remote: netip.PrefixFrom(remote.Addr(), remote.Addr().BitLen()), Port: remote.Port()}}
+	}
 	l.Nonce = [12]byte(p[offPutNonce:])
 	l.Created = fromUnixNano(int64(binary.BigEndian.Uint64(p[offPutCreated:])))
 	l.Expires = fromUnixNano(int64(binary.BigEndian.Uint64(p[offPutExpires:])))
-	l.Description = string(p[putFixedLen:])
-	r.key = keyOf(l.Protocol, l.ExternalPort)
+	l.Description = string(p[len(p)-descLen:])
+	r.key = leaseKey(l)
+	return nil
+}
+
+// parseExt decodes the extension of a recPutExt payload into l, exactly:
+// no bytes left over, a pinhole ID set exactly for a pinhole, masked
+// prefixes of a plausible length, and what appendPut writes only.
+func parseExt(ext []byte, l *gateway.Lease, pinhole bool) error {
+	if len(ext) < extLen {
+		return errPayload
+	}
+	l.Pinhole = pinhole
+	l.PinholeID = binary.BigEndian.Uint16(ext[offExtPinholeID:])
+	n := int(binary.BigEndian.Uint16(ext[offExtFilters:]))
+	if pinhole != (l.PinholeID != 0) || n > gateway.MaxFilters || len(ext) != extLen+n*filterLen ||
+		!pinhole && n == 0 {
+		return errPayload
+	}
+	if n > 0 {
+		l.Filters = make([]gateway.Filter, n)
+	}
+	for i := range l.Filters {
+		fb := ext[extLen+i*filterLen:][:filterLen]
+		flags := fb[offFilterFlags]
+		a := netip.AddrFrom16([16]byte(fb[offFilterAddr:]))
+		if flags&^filterIPv4 != 0 {
+			return errPayload
+		}
+		if flags&filterIPv4 != 0 {
+			if !a.Is4In6() {
+				return errPayload
+			}
+			a = a.Unmap()
+		}
+		pfx := netip.PrefixFrom(a, int(fb[offFilterBits]))
+		if !pfx.IsValid() || pfx.Masked() != pfx {
+			return errPayload
+		}
+		l.Filters[i] = gateway.Filter{Remote: pfx, Port: binary.BigEndian.Uint16(fb[offFilterPort:])}
+	}
 	return nil
 }
 

@@ -16,7 +16,7 @@ func validFile() []byte {
 	for i := range leases {
 		b = appendPut(b, &leases[i])
 	}
-	return appendRemove(b, keyOf(leases[2].Protocol, leases[2].ExternalPort))
+	return appendRemove(b, &leases[2])
 }
 
 // FuzzOpen: Open never panics on any file, and whatever it loads, committed

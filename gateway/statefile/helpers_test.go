@@ -35,7 +35,7 @@ func testLease(eport uint16) gateway.Lease {
 		l.Internal = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:100::%x]:%d", eport, eport))
 		l.Origin = gateway.OriginPCP
 		l.Nonce = [12]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, byte(eport)}
-		l.Remote = netip.MustParseAddrPort(fmt.Sprintf("[2001:db8:203::2]:%d", 40000+eport))
+		l.Filters = []gateway.Filter{{Remote: netip.MustParsePrefix("2001:db8:203::2/128"), Port: 40000 + eport}}
 	case 2:
 		l.Origin = gateway.OriginUPnP
 		l.Description = fmt.Sprintf("ed2k Port %d — Überweisung 端口", eport)
@@ -43,7 +43,7 @@ func testLease(eport uint16) gateway.Lease {
 	case 3:
 		l.Protocol = gateway.TCP
 		l.Origin = gateway.OriginPCP
-		l.Remote = netip.MustParseAddrPort("203.0.113.2:0")
+		l.Filters = []gateway.Filter{{Remote: netip.MustParsePrefix("203.0.113.2/32")}}
 		l.Nonce = [12]byte{11: byte(eport)}
 	}
 	return l
@@ -114,13 +114,14 @@ func sameLeases(t testing.TB, got, want []gateway.Lease) {
 
 func sortLeases(ls []gateway.Lease) {
 	slices.SortFunc(ls, func(a, b gateway.Lease) int {
-		return int(keyOf(a.Protocol, a.ExternalPort)) - int(keyOf(b.Protocol, b.ExternalPort))
+		return int(leaseKey(&a)) - int(leaseKey(&b))
 	})
 }
 
 func equalLease(a, b gateway.Lease) bool {
 	return a.Protocol == b.Protocol && a.Internal == b.Internal && a.ExternalPort == b.ExternalPort &&
-		a.Nonce == b.Nonce && a.Remote == b.Remote && a.Origin == b.Origin &&
+		a.Nonce == b.Nonce && slices.Equal(a.Filters, b.Filters) && a.Origin == b.Origin &&
+		a.Pinhole == b.Pinhole && a.PinholeID == b.PinholeID &&
 		a.Description == b.Description && a.Created.Equal(b.Created) && a.Expires.Equal(b.Expires)
 }
 

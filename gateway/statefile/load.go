@@ -42,9 +42,9 @@ func replay(b []byte) image {
 			continue
 		}
 		switch r.typ {
-		case recPut:
+		case recPut, recPutExt:
 			img.leases[r.key] = r.lease
-		case recRemove:
+		case recRemove, recRemovePinhole:
 			delete(img.leases, r.key)
 		case recMeta:
 			img.meta, img.hasMeta = r.meta, true
@@ -90,7 +90,8 @@ func resync(b []byte, pos int, err error) int {
 }
 
 // live returns the leases of img not yet ended at now (a zero Expires is
-// permanent), ordered by protocol and external port, and how many ended.
+// permanent), ordered by protocol and external port, pinholes last by
+// UniqueID, and how many ended.
 func (img *image) live(now time.Time) ([]gateway.Lease, int) {
 	out := make([]gateway.Lease, 0, len(img.leases))
 	expired := 0
@@ -102,7 +103,7 @@ func (img *image) live(now time.Time) ([]gateway.Lease, int) {
 		out = append(out, l)
 	}
 	slices.SortFunc(out, func(a, b gateway.Lease) int {
-		return cmp.Compare(keyOf(a.Protocol, a.ExternalPort), keyOf(b.Protocol, b.ExternalPort))
+		return cmp.Compare(leaseKey(&a), leaseKey(&b))
 	})
 	return out, expired
 }

@@ -523,8 +523,8 @@ func entryOf(l gateway.Lease, now time.Time) upnp.PortMapping {
 		Enabled:        true,
 		Description:    l.Description,
 	}
-	if l.Remote.Addr().IsValid() && !l.Remote.Addr().IsUnspecified() {
-		m.RemoteHost = l.Remote.Addr().String()
+	if len(l.Filters) == 1 && l.Filters[0].Remote.IsSingleIP() {
+		m.RemoteHost = l.Filters[0].Remote.Addr().String()
 	}
 	if m.Description == "" && l.Origin != gateway.OriginUPnP {
 		// A NAT-PMP or PCP mapping has no description; say who made it.
