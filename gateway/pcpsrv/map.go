@@ -96,7 +96,7 @@ func (s *Server) deletion(ctx context.Context, internal netip.Addr, req *pcp.Req
 	if m.InternalPort == 0 {
 		s.deleteAll(ctx, protos, internal, m.Nonce)
 	} else {
-		err = s.deleteChecked(ctx, protos[0], netip.AddrPortFrom(internal, m.InternalPort), m.Nonce)
+		_, err = s.Table.DeleteChecked(ctx, protos[0], netip.AddrPortFrom(internal, m.InternalPort), m.Nonce)
 	}
 	if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 		code := resultOf(err, false)
@@ -104,21 +104,6 @@ func (s *Server) deletion(ctx context.Context, internal netip.Addr, req *pcp.Req
 		return s.refuse(out, pkt, code, epoch)
 	}
 	return s.respond(out, pcp.Response{Opcode: pcp.OpMap, Epoch: epoch, Map: m, Options: echoed(req.Options)})
-}
-
-// deleteChecked removes the NAT-PMP or PCP lease of an internal endpoint
-// when it carries nonce: gateway.ErrNonceMismatch when it carries another,
-// gateway.ErrNotFound when there is none.
-func (s *Server) deleteChecked(ctx context.Context, p gateway.Protocol, internal netip.AddrPort, nonce [pcp.NonceLen]byte) error {
-	l, ok := s.Table.Lookup(p, internal)
-	if !ok {
-		return gateway.ErrNotFound
-	}
-	if l.Nonce != nonce {
-		return gateway.ErrNonceMismatch
-	}
-	_, err := s.Table.Delete(ctx, p, internal)
-	return err
 }
 
 // deleteAll removes the PCP leases of protocols protos of the internal

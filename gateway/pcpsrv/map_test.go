@@ -150,7 +150,7 @@ func TestMapIPv6(t *testing.T) {
 	s, _ := newServer(t, gateway.Policy{})
 	r := ask(t, s, mapReq(host6, nonceA, pcp.ProtocolTCP, 8080, 0, 600))
 	wantResult(t, "IPv6 MAP", r, pcp.Success)
-	if r.Map.ExternalAddr != host6 {
-		t.Fatalf("IPv6 MAP answered external address %v; want the internal %v", r.Map.ExternalAddr, host6)
+	if r.Map.ExternalAddr != host6 || r.Map.ExternalPort != 8080 {
+		t.Fatalf("IPv6 MAP answered %v port %d; want the internal %v port 8080", r.Map.ExternalAddr, r.Map.ExternalPort, host6)
 	}
 }

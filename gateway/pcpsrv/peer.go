@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/portlease/portlease/gateway"
@@ -17,15 +18,18 @@ import (
 // The core keeps one NAT-PMP or PCP lease per internal endpoint and
 // protocol, whose external port is also the source port of the endpoint's
 // outbound traffic. So:
-//   - when the endpoint holds a lease under another nonce (a MAP, a
-//     NAT-PMP mapping, another PEER's), the peer already reaches it
-//     through that lease: the answer reports its external port, with the
-//     lifetime asked for capped by the lease's, and the lease is left as it
-//     is (a PEER never shortens, filters or deletes a MAP);
+//   - when the endpoint holds a mapping that is not this PEER's (a MAP or a
+//     NAT-PMP mapping, which admit every peer, or a lease under another
+//     nonce), the peer already reaches it through that mapping: the answer
+//     reports its external port, with the lifetime asked for capped by the
+//     lease's, and the lease is left as it is (a PEER never shortens,
+//     filters or deletes a MAP);
 //   - otherwise the PEER gets a lease of its own (its nonce, the suggested
-//     external port when free) with one filter, the peer's address and
-//     port, which admits that peer only; the same nonce renews it and, with
-//     lifetime 0, deletes it (§15).
+//     external port when free) whose filters admit the peer's address and
+//     port: a PEER of the same nonce to another peer adds that peer to the
+//     filters (one external port for all of the endpoint's peers), a
+//     renewal renews the lease, and lifetime 0 takes the peer out of the
+//     filters, deleting the lease with the last one (§15).
 func (s *Server) peer(ctx context.Context, client netip.Addr, req *pcp.Request, pkt []byte, epoch uint32, out []byte) []byte {
 	p := req.Peer
 	log := s.logger()
@@ -56,18 +60,33 @@ func (s *Server) peer(ctx context.Context, client netip.Addr, req *pcp.Request, 
 	endpoint := netip.AddrPortFrom(internal, p.InternalPort)
 	resp := pcp.Response{Opcode: pcp.OpPeer, Epoch: epoch, Peer: p, Options: echoed(req.Options)}
 	resp.Peer.ExternalAddr = ext
-	if l, ok := s.Table.Lookup(proto, endpoint); ok && l.Nonce != p.Nonce {
+	lifetime := req.Lifetime
+	own := gateway.Filter{Remote: netip.PrefixFrom(remote, remote.BitLen()), Port: p.RemotePort}
+	filters := []gateway.Filter{own}
+	l, found := s.Table.Lookup(proto, endpoint)
+	switch {
+	case found && (l.Nonce != p.Nonce || len(l.Filters) == 0):
 		resp.Peer.ExternalPort = l.ExternalPort
-		if req.Lifetime != 0 {
-			resp.Lifetime = req.Lifetime
+		if lifetime != 0 {
+			resp.Lifetime = lifetime
 			if !l.Expires.IsZero() {
-				resp.Lifetime = min(req.Lifetime, seconds(l.Lifetime(time.Now())))
+				resp.Lifetime = min(lifetime, seconds(l.Lifetime(time.Now())))
 			}
 		}
 		return s.respond(out, resp)
+	case found && lifetime == 0:
+		filters = slices.DeleteFunc(slices.Clone(l.Filters), func(f gateway.Filter) bool { return f == own })
+		if len(filters) > 0 {
+			// The other peers stay, for as long as before.
+			lifetime = max(1, seconds(l.Lifetime(time.Now())))
+		}
+	case found && len(l.Filters) < MaxFilters && !slices.Contains(l.Filters, own):
+		filters = append(slices.Clone(l.Filters), own)
+	case found:
+		filters = l.Filters
 	}
-	if req.Lifetime == 0 {
-		if _, err := s.Table.Delete(ctx, proto, endpoint); err != nil && !errors.Is(err, gateway.ErrNotFound) {
+	if lifetime == 0 || len(filters) == 0 {
+		if _, err := s.Table.DeleteChecked(ctx, proto, endpoint, p.Nonce); err != nil && !errors.Is(err, gateway.ErrNotFound) {
 			return s.refuse(out, pkt, resultOf(err, false), epoch)
 		}
 		return s.respond(out, resp)
@@ -76,10 +95,10 @@ func (s *Server) peer(ctx context.Context, client netip.Addr, req *pcp.Request, 
 		Protocol:     proto,
 		Internal:     endpoint,
 		ExternalPort: p.ExternalPort,
-		Lifetime:     time.Duration(req.Lifetime) * time.Second,
+		Lifetime:     time.Duration(lifetime) * time.Second,
 		Nonce:        p.Nonce,
 		CheckNonce:   true,
-		Filters:      []gateway.Filter{{Remote: netip.PrefixFrom(remote, remote.BitLen()), Port: p.RemotePort}},
+		Filters:      filters,
 		Origin:       gateway.OriginPCP,
 		Description:  req.Options.Description,
 	})
@@ -89,6 +108,8 @@ func (s *Server) peer(ctx context.Context, client netip.Addr, req *pcp.Request, 
 		return s.refuse(out, pkt, code, epoch)
 	}
 	resp.Peer.ExternalPort = res.ExternalPort
-	resp.Lifetime = seconds(res.Granted)
+	if req.Lifetime != 0 {
+		resp.Lifetime = seconds(res.Granted)
+	}
 	return s.respond(out, resp)
 }

@@ -37,6 +37,18 @@ func TestPeer(t *testing.T) {
 	if r.Result != pcp.Success || r.Peer.ExternalPort != port || r.Lifetime != 900 {
 		t.Fatalf("PEER renewal answered %+v; want port %d for 900 s", r, port)
 	}
+	second := peerReq(host, nonceA, 4000, 900)
+	second.Peer.RemoteAddr = netip.MustParseAddr("203.0.113.3")
+	if r = ask(t, s, second); r.Result != pcp.Success || r.Peer.ExternalPort != port {
+		t.Fatalf("PEER to a second peer answered %+v; want port %d", r, port)
+	}
+	if l, _ := table.Lookup(gateway.UDP, endpoint); len(l.Filters) != 2 {
+		t.Fatalf("lease filters after two PEERs: %v; want both peers", l.Filters)
+	}
+	wantResult(t, "PEER deletion of the second", ask(t, s, func() pcp.Request { second.Lifetime = 0; return second }()), pcp.Success)
+	if l, ok := table.Lookup(gateway.UDP, endpoint); !ok || len(l.Filters) != 1 || l.Filters[0].Remote.Addr() != remote {
+		t.Fatalf("after deleting the second PEER: %+v, %v; want the first peer's filter alone", l, ok)
+	}
 	wantResult(t, "PEER deletion", ask(t, s, peerReq(host, nonceA, 4000, 0)), pcp.Success)
 	if _, ok := table.Lookup(gateway.UDP, endpoint); ok {
 		t.Fatal("the PEER's lease outlived its deletion")
