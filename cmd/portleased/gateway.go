@@ -20,6 +20,7 @@ import (
 	"github.com/portlease/portlease/gateway/localport"
 	"github.com/portlease/portlease/gateway/natpmpsrv"
 	"github.com/portlease/portlease/gateway/nftfw"
+	"github.com/portlease/portlease/gateway/pcpsrv"
 	"github.com/portlease/portlease/natpmp"
 )
 
@@ -108,7 +109,6 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		return err
 	}
 	defer lock.Close()
-	d.warnIPv6(cfg)
 	lans, err := d.resolveListeners(cfg)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	errc := make(chan error, 8)
 	state.restore(table)
 	watchKernel(ctx, &background, fw, table, log, errc)
-	srv := &natpmpsrv.Server{Table: table, Logger: log}
+	srv := &natpmpsrv.Server{Table: table, Logger: log, PCP: &pcpsrv.Server{Table: table, Logger: log}}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks,
 		natpmp: newNATPMPListeners(srv, log, errc),
@@ -151,6 +151,10 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	if err := lan.serve(lans); err != nil {
 		return err
 	}
+	// RFC 6887 §14.1.3: an unsolicited ANNOUNCE at start, so that PCP
+	// clients of a previous run learn the new epoch; each new external
+	// address announces again.
+	srv.Announce()
 	background.Go(func() { report(ctx, errc, table.Run(ctx)) })
 	wan := &wanSide{table: table, fw: fw, srv: srv, upnp: lan.upnp, log: log, errc: errc}
 	wan.watch(ctx, cfg.ExternalInterface)

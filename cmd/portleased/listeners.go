@@ -26,14 +26,17 @@ type lanAddress struct {
 }
 
 // resolveListeners turns the "listen on" directives into LAN addresses,
-// naming the configuration line of any that cannot be served.
+// naming the configuration line of any that cannot be served. An interface
+// (or *) stands for its IPv4 addresses, served by NAT-PMP and PCP, and its
+// global and unique-local IPv6 addresses, served by PCP; link-local IPv6
+// addresses are not served.
 func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, error) {
 	var out []lanAddress
 	var errs []error
 	add := func(ifc ifaddr.Interface, want func(netip.Addr) bool) int {
 		n := 0
 		for _, p := range ifc.Prefixes {
-			if !p.Addr().Is4() || !want(p.Addr()) {
+			if !servedAddress(p.Addr()) || !want(p.Addr()) {
 				continue
 			}
 			la := lanAddress{addr: p, ifname: ifc.Name, index: ifc.Index}
@@ -54,7 +57,7 @@ func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, erro
 				continue
 			}
 			if add(ifc, func(netip.Addr) bool { return true }) == 0 {
-				errs = append(errs, fmt.Errorf("%s: the interface has no IPv4 address (NAT-PMP is IPv4 only)", where))
+				errs = append(errs, fmt.Errorf("%s: the interface has no IPv4 or global IPv6 address", where))
 			}
 		case l.Addr.IsUnspecified():
 			links, err := net.Interfaces()
@@ -70,8 +73,8 @@ func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, erro
 					add(ifc, func(netip.Addr) bool { return true })
 				}
 			}
-		case !l.Addr.Is4():
-			// warnIPv6 said so once.
+		case !servedAddress(l.Addr):
+			errs = append(errs, fmt.Errorf("%s: a link-local or special address is not served; name a global or unique-local one", where))
 		default:
 			ifc, err := ifaddr.ByAddress(l.Addr)
 			if err != nil {
@@ -88,19 +91,25 @@ func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, erro
 		}
 	}
 	if len(errs) == 0 && len(out) == 0 {
-		errs = append(errs, fmt.Errorf("%s: no IPv4 address to listen on", d.file))
+		errs = append(errs, fmt.Errorf("%s: no address to listen on", d.file))
 	}
 	return out, errors.Join(errs...)
 }
 
-// warnIPv6 logs the "listen on" directives that name an IPv6 address,
-// which resolveListeners passes over.
-func (d *gatewayDaemon) warnIPv6(cfg *config.Config) {
-	for _, l := range cfg.Listen {
-		if l.Addr.IsValid() && !l.Addr.Is4() {
-			d.log.Warn("ignoring an IPv6 listen address: NAT-PMP is IPv4 only", "line", l.Line, "addr", l.Addr)
-		}
+// servedAddress reports whether a LAN address gets a socket: every unicast
+// IPv4 address, and the global and unique-local IPv6 ones (PCP only, RFC
+// 6887 §8.1: clients ask the router at the address they route through).
+func servedAddress(a netip.Addr) bool {
+	if a.Is4() {
+		return true
 	}
+	return a.IsGlobalUnicast() && !a.Is4In6()
+}
+
+// ipv4Only returns the IPv4 addresses of lans: what NAT-PMP's announcements
+// and the UPnP service are for.
+func ipv4Only(lans []lanAddress) []lanAddress {
+	return slices.DeleteFunc(slices.Clone(lans), func(la lanAddress) bool { return !la.addr.Addr().Is4() })
 }
 
 // servable returns the addresses of lans that are not on the external
@@ -128,8 +137,9 @@ func listenAttr(lans []lanAddress) []string {
 	return out
 }
 
-// natpmpListeners are the NAT-PMP sockets of the daemon, one per LAN
-// address, each served by the one natpmpsrv.Server. Its methods are called
+// natpmpListeners are the sockets of port 5351, one per LAN address, each
+// served by the one natpmpsrv.Server: NAT-PMP and PCP on IPv4 addresses, PCP
+// on IPv6 ones. Its methods are called
 // from the daemon's main loop only.
 type natpmpListeners struct {
 	srv  *natpmpsrv.Server
@@ -157,7 +167,11 @@ func (n *natpmpListeners) add(lans []lanAddress) ([]lanAddress, error) {
 		if n.open[la] != nil {
 			continue
 		}
-		conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(la.addr.Addr(), natpmp.ServerPort)))
+		network := "udp4"
+		if !la.addr.Addr().Is4() {
+			network = "udp6"
+		}
+		conn, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(la.addr.Addr(), natpmp.ServerPort)))
 		if err != nil {
 			n.remove(added)
 			return nil, fmt.Errorf("listen on %s: %w", la.addr.Addr(), err)
@@ -170,7 +184,7 @@ func (n *natpmpListeners) add(lans []lanAddress) ([]lanAddress, error) {
 			if l.closing.Load() || errors.Is(err, natpmpsrv.ErrServerClosed) {
 				return
 			}
-			n.errc <- fmt.Errorf("NAT-PMP on %s: %w", la.addr.Addr(), err)
+			n.errc <- fmt.Errorf("NAT-PMP and PCP on %s: %w", la.addr.Addr(), err)
 		}()
 	}
 	return added, nil
@@ -219,7 +233,7 @@ func (s *lanSide) serve(lans []lanAddress) error {
 	if _, err := s.natpmp.add(lans); err != nil {
 		return err
 	}
-	if err := s.upnp.apply(s.cfg, lans); err != nil {
+	if err := s.upnp.apply(s.cfg, ipv4Only(lans)); err != nil {
 		return err
 	}
 	s.lans = lans
@@ -246,7 +260,7 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 	added, err := s.natpmp.add(lans)
 	if err != nil {
 		// Another process holds the port: serve what can be served.
-		d.log.Error("NAT-PMP listener not opened", "err", err)
+		d.log.Error("NAT-PMP/PCP listener not opened", "err", err)
 		for _, la := range lans {
 			if _, err := s.natpmp.add([]lanAddress{la}); err == nil {
 				added = append(added, la)
@@ -254,7 +268,7 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 		}
 	}
 	s.natpmp.retain(lans)
-	if err := s.upnp.apply(s.cfg, lans); err != nil {
+	if err := s.upnp.apply(s.cfg, ipv4Only(lans)); err != nil {
 		d.log.Error("UPnP IGD not serving", "err", err)
 	}
 	// A link that appeared (listen on *) is named in the hairpin rules

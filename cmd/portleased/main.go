@@ -1,5 +1,6 @@
 // Command portleased is a NAT gateway daemon: it grants port mappings to
-// hosts on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one
+// hosts on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887) and UPnP IGD
+// v1/v2, from one
 // lease table, and enforces them in the kernel with nftables.
 package main
 
@@ -25,9 +26,12 @@ const (
 const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile] [-profile-socket path]
 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
-on the LAN over NAT-PMP (RFC 6886) and UPnP IGD v1/v2, from one lease table,
-and enforces them in the kernel with nftables, in a table of its own ("inet
-portleased"). It reads OpenBSD natpmpd.conf(5) files unchanged.
+on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887: MAP, PEER, ANNOUNCE, IPv6
+pinholes) and UPnP IGD v1/v2, from one lease table, and enforces them in the
+kernel with nftables, in a table of its own ("inet portleased"). NAT-PMP and
+PCP share port 5351 on each LAN address; PCP alone is served on the LAN's
+global and unique-local IPv6 addresses. It reads OpenBSD natpmpd.conf(5)
+files unchanged.
 
 Leases survive restarts and crashes: they are kept in the state file, and at
 start portleased reads what the kernel still holds, adopts what matches, adds
@@ -73,7 +77,9 @@ Signals:
 Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.
   listen on ADDRESS|IF        Serve clients on this LAN address or on every
-                              address of this interface. At least one.
+                              IPv4 and global or unique-local IPv6 address
+                              of this interface (IPv6: PCP only; link-local
+                              addresses are not served). At least one.
   port range LOW-HIGH         External ports handed out (default 1024-65535).
   lifetime max SECONDS        Longest lifetime granted (default 86400).
   allow|deny EXT ADDR/MASK INT

@@ -36,9 +36,6 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 		refuse(err)
 		return
 	}
-	if slices.Contains(changed, config.DirListen) {
-		d.warnIPv6(cfg)
-	}
 	lans, err := d.resolveListeners(cfg)
 	if err != nil {
 		refuse(err)
@@ -49,7 +46,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 		refuse(err)
 		return
 	}
-	plan, err := s.upnp.prepare(cfg, lans)
+	plan, err := s.upnp.prepare(cfg, ipv4Only(lans))
 	if err != nil {
 		s.natpmp.remove(added)
 		refuse(err)

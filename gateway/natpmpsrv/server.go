@@ -1,6 +1,9 @@
 // Package natpmpsrv is the NAT-PMP front-end of the gateway (RFC 6886): it
 // reads requests from the LAN, turns them into calls on the lease core and
-// answers them, and announces the external address on every LAN link.
+// answers them, and announces the external address on every LAN link. It
+// owns the sockets of port 5351, which NAT-PMP shares with PCP (RFC 6887
+// §9): packets of another version than 0 go to a PCP handler, and the
+// LAN's IPv6 addresses are served by that handler alone.
 package natpmpsrv
 
 import (
@@ -12,10 +15,9 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/ipv4"
-
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/natpmp"
+	"github.com/portlease/portlease/pcp"
 )
 
 // maxPacket bounds what is read of one datagram. Requests are at most 12
@@ -39,6 +41,12 @@ type Server struct {
 	// Workers bounds the requests in progress per listener. Zero means
 	// DefaultWorkers.
 	Workers int
+	// PCP answers the packets whose version byte is not NAT-PMP's 0 (RFC
+	// 6887 §9: PCP's 2, and every other version, which it refuses with
+	// UNSUPP_VERSION), and every packet of an IPv6 socket. Nil: NAT-PMP
+	// alone, which answers other versions with its "unsupported version"
+	// (RFC 6886 §3.5), and no IPv6 sockets.
+	PCP PCP
 
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -47,18 +55,22 @@ type Server struct {
 	wg        sync.WaitGroup
 }
 
-// listener is one socket bound to a LAN address, with the interface it
-// serves.
-type listener struct {
-	conn    *net.UDPConn
-	pc      *ipv4.PacketConn
-	ifindex int
+// PCP is the PCP front-end (gateway/pcpsrv.Server) as this package uses
+// it.
+type PCP interface {
+	// Handle answers the request pkt that arrived from src to dst and
+	// returns the reply appended to out, or nil for none.
+	Handle(ctx context.Context, pkt []byte, src, dst netip.AddrPort, out []byte) []byte
+	// Announcement appends the unsolicited ANNOUNCE (RFC 6887 §14.1.3)
+	// to out; Announce sends it with NAT-PMP's announcements.
+	Announcement(out []byte) []byte
 }
 
 type job struct {
 	buf [maxPacket]byte
 	n   int
 	src netip.AddrPort
+	dst netip.AddrPort
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -81,19 +93,17 @@ func (s *Server) logger() *slog.Logger {
 //
 // Closing conn ends this Serve alone (with the error of the read), so that
 // a daemon can stop serving one LAN address and keep the others.
+//
+// conn may be bound to an IPv6 address: its packets all go to the PCP
+// handler, which must be set.
 func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
-	pc := ipv4.NewPacketConn(conn)
-	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+	l, err := newListener(conn, ifindex)
+	if err != nil {
 		return err
 	}
-	if ifi, err := net.InterfaceByIndex(ifindex); err == nil {
-		if err := pc.SetMulticastInterface(ifi); err != nil {
-			return err
-		}
+	if l.v6 != nil && s.PCP == nil {
+		return errors.New("natpmpsrv: an IPv6 socket is served by PCP, and the server has no PCP handler")
 	}
-	_ = pc.SetMulticastTTL(1)
-	_ = pc.SetMulticastLoopback(false)
-	l := &listener{conn: conn, pc: pc, ifindex: ifindex}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -136,7 +146,7 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 
 	for {
 		j := <-free
-		n, cm, src, err := pc.ReadFrom(j.buf[:])
+		n, src, dst, ok, err := l.read(j.buf[:])
 		if err != nil {
 			free <- j
 			s.mu.Lock()
@@ -151,13 +161,11 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 			}
 			return err
 		}
-		udp, ok := src.(*net.UDPAddr)
-		if !ok || cm == nil || cm.IfIndex != ifindex {
+		if !ok {
 			free <- j
 			continue
 		}
-		j.n = n
-		j.src = udp.AddrPort()
+		j.n, j.src, j.dst = n, src, dst
 		todo <- j
 	}
 }
@@ -166,6 +174,14 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 func (s *Server) handle(ctx context.Context, l *listener, j *job, out []byte) []byte {
 	pkt := j.buf[:j.n]
 	src := netip.AddrPortFrom(j.src.Addr().Unmap(), j.src.Port())
+	if s.PCP != nil && (l.v6 != nil || len(pkt) > 0 && pkt[0] != natpmp.Version) {
+		r := s.PCP.Handle(ctx, pkt, src, j.dst, out)
+		if r == nil {
+			return out
+		}
+		s.reply(l, r, src)
+		return r
+	}
 	log := s.logger()
 	epoch := s.Table.Epoch()
 	req, err := natpmp.ParseRequest(pkt)
@@ -263,8 +279,11 @@ func (s *Server) reply(l *listener, b []byte, to netip.AddrPort) {
 
 // Announce sends the external address to 224.0.0.1:5350 on every link the
 // server listens on, ten times, the first at once and then at intervals
-// doubling from 250 ms (RFC 6886 §3.2.1). A new call restarts the schedule
-// with the address then current; Shutdown stops it.
+// doubling from 250 ms (RFC 6886 §3.2.1). With a PCP handler it sends an
+// unsolicited ANNOUNCE with each, to 224.0.0.1:5350 on the IPv4 sockets and
+// [ff02::1]:5350 on the IPv6 ones (RFC 6887 §14.1.3, which asks for the
+// same schedule), also while there is no external address. A new call
+// restarts the schedule with the address then current; Shutdown stops it.
 func (s *Server) Announce() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -284,7 +303,8 @@ func (s *Server) Announce() {
 }
 
 func (s *Server) announceLoop(ctx context.Context) {
-	dst := net.UDPAddrFromAddrPort(natpmp.AnnounceAddr())
+	dst := natpmp.AnnounceAddr()
+	pcp4, pcp6 := pcp.AnnounceAddrs()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -295,18 +315,36 @@ func (s *Server) announceLoop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		addr := s.Table.ExternalAddress()
-		if !addr.IsValid() {
+		var msg, announce []byte
+		if addr := s.Table.ExternalAddress(); addr.IsValid() {
+			msg, _ = natpmp.ExternalAddressResponse{Epoch: s.Table.Epoch(), Address: addr}.AppendBinary(nil)
+		}
+		if s.PCP != nil {
+			announce = s.PCP.Announcement(nil)
+		}
+		if msg == nil && announce == nil {
 			return
 		}
-		msg, _ := natpmp.ExternalAddressResponse{Epoch: s.Table.Epoch(), Address: addr}.AppendBinary(nil)
 		s.mu.Lock()
 		for l := range s.listeners {
-			if _, err := l.pc.WriteTo(msg, nil, dst); err != nil {
-				s.logger().Debug("announcement not sent", "ifindex", l.ifindex, "err", err)
+			if l.v6 != nil {
+				s.multicast(l, announce, pcp6)
+				continue
 			}
+			s.multicast(l, msg, dst)
+			s.multicast(l, announce, pcp4)
 		}
 		s.mu.Unlock()
+	}
+}
+
+// multicast sends msg, unless nil, to dst through l.
+func (s *Server) multicast(l *listener, msg []byte, dst netip.AddrPort) {
+	if msg == nil {
+		return
+	}
+	if err := l.multicast(msg, dst); err != nil {
+		s.logger().Debug("announcement not sent", "ifindex", l.ifindex, "to", dst, "err", err)
 	}
 }
 
