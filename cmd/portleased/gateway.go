@@ -141,7 +141,11 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	errc := make(chan error, 8)
 	state.restore(table)
 	watchKernel(ctx, &background, fw, table, log, errc)
-	srv := &natpmpsrv.Server{Table: table, Logger: log, PCP: &pcpsrv.Server{Table: table, Logger: log}}
+	warnForwardPath(log)
+	// RFC 6887 §13.1: THIRD_PARTY only for the hosts "allow third-party"
+	// names; the policy in force at the time of the request decides.
+	mayActFor := func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) }
+	srv := &natpmpsrv.Server{Table: table, Logger: log, PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks,
 		natpmp: newNATPMPListeners(srv, log, errc),

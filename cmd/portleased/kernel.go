@@ -72,3 +72,19 @@ func stopFirewall(fw *nftfw.Firewall, state *durableState, log *slog.Logger) {
 	}
 	log.Info("mappings left in the kernel for the next start; each ends with its kernel timeout unless adopted")
 }
+
+// warnForwardPath warns about each default-drop forward chain of another
+// table that would drop what portleased's pinholes and filtered mappings
+// admit (OpenWrt's fw4, Debian's example firewalls), with the one line the
+// operator must add to it.
+func warnForwardPath(log *slog.Logger) {
+	chains, err := nftfw.CheckForwardPath(0, nftfw.DefaultTable, nftfw.DefaultMark)
+	if err != nil {
+		log.Warn("cannot check the forward chains of other tables for pinhole traffic", "err", err)
+		return
+	}
+	for _, c := range chains {
+		log.Warn("a forward chain drops by default and will drop the traffic of IPv6 pinholes; add this rule to it",
+			"chain", c, "rule", nftfw.ForwardAcceptRule(nftfw.DefaultMark))
+	}
+}
