@@ -38,7 +38,16 @@ type Lease struct {
 	Nonce [12]byte
 	// Remote optionally restricts the mapping to one peer (PCP PEER,
 	// RFC 6887 §12); the zero value means any.
-	Remote      netip.AddrPort
+	Remote netip.AddrPort
+	// Filters, when not empty, admit only inbound traffic from the listed
+	// peers (PCP FILTER, UPnP RemoteHost and RemotePort).
+	Filters []Filter
+	// Pinhole is set for an IPv6 firewall pinhole: nothing is translated
+	// and ExternalPort equals Internal.Port().
+	Pinhole bool
+	// PinholeID is a pinhole's UPnP UniqueID (WANIPv6FirewallControl:1),
+	// 1 to 65535, unique among live pinholes.
+	PinholeID   uint16
 	Origin      Origin
 	Description string
 	Created     time.Time

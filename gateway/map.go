@@ -30,6 +30,9 @@ type MapRequest struct {
 	CheckNonce  bool
 	Origin      Origin
 	Description string
+	// Filters, when not empty, admit only inbound traffic from the listed
+	// peers; empty admits any. An IPv6 Internal makes a pinhole.
+	Filters []Filter
 }
 
 // MapResult is what Map granted.

@@ -82,6 +82,14 @@ func (r Rule) String() string {
 	return fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
 }
 
+// Filter admits inbound traffic from remote peers (PCP FILTER RFC 6887
+// §13.3, PEER §12, UPnP RemoteHost/RemotePort). Remote is a prefix of the
+// mapping's family; /0 means any address. Port 0 means any port.
+type Filter struct {
+	Remote netip.Prefix
+	Port   uint16
+}
+
 // Mapping is what the kernel enforces for one lease: inbound traffic for
 // Protocol to ExternalPort on the external address is translated to Internal,
 // and outbound traffic from Internal leaves with source port ExternalPort.
