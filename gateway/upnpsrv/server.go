@@ -13,6 +13,12 @@
 //	InternetGatewayDevice:N       Layer3Forwarding:1
 //	└─ WANDevice:N                WANCommonInterfaceConfig:1
 //	   └─ WANConnectionDevice:N   WANIPConnection:N
+//	                              WANIPv6FirewallControl:1 (IGD:2, when the core has pinholes)
+//
+// WANIPv6FirewallControl:1 opens IPv6 pinholes on the same leases as PCP;
+// pinhole.go lists its error codes. In secure mode a host opens pinholes
+// for its own addresses: those with its link-layer address in
+// Config.Neighbours.
 //
 // Requests come only from the LAN prefixes of Config.Clients; in secure mode
 // (the default) a client maps ports only to its own address and deletes only
