@@ -53,6 +53,14 @@
 // PortMappingArgs decodes and checks an AddPortMapping request on the
 // device, and AppendPortListing writes a GetListOfPortMappings answer.
 //
+// WANIPv6FirewallControl:1 (the IGD:2 service that opens IPv6 firewall
+// pinholes) has its builders too: GetFirewallStatus,
+// GetOutboundPinholeTimeout, AddPinhole, UpdatePinhole, DeletePinhole,
+// GetPinholePackets and CheckPinholeWorking, with Pinhole the 5-tuple and
+// lease; UniqueID, FirewallStatus, OutboundPinholeTimeout, PinholePackets
+// and IsWorking decode the answers, and PinholeArgs, UniqueIDArg and
+// NewLeaseTimeArg decode and check the requests on the device.
+//
 // XML is read into a small tree rather than bound to structs, so that every
 // element matches by its local name whatever its prefix, namespace or case;
 // documents are bounded in size (MaxDescriptionSize, MaxActionRequestSize,

@@ -100,6 +100,41 @@ const (
 	InconsistentParameters ErrorCode = 733
 )
 
+// Error codes of WANIPv6FirewallControl:1 (its actions' error tables). They
+// reuse 701 to 709, which WANIPConnection does not define.
+const (
+	// PinholeSpaceExhausted is "701 PinholeSpaceExhausted: Creating a
+	// pinhole would exceed the number of pinholes the gateway holds"
+	// (AddPinhole).
+	PinholeSpaceExhausted ErrorCode = 701
+	// FirewallDisabled is "702 FirewallDisabled: the firewall is disabled
+	// and the action with it".
+	FirewallDisabled ErrorCode = 702
+	// InboundPinholeNotAllowed is "703 InboundPinholeNotAllowed: creating
+	// inbound pinholes by control points is not allowed".
+	InboundPinholeNotAllowed ErrorCode = 703
+	// NoSuchEntry is "704 NoSuchEntry: there is no pinhole with the
+	// specified UniqueID".
+	NoSuchEntry ErrorCode = 704
+	// ProtocolNotSupported is "705 ProtocolNotSupported: the protocol
+	// value is not supported by the gateway".
+	ProtocolNotSupported ErrorCode = 705
+	// InternalPortWildcardingNotAllowed is "706
+	// InternalPortWildcardingNotAllowed: the internal port cannot be
+	// wild-carded".
+	InternalPortWildcardingNotAllowed ErrorCode = 706
+	// ProtocolWildcardingNotAllowed is "707 ProtocolWildcardingNotAllowed:
+	// the protocol cannot be wild-carded (65535)".
+	ProtocolWildcardingNotAllowed ErrorCode = 707
+	// WildCardNotPermittedInSrcIP6 is "708 WildCardNotPermittedInSrcIP:
+	// the internal client cannot be wild-carded" (WANIPv6FirewallControl's
+	// number for the name WANIPConnection gives 715).
+	WildCardNotPermittedInSrcIP6 ErrorCode = 708
+	// NoTrafficReceived is "709 NoTrafficReceived: no traffic of this
+	// pinhole has been received by the gateway" (CheckPinholeWorking).
+	NoTrafficReceived ErrorCode = 709
+)
+
 // String returns the code's errorDescription as its specification spells
 // it ("Invalid Args", "ConflictInMappingEntry"), or "error-code-N" for a
 // code this package does not know.
@@ -163,6 +198,24 @@ func (c ErrorCode) name() string {
 		return "WildCardNotPermittedInIntPort"
 	case InconsistentParameters:
 		return "InconsistentParameters"
+	case PinholeSpaceExhausted:
+		return "PinholeSpaceExhausted"
+	case FirewallDisabled:
+		return "FirewallDisabled"
+	case InboundPinholeNotAllowed:
+		return "InboundPinholeNotAllowed"
+	case NoSuchEntry:
+		return "NoSuchEntry"
+	case ProtocolNotSupported:
+		return "ProtocolNotSupported"
+	case InternalPortWildcardingNotAllowed:
+		return "InternalPortWildcardingNotAllowed"
+	case ProtocolWildcardingNotAllowed:
+		return "ProtocolWildcardingNotAllowed"
+	case WildCardNotPermittedInSrcIP6:
+		return "WildCardNotPermittedInSrcIP"
+	case NoTrafficReceived:
+		return "NoTrafficReceived"
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package upnp
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -247,4 +248,50 @@ func TestFuzzSeedsParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzPinholeArgs feeds arbitrary WANIPv6FirewallControl:1 requests to the
+// device side's decoders: they refuse with a *Fault or decode values in
+// range, and never panic.
+func FuzzPinholeArgs(f *testing.F) {
+	for _, name := range goldenFiles(f, "soap", "req-") {
+		if strings.Contains(name, "pinhole") || strings.Contains(name, "firewall") {
+			f.Add(golden(f, name), "")
+		}
+	}
+	f.Add(AddPinhole(Pinhole{RemoteHost: netip.MustParseAddr("2001:db8::1"), Protocol: PinholeAnyProtocol}).AppendEnvelope(nil), ActionAddPinhole)
+	f.Add(UpdatePinhole(7, 86400).AppendEnvelope(nil), ActionUpdatePinhole)
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		a, err := ParseActionRequest(bytes.NewReader(data), "")
+		if err != nil {
+			return
+		}
+		if name != "" {
+			a.Name = name
+		}
+		isFault := func(err error) {
+			t.Helper()
+			var fault *Fault
+			if err != nil && !errors.As(err, &fault) {
+				t.Fatalf("%v is not a *Fault", err)
+			}
+		}
+		p, err := PinholeArgs(a)
+		isFault(err)
+		if err == nil {
+			if p.RemoteHost.IsValid() && (!p.RemoteHost.Is6() || p.RemoteHost.Is4In6() || p.RemoteHost.Zone() != "") {
+				t.Fatalf("RemoteHost %v", p.RemoteHost)
+			}
+			if a.Name == ActionAddPinhole && (p.LeaseTime < 1 || p.LeaseTime > MaxPinholeLeaseTime) {
+				t.Fatalf("LeaseTime %d", p.LeaseTime)
+			}
+		}
+		_, err = UniqueIDArg(a)
+		isFault(err)
+		lt, err := NewLeaseTimeArg(a)
+		isFault(err)
+		if err == nil && (lt < 1 || lt > MaxPinholeLeaseTime) {
+			t.Fatalf("NewLeaseTime %d", lt)
+		}
+	})
 }

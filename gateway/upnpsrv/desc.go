@@ -278,16 +278,31 @@ func (s *Server) buildDevice() error {
 		evented: (*Server).l3fEvented,
 	}
 	s.services = []*service{l3f, common, ipc}
-	s.byPath = map[string]route{}
-	for _, sv := range []struct {
+	type described struct {
 		svc     *service
 		actions []actionSpec
 		vars    []varSpec
-	}{
+	}
+	all := []described{
 		{ipc, wanIPActions(), wanIPVars(v == 2)},
 		{common, commonActions(), commonVars()},
 		{l3f, l3fActions(), l3fVars()},
-	} {
+	}
+	// WANIPv6FirewallControl:1 is a service of the IGD:2
+	// WANConnectionDevice, beside WANIPConnection:2, when the core has
+	// pinholes.
+	var fw *service
+	if v == 2 && s.pinholes != nil {
+		fw = &service{
+			name: "WANIPv6FirewallControl", typ: upnp.ServiceWANIPv6FC1, accepts: []string{upnp.ServiceWANIPv6FC1},
+			id: serviceIDFirewall, scpdPath: "/WANIP6FC.xml", controlPath: "/ctl/IP6FCtl", eventPath: "/evt/IP6FCtl",
+			evented: (*Server).firewallEvented,
+		}
+		s.services = append(s.services, fw)
+		all = append(all, described{fw, firewallActions(), firewallVars()})
+	}
+	s.byPath = map[string]route{}
+	for _, sv := range all {
 		var acts []actionSpec
 		sv.svc.actions = map[string]actionSpec{}
 		for _, a := range sv.actions {
@@ -302,7 +317,7 @@ func (s *Server) buildDevice() error {
 		s.byPath[sv.svc.eventPath] = route{kind: routeEvent, svc: sv.svc}
 	}
 
-	described := func(svc *service) upnp.Service {
+	describe := func(svc *service) upnp.Service {
 		return upnp.Service{ServiceType: svc.typ, ServiceID: svc.id, SCPDURL: svc.scpdPath,
 			ControlURL: svc.controlPath, EventSubURL: svc.eventPath}
 	}
@@ -318,12 +333,15 @@ func (s *Server) buildDevice() error {
 		2: {upnp.DeviceIGD2, upnp.DeviceWAN2, upnp.DeviceWANConnection2},
 	}[v]
 	wcd := device(types[2], "WANConnectionDevice", s.udnWCD)
-	wcd.Services = []upnp.Service{described(ipc)}
+	wcd.Services = []upnp.Service{describe(ipc)}
+	if fw != nil {
+		wcd.Services = append(wcd.Services, describe(fw))
+	}
 	wan := device(types[1], "WANDevice", udnWAN)
-	wan.Services = []upnp.Service{described(common)}
+	wan.Services = []upnp.Service{describe(common)}
 	wan.Devices = []upnp.Device{wcd}
 	igd := device(types[0], s.cfg.FriendlyName, root)
-	igd.Services = []upnp.Service{described(l3f)}
+	igd.Services = []upnp.Service{describe(l3f)}
 	igd.Devices = []upnp.Device{wan}
 	d := upnp.Description{SpecMajor: 1, SpecMinor: 1, ConfigID: s.cfg.ConfigID, Device: igd}
 	desc, err := d.AppendXML(nil)

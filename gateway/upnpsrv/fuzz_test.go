@@ -6,9 +6,11 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/upnp"
@@ -36,13 +38,35 @@ func FuzzServeHTTP(f *testing.F) {
 		action(upnp.ServiceWANCommon1, "GetTotalBytesSent"),
 		action(serviceL3F1, "SetDefaultConnectionService", "NewDefaultConnectionService", "uuid:x,y"),
 		action(controlNS, "QueryStateVariable", "varName", "ExternalIPAddress"),
+		upnp.AddPinhole(upnp.Pinhole{InternalClient: netip.MustParseAddr(host6A), InternalPort: 8080, Protocol: 6, LeaseTime: 60}),
+		upnp.UpdatePinhole(1, 60),
+		upnp.CheckPinholeWorking(1),
+		upnp.GetPinholePackets(1),
+		upnp.DeletePinhole(1),
+		upnp.GetFirewallStatus(),
+		upnp.GetOutboundPinholeTimeout(upnp.Pinhole{Protocol: 65535}),
 	}
 	for _, a := range seeds {
-		f.Add(byte(0), a.SOAPAction(), a.AppendEnvelope(nil))
+		sel := byte(0)
+		if a.ServiceType == upnp.ServiceWANIPv6FC1 {
+			sel = 7 // POST to ctlFW
+		}
+		f.Add(sel, a.SOAPAction(), a.AppendEnvelope(nil))
 	}
 	f.Add(byte(0), `"`+ip1+`#AddPortMapping"`, miniupnpc)
 	f.Add(byte(0), `"`+ip1+`#AddPortMapping"`, []byte(strings.Repeat("<a>", 10000)))
 	f.Add(byte(0), `"`+ip2+`#GetStatusInfo"`, []byte(`<s:Envelope><s:Body><u:GetStatusInfo`))
+	for name, act := range map[string]string{
+		"req-addpinhole-miniupnpc.xml":          upnp.ActionAddPinhole,
+		"req-addpinhole-filtered-miniupnpc.xml": upnp.ActionAddPinhole,
+		"req-updatepinhole-miniupnpc.xml":       upnp.ActionUpdatePinhole,
+	} {
+		b, err := os.ReadFile("../../upnp/testdata/soap/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(byte(7), upnp.ServiceWANIPv6FC1+"#"+act, b)
+	}
 	f.Add(byte(0), `#`, []byte{})
 	f.Add(byte(3), "", []byte{})
 	f.Add(byte(4), "", []byte{})
@@ -55,8 +79,10 @@ func FuzzServeHTTP(f *testing.F) {
 	cfg.Dial = func(context.Context, string, string) (net.Conn, error) {
 		return nil, errors.New("no network in the fuzzer")
 	}
-	s := startServer(f, cfg, table, nil)
-	fuzzPaths := [...]string{ctlIP, ctlCommon, ctlL3F, evtIP, DescriptionPath, "/WANIPCn.xml", "/nowhere"}
+	cfg.Neighbours = labNeighbours
+	cfg.OutboundTimeout = func(gateway.Protocol) (time.Duration, error) { return time.Minute, nil }
+	s := startServer(f, cfg, table, newFakePinholes(table))
+	fuzzPaths := [...]string{ctlIP, ctlCommon, ctlL3F, evtIP, DescriptionPath, "/WANIPCn.xml", "/nowhere", ctlFW}
 	methods := [...]string{http.MethodPost, http.MethodGet, "SUBSCRIBE", "UNSUBSCRIBE", "M-POST"}
 
 	f.Fuzz(func(t *testing.T, sel byte, soapAction string, body []byte) {

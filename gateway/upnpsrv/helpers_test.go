@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -103,7 +104,7 @@ func startServer(t testing.TB, cfg Config, table *gateway.Table, c core) *Server
 // serve sends a request straight to the handler, from client.
 func serve(s *Server, client, method, path string, header http.Header, body []byte) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, "http://"+gwHost+path, bytes.NewReader(body))
-	r.RemoteAddr = client + ":40000"
+	r.RemoteAddr = net.JoinHostPort(client, "40000")
 	for k, v := range header {
 		r.Header[k] = v
 	}

@@ -13,6 +13,12 @@
 //	InternetGatewayDevice:N       Layer3Forwarding:1
 //	└─ WANDevice:N                WANCommonInterfaceConfig:1
 //	   └─ WANConnectionDevice:N   WANIPConnection:N
+//	                              WANIPv6FirewallControl:1 (IGD:2, when the core has pinholes)
+//
+// WANIPv6FirewallControl:1 opens IPv6 pinholes on the same leases as PCP;
+// pinhole.go lists its error codes. In secure mode a host opens pinholes
+// for its own addresses: those with its link-layer address in
+// Config.Neighbours.
 //
 // Requests come only from the LAN prefixes of Config.Clients; in secure mode
 // (the default) a client maps ports only to its own address and deletes only
@@ -108,6 +114,25 @@ type Config struct {
 	// client maps only to its own source address and deletes only its own
 	// mappings, and is answered 606 Action not authorized otherwise.
 	AllowForeign bool
+	// Neighbours tells the link-layer addresses of LAN hosts: in secure
+	// mode a host may open an IPv6 pinhole for any address with the same
+	// link-layer address as its own (WANIPv6FirewallControl:1). Nil: only
+	// for the address it sends the request from. portleased passes
+	// KernelNeighbours{}.
+	Neighbours Neighbours
+	// MayActFor, when not nil, reports whether requester may open a
+	// pinhole for another host's address internal in secure mode (the
+	// policy's third-party rule, gateway.Policy.MayActFor).
+	MayActFor func(requester, internal netip.Addr) bool
+	// PinholePackets counts the packets a pinhole let through
+	// (GetPinholePackets, CheckPinholeWorking). Nil: the count is not
+	// known; GetPinholePackets is answered 501 Action Failed and
+	// CheckPinholeWorking tells whether the pinhole is live.
+	PinholePackets func(l gateway.Lease) (uint64, error)
+	// OutboundTimeout returns how long the gateway keeps an idle outbound
+	// flow of protocol p (GetOutboundPinholeTimeout). Nil means
+	// DefaultOutboundTimeout.
+	OutboundTimeout func(p gateway.Protocol) (time.Duration, error)
 	// Clients are the LAN prefixes served. A connection from any other
 	// address (the WAN side, a hostile neighbour) is closed at once.
 	// Required.
@@ -170,6 +195,7 @@ type Server struct {
 	allowForeign atomic.Bool
 	log          *slog.Logger
 	table        leaseTable
+	pinholes     pinholeCore // nil when the core has no pinholes
 	http         *http.Server
 	desc         []byte
 	services     []*service
@@ -258,6 +284,9 @@ func newServer(cfg Config, c core) (*Server, error) {
 	if cfg.Server == "" || strings.ContainsAny(cfg.Server, "\r\n") {
 		cfg.Server = DefaultServer
 	}
+	if cfg.OutboundTimeout == nil {
+		cfg.OutboundTimeout = DefaultOutboundTimeout
+	}
 	if cfg.LinkStats == nil && cfg.ExternalInterface != "" {
 		cfg.LinkStats = DefaultLinkStats(cfg.ExternalInterface)
 	}
@@ -272,6 +301,7 @@ func newServer(cfg Config, c core) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		table:     newLeaseTable(c),
+		pinholes:  pinholesOf(c),
 		started:   time.Now(),
 		slots:     make(chan struct{}, cfg.MaxConnections),
 		done:      make(chan struct{}),

@@ -3,6 +3,7 @@ package upnpsrv
 import (
 	"context"
 	"net/netip"
+	"time"
 
 	"github.com/portlease/portlease/gateway"
 )
@@ -31,6 +32,20 @@ type core interface {
 }
 
 var _ core = (*gateway.Table)(nil)
+
+// pinholeCore is what WANIPv6FirewallControl:1 needs of the lease core
+// besides core: its IPv6 pinholes by UPnP UniqueID. Map with an IPv6
+// Internal makes or renews a pinhole (ErrConflict: the endpoint has one
+// with other filters). *gateway.Table has them; a core without them (a
+// test's) gets no WANIPv6FirewallControl service. The errors are gateway.ErrNotFound
+// for no live pinhole of that id, and those of Map.
+type pinholeCore interface {
+	Pinhole(id uint16) (gateway.Lease, bool)
+	UpdatePinhole(ctx context.Context, id uint16, lifetime time.Duration) (gateway.MapResult, error)
+	DeletePinhole(ctx context.Context, id uint16) (gateway.Lease, error)
+}
+
+var _ pinholeCore = (*gateway.Table)(nil)
 
 // leaseTable is the lease core with the listing helpers of the server.
 type leaseTable struct {
