@@ -333,6 +333,7 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 			continue
 		}
 		deleted := false
+	methods:
 		for _, method := range c.methodsFor(r, g) {
 			if method == PCP && c.cfg.Method == Auto && r.Nonce.IsZero() {
 				continue
@@ -357,6 +358,12 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 				// The other protocol may hold it.
 			default:
 				errs = append(errs, err)
+				if method == PCP {
+					// The gateway speaks PCP and refused (a wrong
+					// nonce): NAT-PMP's deletion, which succeeds
+					// for any mapping, must not hide it.
+					break methods
+				}
 			}
 		}
 		if deleted {
