@@ -194,9 +194,10 @@ func (g *gateway) forgetNATPMP() {
 }
 
 // gateways returns the gateways to use, finding them when refresh is set or
-// nothing was found yet: Config.Gateway, or the default routes (of
-// Config.Interface); for Config.DescriptionURL without Config.Gateway, the
-// URL's host.
+// nothing was found yet: Config.Gateway, or the IPv4 default routes (of
+// Config.Interface) and after them the IPv6 default routers (PCP only, for
+// pinholes); for Config.DescriptionURL without Config.Gateway, the URL's
+// host.
 func (c *Client) gateways(ctx context.Context, refresh bool) ([]*gateway, error) {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
@@ -267,7 +268,15 @@ func (c *Client) findRoutes() ([]route, error) {
 		}
 		return []route{r}, nil
 	}
-	return defaultRoutes(c.cfg.Interface)
+	v4, err := defaultRoutes(c.cfg.Interface)
+	if err != nil {
+		return nil, err
+	}
+	v6, err := defaultRoutes6(c.cfg.Interface)
+	if err != nil {
+		c.log.Debug("no IPv6 routes", "err", err)
+	}
+	return append(v4, v6...), nil
 }
 
 // natpmpPort is the gateway's NAT-PMP port.
