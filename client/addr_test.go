@@ -106,7 +106,8 @@ func TestNewConfig(t *testing.T) {
 	}{
 		{"zero", Config{}, true},
 		{"methods", Config{Method: "natpmp"}, true},
-		{"bad method", Config{Method: "pcp"}, false},
+		{"PCP", Config{Method: "PCP"}, true},
+		{"bad method", Config{Method: "pcp1"}, false},
 		{"IPv6 gateway", Config{Gateway: netip.MustParseAddr("2001:db8::1")}, false},
 		{"bad URL", Config{DescriptionURL: "ftp://x/"}, false},
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/natpmp"
+	"github.com/portlease/portlease/pcp"
 )
 
 // listenAnnouncements makes sure NAT-PMP announcements (RFC 6886 §3.2.1)
@@ -71,7 +72,7 @@ func (c *Client) listenAnnouncements(g *gateway) {
 // readAnnouncements reads announcements until conn is closed (Close).
 func (c *Client) readAnnouncements(conn *net.UDPConn) {
 	defer c.wg.Done()
-	buf := make([]byte, 64)
+	buf := make([]byte, pcp.MaxMessageLen)
 	for {
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
@@ -98,20 +99,16 @@ func (c *Client) readAnnouncements(conn *net.UDPConn) {
 // have lost or changed its mappings (a gateway that does not reset its epoch
 // when it loses them, against §3.7, is repaired too).
 func (c *Client) onAnnouncement(from netip.AddrPort, b []byte) {
+	if len(b) > 0 && b[0] == pcp.Version {
+		c.onPCPPacket(from, b)
+		return
+	}
 	resp, err := natpmp.ParseResponse(b)
 	if err != nil || resp.Header.Opcode != natpmp.OpExternalAddress || resp.Err() != nil {
 		c.log.Debug("ignoring a packet on the announcement port", "from", from, "err", err)
 		return
 	}
-	var g *gateway
-	c.mu.Lock()
-	for m := range c.mappings {
-		if m.bind != nil && m.bind.gw.route.gw == from.Addr() {
-			g = m.bind.gw
-			break
-		}
-	}
-	c.mu.Unlock()
+	g := c.keptGateway(from.Addr())
 	if g == nil {
 		c.log.Debug("ignoring a NAT-PMP announcement from a host that is not our gateway", "from", from)
 		return
@@ -143,4 +140,35 @@ func reuseAddrPort(network, address string, rc syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// keptGateway returns the gateway at addr that holds kept mappings, nil if
+// none does.
+func (c *Client) keptGateway(addr netip.Addr) *gateway {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for m := range c.mappings {
+		if m.bind != nil && m.bind.gw.route.gw == addr.WithZone("") {
+			return m.bind.gw
+		}
+	}
+	return nil
+}
+
+// onPCPPacket digests a PCP packet heard on the announcement port: an
+// unsolicited ANNOUNCE response (RFC 6887 §14.1.2) from a gateway that
+// holds kept mappings; anything else is dropped.
+func (c *Client) onPCPPacket(from netip.AddrPort, b []byte) {
+	var resp pcp.Response
+	err := resp.UnmarshalBinary(b)
+	if err != nil || resp.Opcode&^pcp.ResponseBit != pcp.OpAnnounce || resp.Result != pcp.Success {
+		c.log.Debug("ignoring a PCP packet on the announcement port", "from", from, "err", err)
+		return
+	}
+	g := c.keptGateway(from.Addr())
+	if g == nil {
+		c.log.Debug("ignoring a PCP announcement from a host that is not our gateway", "from", from)
+		return
+	}
+	c.onPCPAnnouncement(g, from, resp)
 }

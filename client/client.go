@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -71,7 +72,11 @@ type Config struct {
 	// NATPMPPort is the gateway's NAT-PMP port; zero means 5351 (RFC 6886
 	// §3.1). Tests point it at a fake server.
 	NATPMPPort uint16
-	// AnnounceAddr is where NAT-PMP address announcements are listened
+	// PCPPort is the gateway's PCP port; zero means 5351 (RFC 6887
+	// §19.1). Tests point it at a fake server.
+	PCPPort uint16
+	// AnnounceAddr is where NAT-PMP address announcements and PCP
+	// unsolicited ANNOUNCE responses (RFC 6887 §14.1.2) are listened
 	// for. The zero value means 224.0.0.1:5350 (RFC 6886 §3.2.1), joined
 	// on each gateway's link and bound with SO_REUSEADDR and SO_REUSEPORT
 	// so that other listeners coexist. A unicast address is bound as it is
@@ -135,9 +140,12 @@ func New(cfg Config) (*Client, error) {
 	switch cfg.Method {
 	case "":
 		cfg.Method = Auto
-	case Auto, UPnP, NATPMP:
 	default:
-		return nil, fmt.Errorf("client: method %q: want auto, upnp or natpmp", string(cfg.Method))
+		m, err := ParseMethod(string(cfg.Method))
+		if err != nil {
+			return nil, err
+		}
+		cfg.Method = m
 	}
 	if cfg.Gateway.IsValid() {
 		cfg.Gateway = cfg.Gateway.Unmap()
@@ -234,7 +242,7 @@ func (c *Client) Close() error {
 
 	c.mu.Lock()
 	for _, g := range c.known {
-		g.pmp.close()
+		g.closeSockets()
 	}
 	c.mu.Unlock()
 	c.evMu.Lock()
@@ -412,9 +420,18 @@ func normalize(r Request) (Request, error) {
 	}
 	if r.InternalAddr.IsValid() {
 		r.InternalAddr = r.InternalAddr.Unmap()
-		if !r.InternalAddr.Is4() {
-			return r, fmt.Errorf("%w: internal address %s: want IPv4", ErrInvalidRequest, r.InternalAddr)
+		a := r.InternalAddr
+		if a.Is6() && (a.Zone() != "" || !a.IsGlobalUnicast() || isULA(a)) {
+			return r, fmt.Errorf("%w: internal address %s: want IPv4 or a global IPv6 address", ErrInvalidRequest, a)
 		}
+	}
+	r.Filters = slices.Clone(r.Filters)
+	for i, f := range r.Filters {
+		// §13.3: a prefix length of 0 means "no filter".
+		if !f.Remote.IsValid() || f.Remote.Addr().Is6() != r.InternalAddr.Is6() || f.Remote.Bits() == 0 {
+			return r, fmt.Errorf("%w: filter %s: want a prefix of the mapping's family, longer than /0", ErrInvalidRequest, f)
+		}
+		r.Filters[i].Remote = f.Remote.Masked()
 	}
 	if r.Lifetime < 0 {
 		return r, fmt.Errorf("%w: negative lifetime", ErrInvalidRequest)
@@ -431,3 +448,7 @@ func errAbsent(err error) bool {
 	return errors.Is(err, ErrNoAnswer) || errors.Is(err, ErrUnsupported) || errors.Is(err, igdclient.ErrNoIGD) ||
 		errors.Is(err, natpmp.ErrPCPServer)
 }
+
+// isULA reports whether a is an IPv6 unique local address (fc00::/7, RFC
+// 4193), which a pinhole cannot make reachable from the internet.
+func isULA(a netip.Addr) bool { return a.Is6() && a.As16()[0]&0xfe == 0xfc }

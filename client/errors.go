@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/portlease/portlease/pcp"
 )
 
 // Errors, for errors.Is. Failures reported by a gateway come wrapped in
 // these or as the protocol's own typed errors: *natpmp.ResultError for a
-// NAT-PMP result code, *upnp.Fault for a UPnP fault.
+// NAT-PMP result code, *PCPError for a PCP one, *upnp.Fault for a UPnP
+// fault.
 var (
 	// ErrNoGateway: no gateway was found (no default route, or none on
 	// Config.Interface), or none answered the protocol asked for.
@@ -102,3 +105,33 @@ func (e *GatewayError) Error() string {
 
 // Unwrap returns the cause.
 func (e *GatewayError) Unwrap() error { return e.Err }
+
+// PCPError is a PCP result code other than SUCCESS (RFC 6887 §7.4). It is
+// ErrConflict for CANNOT_PROVIDE_EXTERNAL (the port asked for with
+// PREFER_FAILURE is taken) and ErrUnsupported for UNSUPP_VERSION,
+// UNSUPP_OPCODE, UNSUPP_OPTION and UNSUPP_PROTOCOL.
+type PCPError struct {
+	Code pcp.ResultCode
+	// Lifetime is the error's lifetime in seconds: how long the gateway
+	// asks to wait before trying again (§7.4, short for transient errors).
+	Lifetime uint32
+}
+
+// Error reads like "client: PCP result NOT_AUTHORIZED".
+func (e *PCPError) Error() string {
+	return fmt.Sprintf("client: PCP result %s (retry after %d s)", e.Code, e.Lifetime)
+}
+
+// Is matches ErrConflict and ErrUnsupported as the type's comment says.
+func (e *PCPError) Is(target error) bool {
+	switch target {
+	case ErrConflict:
+		return e.Code == pcp.CannotProvideExternal
+	case ErrUnsupported:
+		switch e.Code {
+		case pcp.UnsuppVersion, pcp.UnsuppOpcode, pcp.UnsuppOption, pcp.UnsuppProtocol:
+			return true
+		}
+	}
+	return false
+}

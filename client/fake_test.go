@@ -104,6 +104,11 @@ func (f *fakePMP) serve() {
 func (f *fakePMP) answer(b []byte) []byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if len(b) >= 2 && b[0] == 2 && !f.pcp {
+		// A NAT-PMP server answers another version with its own
+		// version 0 and UNSUPP_VERSION (RFC 6886 §3.5).
+		return []byte{0, 0x80 | b[1], 0, 1, 0, 0, 0, 0}
+	}
 	req, err := natpmp.ParseRequest(b)
 	if err != nil {
 		return nil
@@ -398,6 +403,7 @@ func newTestClient(t *testing.T, pmp *fakePMP, finder *fakeFinder, mod func(*Con
 	} else {
 		cfg.NATPMPPort = freePort(t) // nothing listens: port unreachable
 	}
+	cfg.PCPPort = freePort(t) // no PCP unless mod points it at a fake
 	if mod != nil {
 		mod(&cfg)
 	}

@@ -28,6 +28,15 @@ type gateway struct {
 	haveEpoch bool
 	epoch     uint32
 	epochAt   time.Time
+	// PCP: the connections by source address (a pinhole's or a mapping's
+	// internal address), when it was last probed and what came of it,
+	// the epoch (RFC 6887 §8.5) and the last burst of ANNOUNCEs.
+	pcps      map[netip.Addr]*pcpConn
+	pcpProbed time.Time
+	pcpInfo   *PCPInfo
+	pcpErr    error
+	pcpEpoch  pcpEpochState
+	pcpBurst  announceBurst
 	// UPnP: when IGDs were last looked for and what was found.
 	igdsFound time.Time
 	igds      []igdDevice
@@ -99,7 +108,7 @@ func (c *Client) natpmpExternal(ctx context.Context, g *gateway, tries int) (*NA
 	a, err := g.pmp.externalAddress(ctx, tries)
 	if errors.Is(err, natpmp.ErrPCPServer) {
 		return &NATPMPInfo{PCPOnly: true}, &GatewayError{Op: "probe", Method: NATPMP, Gateway: g.route.gw,
-			Err: fmt.Errorf("%w: the gateway speaks PCP only (%w)", ErrUnsupported, err)}
+			Err: fmt.Errorf("%w: the gateway speaks PCP only, not NAT-PMP (%w)", ErrUnsupported, err)}
 	}
 	if err != nil {
 		return nil, &GatewayError{Op: "probe", Method: NATPMP, Gateway: g.route.gw, Err: err}
@@ -185,9 +194,10 @@ func (g *gateway) forgetNATPMP() {
 }
 
 // gateways returns the gateways to use, finding them when refresh is set or
-// nothing was found yet: Config.Gateway, or the default routes (of
-// Config.Interface); for Config.DescriptionURL without Config.Gateway, the
-// URL's host.
+// nothing was found yet: Config.Gateway, or the IPv4 default routes (of
+// Config.Interface) and after them the IPv6 default routers (PCP only, for
+// pinholes); for Config.DescriptionURL without Config.Gateway, the URL's
+// host.
 func (c *Client) gateways(ctx context.Context, refresh bool) ([]*gateway, error) {
 	c.dmu.Lock()
 	defer c.dmu.Unlock()
@@ -221,14 +231,13 @@ func (c *Client) gateways(ctx context.Context, refresh bool) ([]*gateway, error)
 		g := c.known[r.iface+"|"+r.gw.String()]
 		if g == nil || g.route.local != r.local {
 			if g != nil {
-				g.pmp.close()
+				g.closeSockets()
 			}
-			g = &gateway{route: r, pmp: &pmpConn{
+			g = &gateway{route: r, pmp: &pmpConn{log: c.log, udpSocket: udpSocket{
 				ns:     c.ns,
-				log:    c.log,
 				server: netip.AddrPortFrom(r.gw, c.natpmpPort()),
 				local:  r.local,
-			}}
+			}}}
 			c.known[r.iface+"|"+r.gw.String()] = g
 		}
 		gws = append(gws, g)
@@ -259,7 +268,15 @@ func (c *Client) findRoutes() ([]route, error) {
 		}
 		return []route{r}, nil
 	}
-	return defaultRoutes(c.cfg.Interface)
+	v4, err := defaultRoutes(c.cfg.Interface)
+	if err != nil {
+		return nil, err
+	}
+	v6, err := defaultRoutes6(c.cfg.Interface)
+	if err != nil {
+		c.log.Debug("no IPv6 routes", "err", err)
+	}
+	return append(v4, v6...), nil
 }
 
 // natpmpPort is the gateway's NAT-PMP port.

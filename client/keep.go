@@ -58,7 +58,7 @@ func (c *Client) Keep(ctx context.Context, r Request) (*Mapping, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m := &Mapping{c: c, req: r, index: -1}
+	m := &Mapping{c: c, req: withNonce(r), index: -1}
 	opCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.mu.Lock()
@@ -75,7 +75,7 @@ func (c *Client) Keep(ctx context.Context, r Request) (*Mapping, error) {
 }
 
 // Request returns the request the mapping keeps, with its defaults filled
-// in (protocol in upper case).
+// in (protocol in upper case, the PCP nonce drawn for its whole life).
 func (m *Mapping) Request() Request { return m.req }
 
 // Current returns what is granted now, and false when nothing is: not
@@ -147,6 +147,10 @@ func (m *Mapping) Close(ctx context.Context) error {
 	}
 	var err error
 	switch b.method {
+	case PCP:
+		r := m.req
+		r.InternalAddr = cur.Internal.Addr()
+		err = c.unmapPCP(ctx, b.gw, r, cur.External.Port())
 	case NATPMP:
 		err = c.natpmpDelete(ctx, b.gw, m.req)
 	case UPnP:
@@ -246,8 +250,8 @@ func (c *Client) service(ctx context.Context, m *Mapping) error {
 		o, err = c.checkUPnP(ctx, m, st)
 		checked = true
 	case st.lost || !st.granted || st.failures > 0 || (!st.renewAt.IsZero() && !st.renewAt.After(start)) ||
-		(st.verify && st.bind.method == NATPMP):
-		// Over NAT-PMP a verification asks for the mapping again, for
+		(st.verify && st.bind.method != UPnP):
+		// Over NAT-PMP and PCP a verification asks for the mapping again, for
 		// the same internal and external ports: a renewal to a gateway
 		// that holds it, a re-creation to one that lost it (RFC 6886
 		// §3.7, "from the point of view of the freshly rebooted NAT
@@ -423,7 +427,7 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	// Listen for the gateway's news before telling: once an application
 	// (or a test) sees the event, a restart of the gateway is heard.
 	switch bind.method {
-	case NATPMP:
+	case NATPMP, PCP:
 		c.listenAnnouncements(bind.gw)
 	case UPnP:
 		c.mu.Lock()
@@ -517,12 +521,13 @@ func (c *Client) run(ctx context.Context) {
 
 // checkGateways starts a check of each gateway that holds kept mappings
 // and is not being checked already: over NAT-PMP an external address
-// request (its epoch tells a restart, RFC 6886 §3.6), over UPnP each IGD's
-// external address.
+// request (its epoch tells a restart, RFC 6886 §3.6), over PCP an ANNOUNCE
+// request (RFC 6887 §8.5, §14.1.1), over UPnP each IGD's external address.
 func (c *Client) checkGateways(ctx context.Context) {
 	type job struct {
 		g    *gateway
 		pmp  bool
+		pcp  bool
 		devs []igdDevice
 	}
 	jobs := make(map[*gateway]*job)
@@ -537,9 +542,12 @@ func (c *Client) checkGateways(ctx context.Context) {
 			j = &job{g: b.gw}
 			jobs[b.gw] = j
 		}
-		if b.method == NATPMP {
+		switch {
+		case b.method == NATPMP:
 			j.pmp = true
-		} else if !containsDev(j.devs, b.dev) {
+		case b.method == PCP:
+			j.pcp = true
+		case !containsDev(j.devs, b.dev):
 			j.devs = append(j.devs, b.dev)
 		}
 	}
@@ -551,7 +559,7 @@ func (c *Client) checkGateways(ctx context.Context) {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.checkGateway(ctx, j.g, j.pmp, j.devs)
+			c.checkGateway(ctx, j.g, j.pmp, j.pcp, j.devs)
 			c.mu.Lock()
 			j.g.checking = false
 			c.mu.Unlock()
@@ -570,7 +578,7 @@ func containsDev(devs []igdDevice, d igdDevice) bool {
 
 // checkGateway is one periodic check of g; failures are Failed events
 // without a Request.
-func (c *Client) checkGateway(ctx context.Context, g *gateway, pmp bool, devs []igdDevice) {
+func (c *Client) checkGateway(ctx context.Context, g *gateway, pmp, pcp bool, devs []igdDevice) {
 	fail := func(err error) {
 		if ctx.Err() != nil {
 			return
@@ -580,6 +588,12 @@ func (c *Client) checkGateway(ctx context.Context, g *gateway, pmp bool, devs []
 	}
 	if pmp {
 		if _, err := c.natpmpExternal(ctx, g, probeTries); err != nil {
+			fail(err)
+		}
+	}
+	if pcp {
+		// Any answer carries the epoch (RFC 6887 §8.5).
+		if _, err := c.pcpAnnounce(ctx, g); err != nil {
 			fail(err)
 		}
 	}

@@ -56,7 +56,14 @@ func labClient(t *testing.T, lab *netlab.Lab, host *netlab.Host, cfg Config) (*C
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gws) != 1 || gws[0].route.gw != lab.GatewayLANAddr4 || gws[0].route.local != host.Addr4 || gws[0].route.iface != host.Link {
+	// The IPv6 default router follows, for pinholes, unless the gateway
+	// was given (Config.Gateway, Config.DescriptionURL).
+	want := 2
+	if cfg.Gateway.IsValid() || cfg.DescriptionURL != "" {
+		want = 1
+	}
+	if len(gws) != want || gws[0].route.gw != lab.GatewayLANAddr4 || gws[0].route.local != host.Addr4 || gws[0].route.iface != host.Link ||
+		(want == 2 && (!gws[1].route.gw.Is6() || gws[1].route.local != host.Addr6)) {
 		for _, g := range gws {
 			t.Errorf("gateway %v local %v", g, g.route.local)
 		}
@@ -93,6 +100,7 @@ func TestLabPortleased(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		gws = ipv4Gateways(gws)
 		if len(gws) != 1 || gws[0].NATPMP == nil || gws[0].NATPMP.ExternalAddress != labWAN ||
 			gws[0].AddressClass != Documentation || gws[0].DoubleNAT {
 			t.Errorf("Probe = %+v", gws)
@@ -176,6 +184,7 @@ func TestLabMiniUPnPd(t *testing.T) {
 				if err != nil {
 					return err
 				}
+				gws = ipv4Gateways(gws)
 				if len(gws) != 1 || len(gws[0].UPnP) == 0 || gws[0].UPnP[0].ExternalAddress != labWAN || gws[0].ExternalAddress != labWAN {
 					t.Errorf("Probe = %+v", gws)
 				}
@@ -256,3 +265,15 @@ func TestLabMiniUPnPd(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+// ipv4Gateways returns the gateways of IPv4 routes (Probe lists the IPv6
+// default routers after them).
+func ipv4Gateways(gws []Gateway) []Gateway {
+	var out []Gateway
+	for _, g := range gws {
+		if g.Address.Is4() {
+			out = append(out, g)
+		}
+	}
+	return out
+}

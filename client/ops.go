@@ -30,17 +30,27 @@ type outcome struct {
 }
 
 // methodsFor returns the protocols to try on g for r, in order (see Auto).
+// An IPv6 gateway speaks PCP only here.
 func (c *Client) methodsFor(r Request, g *gateway) []Method {
+	if g.route.gw.Is6() {
+		if c.cfg.Method == Auto || c.cfg.Method == PCP {
+			return []Method{PCP}
+		}
+		return nil
+	}
 	switch c.cfg.Method {
-	case NATPMP:
-		return []Method{NATPMP}
-	case UPnP:
-		return []Method{UPnP}
+	case NATPMP, UPnP, PCP:
+		return []Method{c.cfg.Method}
 	}
-	if r.InternalAddr.IsValid() && r.InternalAddr != g.route.local {
-		return []Method{UPnP}
+	switch {
+	case len(r.Filters) > 0:
+		return []Method{PCP}
+	case r.InternalAddr.IsValid() && r.InternalAddr != g.route.local:
+		// Only PCP (THIRD_PARTY, where the gateway allows it) and UPnP
+		// map another address.
+		return []Method{PCP, UPnP}
 	}
-	return []Method{NATPMP, UPnP}
+	return []Method{PCP, NATPMP, UPnP}
 }
 
 // internalAddr is the address r maps to through g.
@@ -63,7 +73,14 @@ func lifetimeOf(r Request) time.Duration {
 // gateway with b's protocol (and b.dev first, for UPnP). except is the kept
 // mapping worked on, nil for a one-shot Map.
 func (c *Client) mapOn(ctx context.Context, b binding, r Request, prevPort uint16, except *Mapping) (outcome, error) {
-	if b.method == NATPMP {
+	if (len(r.Filters) > 0 || r.InternalAddr.Is6()) && b.method != PCP {
+		return outcome{}, &GatewayError{Op: "map", Method: b.method, Gateway: b.gw.route.gw,
+			Err: fmt.Errorf("%w: filters and IPv6 pinholes need PCP", ErrUnsupported)}
+	}
+	switch b.method {
+	case PCP:
+		return c.mapPCP(ctx, b.gw, r, prevPort, except)
+	case NATPMP:
 		return c.mapNATPMP(ctx, b.gw, r, prevPort, except)
 	}
 	return c.mapUPnP(ctx, b.gw, b.dev, r, prevPort)
@@ -232,18 +249,27 @@ func (c *Client) mapIGD(ctx context.Context, g *gateway, d igdDevice, r Request,
 func (c *Client) mapAny(ctx context.Context, gws []*gateway, r Request, except *Mapping, skip *binding) (outcome, error) {
 	var refused, absent []error
 	for _, g := range gws {
+		if g.route.gw.Is6() != r.InternalAddr.Is6() {
+			continue
+		}
 		for _, method := range c.methodsFor(r, g) {
 			if skip != nil && skip.gw == g && skip.method == method {
 				continue
 			}
 			o, err := c.mapOn(ctx, binding{gw: g, method: method}, r, 0, except)
 			if err == nil {
+				if c.cfg.Method == Auto {
+					c.log.Info("protocol chosen", "request", r.String(), "gateway", g.route.gw, "method", method)
+				}
 				return o, nil
 			}
 			if ctx.Err() != nil {
 				return outcome{}, ctx.Err()
 			}
 			c.log.Debug("mapping failed", "request", r.String(), "gateway", g.route.gw, "method", method, "err", err)
+			if errors.Is(err, ErrConflict) {
+				return outcome{}, err // the port asked for is taken: no other protocol grants it
+			}
 			if errAbsent(err) {
 				absent = append(absent, err)
 			} else {
@@ -264,12 +290,15 @@ func (c *Client) mapAny(ctx context.Context, gws []*gateway, r Request, except *
 
 // Map maps r once, trying the gateways in order (lowest route metric first)
 // and on each the protocols Config.Method allows, until one succeeds. The
-// mapping lives as long as the gateway grants; Keep renews it.
+// mapping lives as long as the gateway grants; Keep renews it. An IPv6
+// r.InternalAddr asks the IPv6 default routers for a pinhole over PCP.
+// Over PCP, Result.Nonce is the mapping's nonce, which a later Unmap needs.
 func (c *Client) Map(ctx context.Context, r Request) (Result, error) {
 	r, err := normalize(r)
 	if err != nil {
 		return Result{}, err
 	}
+	r = withNonce(r)
 	gws, err := c.gateways(ctx, false)
 	if err != nil {
 		return Result{}, err
@@ -283,8 +312,11 @@ func (c *Client) Map(ctx context.Context, r Request) (Result, error) {
 // with ConflictKeep it is deleted only when it leads to r's own address
 // (else *ConflictError). Over NAT-PMP it is found by internal port and
 // protocol (RFC 6886 §3.4; a gateway deletes only the requester's own
-// mappings, and answers success for one it does not hold). With Auto both
-// are tried. A mapping found nowhere is ErrNotFound.
+// mappings, and answers success for one it does not hold). Over PCP it is
+// found by internal address, port and protocol, and deleted only with its
+// nonce, r.Nonce (RFC 6887 §15); Auto tries PCP only when r.Nonce is set.
+// With Auto the protocols are tried in turn. A mapping found nowhere is
+// ErrNotFound.
 func (c *Client) Unmap(ctx context.Context, r Request) error {
 	r, err := normalize(r)
 	if err != nil {
@@ -297,10 +329,19 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 	var errs []error
 	notFound := false
 	for _, g := range gws {
+		if g.route.gw.Is6() != r.InternalAddr.Is6() {
+			continue
+		}
 		deleted := false
+	methods:
 		for _, method := range c.methodsFor(r, g) {
+			if method == PCP && c.cfg.Method == Auto && r.Nonce.IsZero() {
+				continue
+			}
 			var err error
 			switch method {
+			case PCP:
+				err = c.unmapPCP(ctx, g, r, 0)
 			case NATPMP:
 				err = c.unmapNATPMP(ctx, g, r)
 			case UPnP:
@@ -317,6 +358,12 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 				// The other protocol may hold it.
 			default:
 				errs = append(errs, err)
+				if method == PCP {
+					// The gateway speaks PCP and refused (a wrong
+					// nonce): NAT-PMP's deletion, which succeeds
+					// for any mapping, must not hide it.
+					break methods
+				}
 			}
 		}
 		if deleted {
@@ -390,8 +437,11 @@ func (c *Client) unmapUPnP(ctx context.Context, g *gateway, d igdDevice, r Reque
 // of the first gateway that has one. A gateway that speaks only NAT-PMP
 // cannot list its table: ErrUnsupported.
 func (c *Client) List(ctx context.Context) ([]Entry, error) {
-	if c.cfg.Method == NATPMP {
+	switch c.cfg.Method {
+	case NATPMP:
 		return nil, fmt.Errorf("%w: NAT-PMP cannot list a gateway's mappings", ErrUnsupported)
+	case PCP:
+		return nil, fmt.Errorf("%w: PCP cannot list a gateway's mappings or pinholes", ErrUnsupported)
 	}
 	gws, err := c.gateways(ctx, false)
 	if err != nil {
@@ -399,6 +449,9 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 	}
 	var errs []error
 	for _, g := range gws {
+		if g.route.gw.Is6() {
+			continue
+		}
 		devs, err := c.igdList(ctx, g, c.cfg.CheckInterval)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -414,8 +467,14 @@ func (c *Client) List(ctx context.Context) ([]Entry, error) {
 		return entries, nil
 	}
 	for _, g := range gws {
+		if g.route.gw.Is6() {
+			continue
+		}
 		if info, err := c.natpmpProbe(ctx, g, c.cfg.CheckInterval); err == nil && !info.PCPOnly {
 			return nil, fmt.Errorf("%w: the gateway %s speaks NAT-PMP only, which cannot list mappings", ErrUnsupported, g.route.gw)
+		}
+		if _, err := c.pcpProbe(ctx, g, c.cfg.CheckInterval); err == nil {
+			return nil, fmt.Errorf("%w: the gateway %s speaks PCP, which cannot list mappings or pinholes", ErrUnsupported, g.route.gw)
 		}
 	}
 	return nil, fmt.Errorf("%w with UPnP: %w", ErrNoGateway, errors.Join(errs...))
@@ -435,7 +494,19 @@ func (c *Client) Probe(ctx context.Context) ([]Gateway, error) {
 	var wg sync.WaitGroup
 	for i, g := range gws {
 		out[i] = Gateway{Interface: g.route.iface, Local: g.route.local, Address: g.route.gw}
-		if c.cfg.Method != UPnP {
+		if c.cfg.Method == Auto || c.cfg.Method == PCP {
+			wg.Go(func() {
+				info, err := c.pcpProbe(ctx, g, 0)
+				out[i].PCP = info
+				if err != nil {
+					c.log.Debug("probe", "gateway", g.route.gw, "method", PCP, "err", err)
+				}
+			})
+		}
+		if g.route.gw.Is6() {
+			continue // NAT-PMP and UPnP IGD (IPv4) are not asked there
+		}
+		if c.cfg.Method == Auto || c.cfg.Method == NATPMP {
 			wg.Go(func() {
 				info, err := c.natpmpProbe(ctx, g, 0)
 				if info != nil {
@@ -446,7 +517,7 @@ func (c *Client) Probe(ctx context.Context) ([]Gateway, error) {
 				}
 			})
 		}
-		if c.cfg.Method != NATPMP {
+		if c.cfg.Method == Auto || c.cfg.Method == UPnP {
 			wg.Go(func() {
 				devs, err := c.igdList(ctx, g, 0)
 				if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"syscall"
@@ -29,23 +28,15 @@ const (
 	deleteTries = 3
 )
 
-// pmpConn is the NAT-PMP client side of one gateway: a UDP socket from this
-// machine's address to the gateway's port 5351, connected so that the kernel
-// drops packets from any other address or port: only the gateway asked can
-// answer. One request is in flight at a time, so that answers and the
-// epochs they carry come in order.
+// pmpConn is the NAT-PMP client side of one gateway: a udpSocket to the
+// gateway's port 5351. One request is in flight at a time, so that answers
+// and the epochs they carry come in order.
 type pmpConn struct {
-	ns     *nsRunner
-	log    *slog.Logger
-	server netip.AddrPort
-	local  netip.Addr
+	udpSocket
+	log *slog.Logger
 
 	// tx serializes transactions.
 	tx sync.Mutex
-	// mu guards conn and closed.
-	mu     sync.Mutex
-	conn   *net.UDPConn
-	closed bool
 }
 
 // pmpAnswer is a response with the moment it arrived, for the epoch check
@@ -57,40 +48,6 @@ type pmpAnswer struct {
 	sent time.Time
 }
 
-// socket returns the connected socket, opening it in the client's namespace
-// on first use.
-func (p *pmpConn) socket() (*net.UDPConn, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return nil, ErrClosed
-	}
-	if p.conn != nil {
-		return p.conn, nil
-	}
-	err := p.ns.do(func() error {
-		var err error
-		laddr := &net.UDPAddr{IP: p.local.AsSlice()}
-		p.conn, err = net.DialUDP("udp4", laddr, net.UDPAddrFromAddrPort(p.server))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("client: NAT-PMP socket to %s: %w", p.server, err)
-	}
-	return p.conn, nil
-}
-
-// close closes the socket; later transactions fail with ErrClosed.
-func (p *pmpConn) close() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.closed = true
-	if p.conn != nil {
-		p.conn.Close()
-		p.conn = nil
-	}
-}
-
 // transact sends req up to tries times on the schedule of RFC 6886 §3.1 and
 // returns the first response to it: opcode op and, for a mapping, internal
 // port iport (a late answer to an earlier request is skipped). A PCP server's
@@ -99,7 +56,7 @@ func (p *pmpConn) close() {
 func (p *pmpConn) transact(ctx context.Context, req []byte, op natpmp.Opcode, iport uint16, tries int) (pmpAnswer, error) {
 	p.tx.Lock()
 	defer p.tx.Unlock()
-	conn, err := p.socket()
+	conn, err := p.socket("NAT-PMP")
 	if err != nil {
 		return pmpAnswer{}, err
 	}

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -31,17 +32,68 @@ type Method string
 
 // The methods. The zero value "" means Auto.
 const (
-	// Auto chooses per gateway: NAT-PMP where the gateway answers it
-	// (its renewals cost one small packet, and it tells when the
-	// gateway lost its state), UPnP IGD where it does not, where NAT-PMP
-	// fails, or where the request is for another device's address.
+	// Auto chooses per gateway: PCP where the gateway answers it, then
+	// NAT-PMP (the renewals of both cost one small packet, and their
+	// epochs tell when the gateway lost its state), UPnP IGD where neither
+	// answers or both fail. An IPv6 request (a pinhole) and one with
+	// Filters go over PCP only.
 	Auto Method = "auto"
 	// UPnP speaks UPnP IGD (WANIPConnection or WANPPPConnection, versions
 	// 1 and 2) only.
 	UPnP Method = "upnp"
 	// NATPMP speaks NAT-PMP (RFC 6886) only.
 	NATPMP Method = "natpmp"
+	// PCP speaks the Port Control Protocol (RFC 6887) only: MAP for
+	// IPv4 mappings and IPv6 pinholes.
+	PCP Method = "pcp"
 )
+
+// ParseMethod reads "auto", "pcp", "natpmp" or "upnp" (any case).
+func ParseMethod(s string) (Method, error) {
+	switch m := Method(strings.ToLower(s)); m {
+	case Auto, PCP, NATPMP, UPnP:
+		return m, nil
+	}
+	return "", fmt.Errorf("client: method %q: want auto, pcp, natpmp or upnp", s)
+}
+
+// Nonce is a PCP mapping nonce (RFC 6887 §11.1): random per mapping, and
+// the same in its renewals and its deletion, which the gateway refuses
+// (NOT_AUTHORIZED) with another.
+type Nonce [12]byte
+
+// IsZero reports whether n is the zero nonce (none given).
+func (n Nonce) IsZero() bool { return n == Nonce{} }
+
+// String returns n in hexadecimal.
+func (n Nonce) String() string { return fmt.Sprintf("%x", n[:]) }
+
+// ParseNonce reads 24 hexadecimal digits.
+func ParseNonce(s string) (Nonce, error) {
+	var n Nonce
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(n) {
+		return n, fmt.Errorf("client: nonce %q: want 24 hexadecimal digits", s)
+	}
+	copy(n[:], b)
+	return n, nil
+}
+
+// Filter admits inbound traffic to a mapping from remote peers only (PCP
+// FILTER, RFC 6887 §13.3): from addresses in Remote, a prefix of the
+// mapping's family (/0: any address), and from Port (0: any port).
+type Filter struct {
+	Remote netip.Prefix
+	Port   uint16
+}
+
+// String returns "203.0.113.7/32 port 4662" or "2001:db8::/32".
+func (f Filter) String() string {
+	if f.Port == 0 {
+		return f.Remote.String()
+	}
+	return fmt.Sprintf("%s port %d", f.Remote, f.Port)
+}
 
 // ConflictPolicy says what to do when the external port wanted is held by
 // another mapping on the gateway.
@@ -88,15 +140,20 @@ type Request struct {
 	InternalPort uint16
 	// InternalAddr is the address the mapping leads to. The zero value
 	// means this machine: its address on the link towards the gateway.
-	// Another device's address can be mapped over UPnP only; NAT-PMP maps
-	// only the address a request comes from (RFC 6886 §3.3), so asking it
-	// for another address fails with ErrForeignAddress, and Auto uses UPnP
-	// for such a request.
+	// Another device's address can be mapped over UPnP, and over PCP
+	// with THIRD_PARTY (RFC 6887 §13.1) where the gateway allows it;
+	// NAT-PMP maps only the address a request comes from (RFC 6886
+	// §3.3), so asking it for another address fails with
+	// ErrForeignAddress. An IPv6 address asks for a pinhole: the gateway's
+	// firewall lets inbound traffic reach it, untranslated (PCP only: it
+	// goes to the IPv6 default router).
 	InternalAddr netip.Addr
 	// ExternalPort is the external port wanted. Zero means the internal
 	// port if it is free, else any port the gateway picks. NAT-PMP takes
 	// it as a suggestion (§3.3); UPnP either grants it or reports a
-	// conflict, handled by OnConflict.
+	// conflict, handled by OnConflict; PCP asks for it with
+	// PREFER_FAILURE (RFC 6887 §13.2), so that a taken port is a conflict
+	// too (ErrConflict, a *PCPError CANNOT_PROVIDE_EXTERNAL).
 	ExternalPort uint16
 	// Lifetime is the lease asked for; zero means DefaultLifetime. The
 	// gateway may grant less or more (some grant only permanent UPnP
@@ -109,6 +166,15 @@ type Request struct {
 	// another mapping; Unmap obeys it too: with ConflictKeep it deletes
 	// only a mapping that leads to the request's own address.
 	OnConflict ConflictPolicy
+	// Filters, when not empty, admit inbound traffic only from the
+	// listed peers (PCP FILTER, RFC 6887 §13.3); such a request goes
+	// over PCP only.
+	Filters []Filter
+	// Nonce is the PCP mapping nonce (RFC 6887 §11.1). Zero: Map and
+	// Keep draw a random one, kept for the mapping's whole life
+	// (Result.Nonce tells it). Unmap over PCP needs the nonce of the
+	// mapping it deletes (§15).
+	Nonce Nonce
 }
 
 // String returns a short description such as "TCP 4662" or
@@ -142,8 +208,13 @@ type Result struct {
 	// verified every Config.CheckInterval and deleted when the Mapping
 	// is closed.
 	Lifetime time.Duration
-	// Method is the protocol that made the mapping, NATPMP or UPnP.
+	// Method is the protocol that made the mapping: PCP, NATPMP or UPnP.
 	Method Method
+	// Pinhole is true for an IPv6 pinhole: External equals Internal.
+	Pinhole bool
+	// Nonce is the PCP mapping's nonce, which its renewals and its
+	// deletion must carry (zero over the other protocols).
+	Nonce Nonce
 	// Gateway is the router's address.
 	Gateway netip.Addr
 	// Interface is the name of the link towards the gateway.
@@ -175,6 +246,9 @@ type Gateway struct {
 	Local netip.Addr `json:"local"`
 	// Address is the router's address.
 	Address netip.Addr `json:"address"`
+	// PCP is what the router answered over PCP (an ANNOUNCE request),
+	// nil if it did not answer.
+	PCP *PCPInfo `json:"pcp,omitempty"`
 	// NATPMP is what the router answered over NAT-PMP, nil if it did not
 	// answer.
 	NATPMP *NATPMPInfo `json:"natpmp,omitempty"`
@@ -203,8 +277,14 @@ type NATPMPInfo struct {
 	// Epoch is the router's Seconds Since Start of Epoch (§3.6).
 	Epoch uint32 `json:"epoch"`
 	// PCPOnly is true when the router answered with version 2: it speaks
-	// PCP (RFC 6887) only, and this package cannot map through it.
+	// PCP (RFC 6887) only, and the client maps through it over PCP.
 	PCPOnly bool `json:"pcp_only"`
+}
+
+// PCPInfo is what a router answered over PCP.
+type PCPInfo struct {
+	// Epoch is the router's Epoch Time (RFC 6887 §8.5).
+	Epoch uint32 `json:"epoch"`
 }
 
 // UPnPInfo is one UPnP Internet Gateway Device's connection service.

@@ -17,7 +17,8 @@
 //
 //   - address (optional: an absent column, an absent key, null or an empty
 //     value all mean "this host"). An IPv4 address maps the port to that
-//     host. A range maps it to this machine's address inside the range. The
+//     host. A global IPv6 address, or range (portlease's extension), opens a
+//     firewall pinhole to it (PCP). A range maps it to this machine's address inside the range. The
 //     syntax is cidr-utils': one to four decimal octets without leading
 //     zeros, optionally followed by /BITS (0-32) or /NETMASK (a dotted,
 //     contiguous mask). Fewer than four octets name the range of that many

@@ -32,7 +32,7 @@ func parseAddress(s string) (netip.Addr, netip.Prefix, error) {
 		return netip.Addr{}, netip.Prefix{}, nil
 	}
 	if strings.Contains(t, ":") {
-		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("%q is IPv6; upnp-daemon maps IPv4 only", s)
+		return parseIPv6(s, t)
 	}
 	bad := func() (netip.Addr, netip.Prefix, error) {
 		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("%q is not an IPv4 address or range (e.g. 192.168.0.10, 192.168.0.0/24, 192.168.0)", s)
@@ -184,4 +184,27 @@ func parseDuration(s string) (time.Duration, error) {
 // refuses such a line too (serde reads the comment as a Rust String).
 func errInvalidUTF8(s string) error {
 	return errors.New(strconv.QuoteToASCII(s) + " is not valid UTF-8")
+}
+
+// parseIPv6 reads an IPv6 address (an extension of upnp-daemon's format: a
+// pinhole to that address) or range (this host's address inside it): a
+// global unicast address, neither link-local nor IPv4-mapped, without zone.
+func parseIPv6(s, t string) (netip.Addr, netip.Prefix, error) {
+	bad := func() (netip.Addr, netip.Prefix, error) {
+		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("%q is not a global IPv6 address or range (e.g. 2001:db8::10, 2001:db8::/64)", s)
+	}
+	if p, err := netip.ParsePrefix(t); err == nil && strings.Contains(t, "/") {
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() == 0 || !p.Addr().IsGlobalUnicast() {
+			return bad()
+		}
+		if p.Bits() == 128 {
+			return p.Addr(), netip.Prefix{}, nil
+		}
+		return netip.Addr{}, p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(t)
+	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() {
+		return bad()
+	}
+	return a, netip.Prefix{}, nil
 }

@@ -110,7 +110,7 @@ func TestReadJSON(t *testing.T) {
 				`ports.json:6: comment: missing`,
 				`ports.json:7: duration: "60.5" is not a number of seconds (0-4294967295)`,
 				`ports.json:8: address: want a string or null, got the number 5`,
-				`ports.json:9: address: "fe80::1" is IPv6; upnp-daemon maps IPv4 only`,
+				`ports.json:9: address: "fe80::1" is not a global IPv6 address or range (e.g. 2001:db8::10, 2001:db8::/64)`,
 				`ports.json:10: protocol: want a string, got null`,
 				`ports.json:11: the element is the number 42, not an object`,
 				`ports.json:12: the element is the string "port 88", not an object`,

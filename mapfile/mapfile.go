@@ -36,8 +36,9 @@ type Entry struct {
 	// Addr and Prefix are what the port is mapped to; at most one is valid.
 	// Both zero: this host (upnp-daemon tries each non-loopback IPv4
 	// interface until a gateway answers, and maps to its address). Addr: that
-	// IPv4 host, this one or another. Prefix: an IPv4 range, always masked
-	// and shorter than /32, meaning this host's address inside the range
+	// IPv4 host, this one or another, or a global IPv6 address (an extension:
+	// a pinhole to it). Prefix: an IPv4 or IPv6 range, always masked and
+	// shorter than one address, meaning this host's address inside the range
 	// (upnp-daemon takes the first non-loopback IPv4 interface whose address
 	// it contains).
 	Addr   netip.Addr

@@ -34,10 +34,10 @@ func (e Entry) check() error {
 	switch {
 	case e.Addr.IsValid() && e.Prefix.IsValid():
 		return fmt.Errorf("both an address and a range")
-	case e.Addr.IsValid() && !e.Addr.Is4():
-		return fmt.Errorf("address %v is not IPv4", e.Addr)
-	case e.Prefix.IsValid() && (!e.Prefix.Addr().Is4() || e.Prefix.Bits() == 32):
-		return fmt.Errorf("range %v is not a shorter than /32 IPv4 range", e.Prefix)
+	case e.Addr.IsValid() && !e.Addr.Is4() && (e.Addr.Is4In6() || e.Addr.Zone() != "" || !e.Addr.IsGlobalUnicast()):
+		return fmt.Errorf("address %v is neither IPv4 nor a global IPv6 address", e.Addr)
+	case e.Prefix.IsValid() && (e.Prefix.Bits() == e.Prefix.Addr().BitLen() || e.Prefix.Addr().Is4In6()):
+		return fmt.Errorf("range %v is not a range shorter than a single address", e.Prefix)
 	case e.Port == 0:
 		return fmt.Errorf("port 0")
 	case e.Protocol != TCP && e.Protocol != UDP:

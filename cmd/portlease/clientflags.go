@@ -23,9 +23,11 @@ type clientFlags struct {
 }
 
 const clientFlagsHelp = `Gateway options (every command):
-  --protocol auto|upnp|natpmp
-                  The protocol to speak to the gateway (default auto: NAT-PMP
-                  where the gateway answers it, UPnP IGD otherwise).
+  --protocol auto|pcp|natpmp|upnp
+                  The protocol to speak to the gateway (default auto: PCP
+                  where the gateway answers it, then NAT-PMP, then UPnP IGD;
+                  the log says which was chosen). IPv6 addresses (pinholes)
+                  are opened over PCP, through the IPv6 default router.
   --gateway ADDR  The gateway's address; default: the default route of each
                   interface.
   --interface IF  Use only this interface.
@@ -53,12 +55,11 @@ func (f *clientFlags) register(fs *flag.FlagSet, defaultLevel string) {
 // config turns the flags into a client.Config.
 func (f *clientFlags) config(log *slog.Logger) (client.Config, error) {
 	cfg := client.Config{Logger: log, Interface: f.iface, DescriptionURL: f.url, DiscoveryWait: f.discovery}
-	switch m := client.Method(strings.ToLower(f.method)); m {
-	case client.Auto, client.UPnP, client.NATPMP:
-		cfg.Method = m
-	default:
-		return cfg, fmt.Errorf("--protocol %q: want auto, upnp or natpmp", f.method)
+	m, err := client.ParseMethod(f.method)
+	if err != nil {
+		return cfg, fmt.Errorf("--protocol %q: want auto, pcp, natpmp or upnp", f.method)
 	}
+	cfg.Method = m
 	if f.gateway != "" {
 		a, err := netip.ParseAddr(f.gateway)
 		if err != nil {

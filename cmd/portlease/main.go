@@ -1,5 +1,5 @@
 // Command portlease keeps network ports open on whatever NAT router the
-// network has, over UPnP IGD or NAT-PMP. `portlease keep` is a drop-in
+// network has, over PCP, NAT-PMP or UPnP IGD, and IPv6 pinholes over PCP. `portlease keep` is a drop-in
 // replacement for upnp-daemon (same flags, same CSV and JSON files);
 // `portlease map|unmap|list|probe` are one-shot tools like upnpc and natpmpc.
 package main
@@ -19,7 +19,8 @@ import (
 const usage = `Usage: portlease COMMAND [options]
 
 portlease keeps network ports open on the NAT router of the network, over
-UPnP IGD (v1 and v2) or NAT-PMP, whichever the router speaks.
+PCP (RFC 6887), NAT-PMP or UPnP IGD (v1 and v2), whichever the router speaks,
+and opens IPv6 firewall pinholes over PCP.
 
 Commands:
   keep            Keep the mappings listed in a file open, renewing them and
@@ -28,7 +29,8 @@ Commands:
   map PROTO PORT  Map a port once and print what the router granted.
   unmap PROTO PORT
                   Delete a mapping.
-  list            Print the router's port mapping table (UPnP).
+  list            Print the router's port mapping table (UPnP; PCP and
+                  NAT-PMP cannot list).
   probe           Print the gateways found, the protocols each answers, the
                   external address, and whether it is reachable from outside.
   help [COMMAND]  Print this help, or a command's.

@@ -21,17 +21,26 @@ const mapHelp = `Usage: portlease map PROTO PORT [options]
        portlease unmap PROTO PORT [options]
 
 map asks the gateway for a mapping of PORT (TCP or UDP) and prints what it
-granted: the external address and port, the lifetime, the protocol spoken.
-unmap deletes it (over UPnP, the mapping of external port --external-port, or
-PORT; over NAT-PMP, this host's mapping of internal port PORT).
+granted: the external address and port, the lifetime, the protocol spoken
+and, over PCP, the mapping's nonce. unmap deletes it (over UPnP, the mapping
+of external port --external-port, or PORT; over NAT-PMP, this host's mapping
+of internal port PORT; over PCP, the mapping of internal port PORT whose
+nonce --nonce gives, RFC 6887 §15). An IPv6 address for --to opens a
+firewall pinhole to it over PCP (the gateway's IPv6 default router).
 
 Options:
-  --external-port N   The external port wanted (default: PORT if free, else
-                      any the gateway picks).
+  --external-port N   The external port wanted, and no other (default: PORT
+                      if free, else any the gateway picks).
   --lifetime SECONDS  The lease asked for (default 3600; 0 asks UPnP for a
                       permanent mapping).
   --to ADDR           Map to this LAN address instead of this machine's
-                      (UPnP only: NAT-PMP maps only the asking host).
+                      (UPnP, or PCP THIRD_PARTY where the gateway allows it:
+                      NAT-PMP maps only the asking host). An IPv6 address:
+                      a pinhole (PCP).
+  --allow PREFIX[,PORT]
+                      Admit inbound traffic only from PREFIX (and from PORT);
+                      repeat for more peers (PCP FILTER).
+  --nonce HEX         unmap over PCP: the nonce map printed.
   --description TEXT  The description stored with the mapping (UPnP).
   --replace           If another host holds the external port, delete its
                       mapping and take the port (UPnP).
@@ -42,7 +51,8 @@ Options:
 const listHelp = `Usage: portlease list [options]
 
 list prints the gateway's port mapping table, read over UPnP IGD
-(GetGenericPortMappingEntry). NAT-PMP has no way to list mappings.
+(GetGenericPortMappingEntry). NAT-PMP and PCP have no way to list mappings
+or pinholes (a UPnP WANIPv6FirewallControl client is not written yet).
 
 Options:
   --json   Print the table as JSON.
@@ -51,8 +61,9 @@ Options:
 
 const probeHelp = `Usage: portlease probe [options]
 
-probe prints every gateway found (the default route of each interface, and
-UPnP IGDs answering SSDP), the protocols each one answers, its external
+probe prints every gateway found (the IPv4 and IPv6 default routes of each
+interface, and UPnP IGDs answering SSDP), the protocols each one answers
+(PCP, NAT-PMP, UPnP IGD; an IPv6 router is asked PCP only), its external
 address, and a warning when that address is private or carrier-grade NAT
 (100.64.0.0/10): a mapping there is not reachable from the internet.
 
@@ -74,6 +85,8 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		to          = new(string)
 		description = new(string)
 		replace     = new(bool)
+		allow       filterFlags
+		nonce       = new(string)
 	)
 	help := listHelp
 	switch cmd {
@@ -84,6 +97,8 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		fs.StringVar(to, "to", "", "")
 		fs.StringVar(description, "description", "portlease", "")
 		fs.BoolVar(replace, "replace", false, "")
+		fs.Var(&allow, "allow", "")
+		fs.StringVar(nonce, "nonce", "", "")
 	case "probe":
 		help = probeHelp
 	}
@@ -132,6 +147,12 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 				return fail(fmt.Errorf("--to %q: not an IP address", *to))
 			}
 		}
+		req.Filters = allow
+		if *nonce != "" {
+			if req.Nonce, err = client.ParseNonce(*nonce); err != nil {
+				return fail(fmt.Errorf("--nonce: %w", err))
+			}
+		}
 	default:
 		if len(pos) != 0 {
 			return fail(fmt.Errorf("unexpected argument %q", pos[0]))
@@ -155,8 +176,16 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		if *asJSON {
 			return printJSON(stdout, resultJSON(res))
 		}
-		fmt.Fprintf(stdout, "mapped %s %s -> %s, %s, via %s (gateway %s)\n",
-			res.Protocol, res.External, res.Internal, lifetimeText(res.Lifetime), res.Method, res.Gateway)
+		what := "mapped"
+		if res.Pinhole {
+			what = "pinhole"
+		}
+		fmt.Fprintf(stdout, "%s %s %s -> %s, %s, via %s (gateway %s)\n",
+			what, res.Protocol, res.External, res.Internal, lifetimeText(res.Lifetime), res.Method, res.Gateway)
+		if res.Method == client.PCP {
+			fmt.Fprintf(stdout, "nonce %s (portlease unmap %s %d --nonce %s)\n", res.Nonce,
+				strings.ToLower(string(res.Protocol)), res.Internal.Port(), res.Nonce)
+		}
 	case "unmap":
 		if err := c.Unmap(ctx, req); err != nil {
 			return fail(err)
@@ -206,10 +235,14 @@ func lifetimeText(d time.Duration) string {
 }
 
 func resultJSON(r client.Result) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"protocol": r.Protocol, "internal": r.Internal.String(), "external": r.External.String(),
 		"lifetime": int(r.Lifetime / time.Second), "method": r.Method, "gateway": r.Gateway.String(), "interface": r.Interface,
 	}
+	if r.Method == client.PCP {
+		out["nonce"], out["pinhole"] = r.Nonce.String(), r.Pinhole
+	}
+	return out
 }
 
 func printJSON(w io.Writer, v any) int {
@@ -228,9 +261,22 @@ func printProbe(w io.Writer, gws []client.Gateway) {
 	}
 	for _, g := range gws {
 		fmt.Fprintf(w, "gateway %s on %s (this host: %s)\n", g.Address, g.Interface, g.Local)
+		if g.PCP != nil {
+			fmt.Fprintf(w, "  PCP: yes, epoch %d s\n", g.PCP.Epoch)
+		} else {
+			fmt.Fprintln(w, "  PCP: no answer")
+		}
+		if g.Address.Is6() {
+			if g.PCP != nil {
+				fmt.Fprintf(w, "  IPv6: pinholes to %s can be opened over PCP\n", g.Local)
+			} else {
+				fmt.Fprintln(w, "  IPv6: no PCP answer: pinholes cannot be opened (UPnP WANIPv6FirewallControl is not spoken yet)")
+			}
+			continue
+		}
 		if g.NATPMP != nil {
 			if g.NATPMP.PCPOnly {
-				fmt.Fprintln(w, "  NAT-PMP: no (the gateway speaks PCP only)")
+				fmt.Fprintln(w, "  NAT-PMP: no (the gateway speaks PCP only, which maps instead)")
 			} else {
 				fmt.Fprintf(w, "  NAT-PMP: yes, external address %s, epoch %d s\n", g.NATPMP.ExternalAddress, g.NATPMP.Epoch)
 			}
@@ -257,4 +303,31 @@ func printProbe(w io.Writer, gws []client.Gateway) {
 			fmt.Fprintf(w, "  external address: %s\n", g.ExternalAddress)
 		}
 	}
+}
+
+// filterFlags collects --allow PREFIX[,PORT] (PCP FILTER).
+type filterFlags []client.Filter
+
+func (f *filterFlags) String() string { return fmt.Sprint([]client.Filter(*f)) }
+
+// Set reads "198.51.100.7", "2001:db8::/32" or "203.0.113.0/24,4662".
+func (f *filterFlags) Set(s string) error {
+	text, portText, hasPort := strings.Cut(s, ",")
+	var flt client.Filter
+	if hasPort {
+		p, err := parsePort("port", portText)
+		if err != nil {
+			return err
+		}
+		flt.Port = p
+	}
+	if p, err := netip.ParsePrefix(text); err == nil {
+		flt.Remote = p
+	} else if a, err := netip.ParseAddr(text); err == nil {
+		flt.Remote = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+	} else {
+		return fmt.Errorf("%q: want an address or a prefix", text)
+	}
+	*f = append(*f, flt)
+	return nil
 }
