@@ -94,11 +94,11 @@ func (d *gatewayDaemon) resolveListeners(cfg *config.Config) ([]lanAddress, erro
 }
 
 // warnIPv6 logs the "listen on" directives that name an IPv6 address,
-// which resolveListeners passes over.
+// which resolveListeners passes over: only UPnP serves them (upnpAddrs6).
 func (d *gatewayDaemon) warnIPv6(cfg *config.Config) {
 	for _, l := range cfg.Listen {
 		if l.Addr.IsValid() && !l.Addr.Is4() {
-			d.log.Warn("ignoring an IPv6 listen address: NAT-PMP is IPv4 only", "line", l.Line, "addr", l.Addr)
+			d.log.Warn("IPv6 listen address served by UPnP only: NAT-PMP is IPv4 only", "line", l.Line, "addr", l.Addr)
 		}
 	}
 }
@@ -236,6 +236,10 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 	lans, err := d.resolveListeners(s.cfg)
 	lans = servable(lans, s.cfg.ExternalInterface)
 	if slices.Equal(lans, s.lans) {
+		// The UPnP service's IPv6 addresses may have changed.
+		if err := s.upnp.apply(s.cfg, lans); err != nil {
+			d.log.Error("UPnP IGD not serving", "err", err)
+		}
 		return
 	}
 	if err != nil {
