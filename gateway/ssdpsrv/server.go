@@ -22,6 +22,13 @@
 //   - when Device.SearchPort is set, a socket on 0.0.0.0 and that port, for
 //     unicast searches only.
 //
+// Links with an IPv6 address get the same over IPv6 (ipv6.go): a socket on
+// [::]:1900 (IPV6_V6ONLY, IPV6_MULTICAST_ALL off, IPV6_RECVPKTINFO), a
+// member of FF02::C and FF05::C on each such Link's interface, one bound
+// to each Link's IPv6 address, and one on [::] and the SearchPort. IPv6
+// advertisements go to both groups, with HOST "[ff02::c]:1900" or
+// "[ff05::c]:1900" and the IPv6 Link's Location.
+//
 // Search responses go out through the socket the search came in on, with
 // IP_PKTINFO naming the source address and the Link's interface: from the
 // port the searcher sent to, on the interface the search came in on (UDA
