@@ -250,6 +250,10 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 	lans, err := d.resolveListeners(s.cfg)
 	lans = servable(lans, s.cfg.ExternalInterface)
 	if slices.Equal(lans, s.lans) {
+		// The UPnP service's IPv6 addresses may have changed.
+		if err := s.upnp.apply(s.cfg, lans); err != nil {
+			d.log.Error("UPnP IGD not serving", "err", err)
+		}
 		return
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,7 +65,7 @@ func upnpConfigID(u config.UPnP) int {
 }
 
 // listenUPnP opens the HTTP listeners of the UPnP service on every LAN
-// address, port port. They set SO_REUSEPORT so that a restarted service can
+// address, IPv4 or IPv6, port port. They set SO_REUSEPORT so that a restarted service can
 // open its listeners on the same addresses before the old one closes its
 // own (the kernel shares the port between sockets of the same user only).
 func listenUPnP(lans []lanAddress, port int) ([]net.Listener, error) {
@@ -80,7 +81,11 @@ func listenUPnP(lans []lanAddress, port int) ([]net.Listener, error) {
 	var lns []net.Listener
 	for _, la := range lans {
 		addr := netip.AddrPortFrom(la.addr.Addr(), uint16(port))
-		ln, err := lc.Listen(context.Background(), "tcp4", addr.String())
+		network := "tcp4"
+		if !addr.Addr().Is4() {
+			network = "tcp6"
+		}
+		ln, err := lc.Listen(context.Background(), network, addr.String())
 		if err != nil {
 			closeAll(lns)
 			return nil, fmt.Errorf("upnp: listen on %s (upnp http port %d): %w", addr, port, err)
@@ -96,19 +101,24 @@ func closeAll(lns []net.Listener) {
 	}
 }
 
-// startUPnP starts the UPnP IGD service on every LAN address: HTTP on lns
-// (from listenUPnP, one per address of lans) and SSDP on port 1900 of each
-// LAN link, advertising bootID. A failure of an HTTP server is sent to
-// errc. On an error it closes lns.
-func startUPnP(cfg *config.Config, lans []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+// startUPnP starts the UPnP IGD service on every LAN address, IPv4 (lans)
+// and IPv6 (lans6, from upnpAddrs6): HTTP on lns (from listenUPnP, one per
+// address of lans then lans6) and SSDP on port 1900 of each LAN link,
+// advertising bootID; over IPv6 (FF02::C, FF05::C) on the links of lans6,
+// with the Location on the link's first IPv6 address there. A failure of an
+// HTTP server is sent to errc. On an error it closes lns.
+func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+	all := append(slices.Clip(lans), lans6...)
 	u := cfg.UPnP
 	uuid := deviceUUID()
 	configID := upnpConfigID(u)
 
 	server := fmt.Sprintf("%s UPnP/1.1 portleased/0.1", runtime.GOOS)
 	var clients []netip.Prefix
-	for _, la := range lans {
-		clients = append(clients, la.addr.Masked())
+	for _, la := range all {
+		if p := la.addr.Masked(); !slices.Contains(clients, p) {
+			clients = append(clients, p)
+		}
 	}
 	srv, err := upnpsrv.New(upnpsrv.Config{
 		Table:             table,
@@ -129,7 +139,7 @@ func startUPnP(cfg *config.Config, lans []lanAddress, lns []net.Listener, bootID
 	}
 	s := &upnpService{http: srv, log: log, ssdpDone: make(chan error, 1)}
 	var links []ssdpsrv.Link
-	for i, la := range lans {
+	for i, la := range all {
 		addr := netip.AddrPortFrom(la.addr.Addr(), uint16(u.HTTPPort))
 		ln := lns[i]
 		go func() {
@@ -137,6 +147,10 @@ func startUPnP(cfg *config.Config, lans []lanAddress, lns []net.Listener, bootID
 				errc <- fmt.Errorf("upnp: HTTP on %s: %w", addr, err)
 			}
 		}()
+		// SSDP serves a link once per family, on its first address.
+		if i >= len(lans) && slices.ContainsFunc(links, func(l ssdpsrv.Link) bool { return l.Index == la.index && !l.Addr.Is4() }) {
+			continue
+		}
 		links = append(links, ssdpsrv.Link{Index: la.index, Name: la.ifname, Addr: la.addr.Addr(), Prefix: la.addr.Masked(),
 			Location: fmt.Sprintf("http://%s%s", addr, srv.DescriptionPath())})
 	}
@@ -167,7 +181,7 @@ func startUPnP(cfg *config.Config, lans []lanAddress, lns []net.Listener, bootID
 	s.cancel = cancel
 	go func() { s.ssdpDone <- ssdp.Serve(ctx) }()
 	log.Info("serving UPnP IGD", "version", u.Version, "http_port", u.HTTPPort, "friendly_name", u.FriendlyName,
-		"secure_mode", u.SecureMode, "uuid", uuid, "boot_id", bootID, "config_id", configID, "listen", listenAttr(lans))
+		"secure_mode", u.SecureMode, "uuid", uuid, "boot_id", bootID, "config_id", configID, "listen", listenAttr(all))
 	return s, nil
 }
 
@@ -222,12 +236,13 @@ type upnpKey struct {
 	version  int
 	external string
 	lans     string
+	lans6    string
 }
 
-func keyOf(cfg *config.Config, lans []lanAddress) upnpKey {
+func keyOf(cfg *config.Config, lans, lans6 []lanAddress) upnpKey {
 	u := cfg.UPnP
 	return upnpKey{enabled: u.Enabled, name: u.FriendlyName, port: u.HTTPPort, interval: u.NotifyInterval,
-		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans)}
+		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans), lans6: fmt.Sprint(lans6)}
 }
 
 // newUPnPRunner returns a runner whose first start advertises firstBootID,
@@ -242,22 +257,26 @@ type upnpPlan struct {
 	r       *upnpRunner
 	cfg     *config.Config
 	lans    []lanAddress
+	lans6   []lanAddress // upnpAddrs6
 	restart bool
 	lns     []net.Listener // the new service's, when it is to run
 }
 
-// prepare plans the service cfg and lans ask for, opening the new HTTP
-// listeners when the service is to be restarted. An error (the port is
-// taken) changes nothing.
+// prepare plans the service cfg and lans ask for, on the IPv6 addresses
+// of upnpAddrs6 too, opening the new HTTP listeners when the service is to
+// be restarted. An error (the port is taken) changes nothing.
 func (r *upnpRunner) prepare(cfg *config.Config, lans []lanAddress) (*upnpPlan, error) {
 	p := &upnpPlan{r: r, cfg: cfg, lans: lans}
 	run := cfg.UPnP.Enabled && len(lans) > 0
-	if r.svc == nil && !run || r.svc != nil && r.started == keyOf(cfg, lans) {
+	if run {
+		p.lans6 = upnpAddrs6(cfg)
+	}
+	if r.svc == nil && !run || r.svc != nil && r.started == keyOf(cfg, lans, p.lans6) {
 		return p, nil
 	}
 	p.restart = true
 	if run {
-		lns, err := listenUPnP(lans, cfg.UPnP.HTTPPort)
+		lns, err := listenUPnP(append(slices.Clip(lans), p.lans6...), cfg.UPnP.HTTPPort)
 		if err != nil {
 			return nil, err
 		}
@@ -292,12 +311,12 @@ func (p *upnpPlan) commit() error {
 	}
 	r.bootID = (r.bootID + 1) & 0x7fffffff
 	r.onBoot(r.bootID)
-	svc, err := startUPnP(p.cfg, p.lans, p.lns, r.bootID, r.table, r.log, r.errc)
+	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.log, r.errc)
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
-	r.svc, r.started = svc, keyOf(p.cfg, p.lans)
+	r.svc, r.started = svc, keyOf(p.cfg, p.lans, p.lans6)
 	r.mu.Unlock()
 	return nil
 }

@@ -85,6 +85,12 @@ func newPeer(t *testing.T, h *netlab.Host, ifname string, port int, join bool) *
 	if err != nil {
 		t.Fatalf("%s: socket: %v", h.Name, err)
 	}
+	p.start(t)
+	return p
+}
+
+// start runs p's reader until the test's cleanup closes it.
+func (p *peer) start(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -105,7 +111,6 @@ func newPeer(t *testing.T, h *netlab.Host, ifname string, port int, join bool) *
 		p.conn.Close()
 		<-done
 	})
-	return p
 }
 
 func (p *peer) send(t *testing.T, to netip.AddrPort, b []byte) {
@@ -231,6 +236,13 @@ func (l *logRecords) count(parts ...string) int {
 // to fetch.
 func serveDescription(t *testing.T, lab *netlab.Lab) {
 	t.Helper()
+	serveDescriptionAt(t, lab, "198.51.100.1:5000")
+}
+
+// serveDescriptionAt is serveDescription on addr, port 5000 (path
+// /rootDesc.xml).
+func serveDescriptionAt(t *testing.T, lab *netlab.Lab, addr string) {
+	t.Helper()
 	d := testDevice()
 	desc := upnp.Description{SpecMajor: 1, SpecMinor: 1, ConfigID: d.ConfigID, Device: upnp.Device{
 		DeviceType: upnp.DeviceIGD2, FriendlyName: "portleased", Manufacturer: "portlease", ModelName: "portleased",
@@ -252,7 +264,7 @@ func serveDescription(t *testing.T, lab *netlab.Lab) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := lab.Gateway.Listen("tcp", "198.51.100.1:5000")
+	ln, err := lab.Gateway.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

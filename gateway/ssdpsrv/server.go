@@ -22,6 +22,13 @@
 //   - when Device.SearchPort is set, a socket on 0.0.0.0 and that port, for
 //     unicast searches only.
 //
+// Links with an IPv6 address get the same over IPv6 (ipv6.go): a socket on
+// [::]:1900 (IPV6_V6ONLY, IPV6_MULTICAST_ALL off, IPV6_RECVPKTINFO), a
+// member of FF02::C and FF05::C on each such Link's interface, one bound
+// to each Link's IPv6 address, and one on [::] and the SearchPort. IPv6
+// advertisements go to both groups, with HOST "[ff02::c]:1900" or
+// "[ff05::c]:1900" and the IPv6 Link's Location.
+//
 // Search responses go out through the socket the search came in on, with
 // IP_PKTINFO naming the source address and the Link's interface: from the
 // port the searcher sent to, on the interface the search came in on (UDA
@@ -53,8 +60,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/net/ipv4"
 
 	"github.com/portlease/portlease/upnp"
 )
@@ -104,16 +109,21 @@ type Link struct {
 	// resolves the other), and when both are given they must agree.
 	Index int
 	Name  string
-	// Addr is the gateway's IPv4 address on the interface: the source of
+	// Addr is the gateway's address on the interface: the source of
 	// NOTIFYs and of the answers to multicast searches there (a unicast
-	// search is answered from the address it was sent to).
+	// search is answered from the address it was sent to). An IPv4 Addr
+	// serves the interface over IPv4; a global or unique local IPv6 Addr
+	// serves it over IPv6 (FF02::C and FF05::C, see ipv6.go). An
+	// interface may have one Link of each family.
 	Addr netip.Addr
 	// Prefix is the interface's subnet. When it is set, searches from
 	// sources outside it are ignored, as miniupnpd ignores a sender "not
-	// from a LAN"; the zero Prefix accepts any source on the interface.
+	// from a LAN" (IPv6 link-local sources are always on the link); the
+	// zero Prefix accepts any source on the interface.
 	Prefix netip.Prefix
 	// Location is the URL of the root device's description on Addr, for
-	// example "http://198.51.100.1:5000/rootDesc.xml" (UDA 1.1 §1.2.2:
+	// example "http://198.51.100.1:5000/rootDesc.xml" or
+	// "http://[2001:db8:100::1]:5000/rootDesc.xml" (UDA 1.1 §1.2.2:
 	// "The URL specified in the LOCATION field value MUST be reachable on
 	// the interface on which the advertisement is sent").
 	Location string
@@ -200,14 +210,6 @@ type link struct {
 	sock *inbound
 }
 
-// inbound is a socket that receives searches.
-type inbound struct {
-	conn *net.UDPConn
-	pc   *ipv4.PacketConn
-	// unicastOnly drops multicast searches (the SearchPort socket).
-	unicastOnly bool
-}
-
 // newServer checks cfg and builds a Server without sockets.
 func newServer(cfg Config) (*Server, error) {
 	d := cfg.Device
@@ -280,8 +282,10 @@ func newServer(cfg Config) (*Server, error) {
 		switch {
 		case l.Index < 0 || l.Index == 0 && l.Name == "":
 			return nil, fmt.Errorf("ssdpsrv: link %d: no interface", i)
-		case !l.Addr.Is4() || !l.Addr.IsGlobalUnicast() && !l.Addr.IsLinkLocalUnicast():
+		case l.Addr.Is4() && !l.Addr.IsGlobalUnicast() && !l.Addr.IsLinkLocalUnicast():
 			return nil, fmt.Errorf("ssdpsrv: link %d: %v is not a unicast IPv4 address", i, l.Addr)
+		case !l.Addr.Is4() && (!l.Addr.Is6() || l.Addr.Is4In6() || !l.Addr.IsGlobalUnicast() || l.Addr.Zone() != ""):
+			return nil, fmt.Errorf("ssdpsrv: link %d: %v is not a global or unique local IPv6 address", i, l.Addr)
 		case l.Prefix.IsValid() && !l.Prefix.Contains(l.Addr):
 			return nil, fmt.Errorf("ssdpsrv: link %d: prefix %v does not hold %v", i, l.Prefix, l.Addr)
 		}
@@ -289,7 +293,7 @@ func newServer(cfg Config) (*Server, error) {
 		// Every message the link will carry must encode; Location and
 		// the device's strings are checked here once.
 		for _, t := range d.targets() {
-			if _, err := d.appendNotify(nil, t, upnp.NTSAlive, l.Location, s.id, -1); err != nil {
+			if _, err := d.appendNotify(nil, notifyHost(groups(l.Addr.Is4())[0]), t, upnp.NTSAlive, l.Location, s.id, -1); err != nil {
 				return nil, fmt.Errorf("ssdpsrv: link %d: %w", i, err)
 			}
 			if _, err := d.appendResponse(nil, t, l.Location, s.id); err != nil {
@@ -310,7 +314,11 @@ func Listen(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ifis := make([]*net.Interface, len(s.links))
-	seen := make(map[int]bool, len(s.links))
+	type served struct {
+		index int
+		is4   bool
+	}
+	seen := make(map[served]bool, len(s.links))
 	for i, l := range s.links {
 		var ifi *net.Interface
 		if l.Index != 0 {
@@ -323,10 +331,10 @@ func Listen(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("ssdpsrv: link %d: %w", i, err)
 		case l.Name != "" && ifi.Name != l.Name:
 			return nil, fmt.Errorf("ssdpsrv: link %d: interface %d is %s, not %s", i, l.Index, ifi.Name, l.Name)
-		case seen[ifi.Index]:
-			return nil, fmt.Errorf("ssdpsrv: link %d: interface %s served twice", i, ifi.Name)
+		case seen[served{ifi.Index, l.Addr.Is4()}]:
+			return nil, fmt.Errorf("ssdpsrv: link %d: interface %s served twice over %s", i, ifi.Name, familyName(l.Addr))
 		}
-		seen[ifi.Index] = true
+		seen[served{ifi.Index, l.Addr.Is4()}] = true
 		l.Index, l.Name = ifi.Index, ifi.Name
 		ifis[i] = ifi
 	}
@@ -337,30 +345,16 @@ func Listen(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// open opens the sockets of Listen; the caller closes what was opened when
-// it fails.
+// open opens the sockets of Listen, those of each family only when a Link
+// has it; the caller closes what was opened when it fails.
 func (s *Server) open(ifis []*net.Interface, ttl int) error {
 	if ttl == 0 {
 		ttl = DefaultMulticastTTL
 	}
-	group := &net.UDPAddr{IP: net.IP(upnp.SSDPMulticastAddr().Addr().AsSlice())}
-	in, err := listenShared(netip.AddrPortFrom(netip.IPv4Unspecified(), upnp.SSDPPort))
-	if err != nil {
-		return err
-	}
-	s.inbound = append(s.inbound, in)
-	for i, ifi := range ifis {
-		if err := in.pc.JoinGroup(ifi, group); err != nil {
-			return fmt.Errorf("ssdpsrv: join %v on %s: %w", group.IP, s.links[i].Name, err)
-		}
-	}
-	if p := s.dev.searchPort(); p != 0 {
-		in, err := listenShared(netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(p)))
-		if err != nil {
+	for _, is4 := range []bool{true, false} {
+		if err := s.openFamily(ifis, is4); err != nil {
 			return err
 		}
-		in.unicastOnly = true
-		s.inbound = append(s.inbound, in)
 	}
 	for i, l := range s.links {
 		in, err := listenShared(netip.AddrPortFrom(l.Addr, upnp.SSDPPort))
@@ -369,35 +363,48 @@ func (s *Server) open(ifis []*net.Interface, ttl int) error {
 		}
 		l.sock = in
 		s.inbound = append(s.inbound, in)
-		if err := in.pc.SetMulticastInterface(ifis[i]); err != nil {
-			return fmt.Errorf("ssdpsrv: multicast interface %s: %w", l.Name, err)
-		}
-		if err := in.pc.SetMulticastTTL(ttl); err != nil {
-			return fmt.Errorf("ssdpsrv: multicast TTL on %s: %w", l.Name, err)
-		}
-		if err := in.pc.SetMulticastLoopback(false); err != nil {
-			return fmt.Errorf("ssdpsrv: multicast loopback on %s: %w", l.Name, err)
+		if err := in.setMulticast(ifis[i], ttl); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// listenShared opens a UDP socket on addr that shares its port
-// (SO_REUSEADDR, SO_REUSEPORT) and reports each datagram's interface and
-// destination (IP_PKTINFO).
-func listenShared(addr netip.AddrPort) (*inbound, error) {
-	lc := net.ListenConfig{Control: controlShared}
-	c, err := lc.ListenPacket(context.Background(), "udp4", addr.String())
-	if err != nil {
-		return nil, fmt.Errorf("ssdpsrv: listen on %v: %w", addr, err)
+// openFamily opens the wildcard sockets of one family when a Link has it:
+// port 1900, a member of the family's groups on each such Link's
+// interface, and the SearchPort.
+func (s *Server) openFamily(ifis []*net.Interface, is4 bool) error {
+	unspecified := netip.IPv6Unspecified()
+	if is4 {
+		unspecified = netip.IPv4Unspecified()
 	}
-	conn := c.(*net.UDPConn)
-	in := &inbound{conn: conn, pc: ipv4.NewPacketConn(conn)}
-	if err := in.pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("ssdpsrv: IP_PKTINFO on %v: %w", addr, err)
+	var in *inbound
+	for i, l := range s.links {
+		if l.Addr.Is4() != is4 {
+			continue
+		}
+		if in == nil {
+			var err error
+			if in, err = listenShared(netip.AddrPortFrom(unspecified, upnp.SSDPPort)); err != nil {
+				return err
+			}
+			s.inbound = append(s.inbound, in)
+		}
+		for _, g := range groups(is4) {
+			if err := in.join(ifis[i], g); err != nil {
+				return fmt.Errorf("ssdpsrv: join %v on %s: %w", g, l.Name, err)
+			}
+		}
 	}
-	return in, nil
+	if p := s.dev.searchPort(); p != 0 && in != nil {
+		in, err := listenShared(netip.AddrPortFrom(unspecified, uint16(p)))
+		if err != nil {
+			return err
+		}
+		in.unicastOnly = true
+		s.inbound = append(s.inbound, in)
+	}
+	return nil
 }
 
 // Close closes the sockets: a running Serve returns ErrServerClosed at
@@ -612,7 +619,7 @@ func (s *Server) period(rnd func(int64) int64) time.Duration {
 func (s *Server) read(in *inbound, out chan<- search, stop <-chan struct{}) error {
 	buf := make([]byte, upnp.MaxSSDPSize+1) // one more: larger reads as too large
 	for {
-		n, cm, src, err := in.pc.ReadFrom(buf)
+		n, ifindex, dst, src, ok, err := in.readFrom(buf)
 		if err != nil {
 			select {
 			case <-stop:
@@ -628,14 +635,12 @@ func (s *Server) read(in *inbound, out chan<- search, stop <-chan struct{}) erro
 			}
 			return fmt.Errorf("ssdpsrv: read: %w", err)
 		}
-		udp, ok := src.(*net.UDPAddr)
-		if !ok || cm == nil {
+		if !ok {
 			continue
 		}
-		dst, _ := netip.AddrFromSlice(cm.Dst)
-		sr, err := s.accept(buf[:n], cm.IfIndex, dst.Unmap(), udp.AddrPort())
+		sr, err := s.accept(buf[:n], ifindex, dst, src)
 		if err != nil {
-			s.log.Debug("packet ignored", "client", udp, "ifindex", cm.IfIndex, "len", n, "err", err)
+			s.log.Debug("packet ignored", "client", src, "ifindex", ifindex, "len", n, "err", err)
 			continue
 		}
 		if in.unicastOnly && sr.multicast {
@@ -663,7 +668,7 @@ type search struct {
 	link *link
 	// via is the socket the search came in on, and answers go out of.
 	via *inbound
-	// multicast tells a search sent to 239.255.255.250 from a unicast one.
+	// multicast tells a search sent to an SSDP group from a unicast one.
 	multicast bool
 	// window is the time the answers may be spread over; 0 for at once.
 	window time.Duration
@@ -682,30 +687,38 @@ var (
 // accept decides whether a datagram that arrived through interface ifindex
 // from src, sent to dst, is a search to answer, and how. It ignores anything
 // that did not come through a Link's interface (SSDP stays silent to the
-// WAN), from a unicast IPv4 address (in the Link's Prefix when set) and
-// port, to 239.255.255.250 or a unicast address; anything that is not an
+// WAN), from a unicast address of the Link's family (in the Link's Prefix
+// when set; any IPv6 link-local one) and port, to an SSDP group of that
+// family (ipv6.go) or a unicast address; anything that is not an
 // M-SEARCH request (upnp.ParseSearchRequest: NOTIFY, responses, junk), a
 // multicast search without an MX of at least 1 (UDA 1.1 §1.3.2: "the device
 // MUST silently discard and ignore the search request"), and a search no
 // target matches. It only reads the Server's fixed fields.
 func (s *Server) accept(pkt []byte, ifindex int, dst netip.Addr, src netip.AddrPort) (search, error) {
+	from := src.Addr().Unmap()
+	is4 := from.Is4()
+	if dst.IsValid() {
+		is4 = dst.Is4()
+	}
+	// The interface's Link of the datagram's family, else its other one
+	// (whose checks below then fail).
 	var l *link
 	for _, c := range s.links {
-		if c.Index == ifindex {
+		if c.Index == ifindex && (l == nil || c.Addr.Is4() == is4) {
 			l = c
-			break
 		}
 	}
 	if l == nil {
 		return search{}, errNotLink
 	}
-	from := src.Addr().Unmap()
 	switch {
-	case !from.Is4(), from.IsMulticast(), from.IsUnspecified(), from.IsLoopback(),
-		from == netip.AddrFrom4([4]byte{255, 255, 255, 255}), src.Port() == 0,
-		l.Prefix.IsValid() && !l.Prefix.Contains(from):
+	case l.Addr.Is4() && (!from.Is4() || from.IsMulticast() || from.IsUnspecified() || from.IsLoopback() ||
+		from == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || src.Port() == 0 ||
+		l.Prefix.IsValid() && !l.Prefix.Contains(from)):
 		return search{}, errSource
-	case !dst.IsValid(), dst.IsMulticast() && dst != upnp.SSDPMulticastAddr().Addr():
+	case !l.Addr.Is4() && !validSource6(l, netip.AddrPortFrom(from, src.Port())):
+		return search{}, errSource
+	case !dst.IsValid(), dst.Is4() != l.Addr.Is4(), dst.IsMulticast() && !slices.Contains(groups(l.Addr.Is4()), dst.WithZone("")):
 		return search{}, errDestination
 	}
 	req, err := upnp.ParseSearchRequest(pkt)
@@ -740,30 +753,32 @@ func (s *Server) reply(buf []byte, sr search, t target) []byte {
 		s.log.Debug("response not built", "st", t.nt, "err", err)
 		return buf
 	}
-	cm := &ipv4.ControlMessage{Src: sr.from.AsSlice(), IfIndex: sr.link.Index}
-	if _, err := sr.via.pc.WriteTo(buf, cm, net.UDPAddrFromAddrPort(sr.to)); err != nil {
+	if err := sr.via.writeTo(buf, sr.from.WithZone(""), sr.link.Index, sr.to); err != nil {
 		s.log.Debug("response not sent", "client", sr.to, "link", sr.link.Name, "err", err)
 	}
 	return buf
 }
 
 // advertiseLocked multicasts a NOTIFY with sub-type nts for every target on
-// every link (UDA 1.1 §1.2): ssdp:alive, ssdp:byebye, or ssdp:update with
+// every link, to each SSDP group of the link's family (UDA 1.1 §1.2): ssdp:alive, ssdp:byebye, or ssdp:update with
 // next as NEXTBOOTID.UPNP.ORG. The caller holds s.mu.
 func (s *Server) advertiseLocked(nts string, next int) {
-	dst := net.UDPAddrFromAddrPort(upnp.SSDPMulticastAddr())
 	targets := s.dev.targets()
 	var buf []byte
 	for _, l := range s.links {
-		for _, t := range targets {
-			var err error
-			buf, err = s.dev.appendNotify(buf[:0], t, nts, l.Location, s.id, next)
-			if err != nil {
-				s.log.Debug("advertisement not built", "nts", nts, "nt", t.nt, "err", err)
-				continue
-			}
-			if _, err := l.sock.pc.WriteTo(buf, nil, dst); err != nil {
-				s.log.Debug("advertisement not sent", "nts", nts, "link", l.Name, "err", err)
+		for _, group := range groups(l.Addr.Is4()) {
+			host := notifyHost(group)
+			dst := netip.AddrPortFrom(group, upnp.SSDPPort)
+			for _, t := range targets {
+				var err error
+				buf, err = s.dev.appendNotify(buf[:0], host, t, nts, l.Location, s.id, next)
+				if err != nil {
+					s.log.Debug("advertisement not built", "nts", nts, "nt", t.nt, "err", err)
+					continue
+				}
+				if err := l.sock.writeTo(buf, netip.Addr{}, 0, dst); err != nil {
+					s.log.Debug("advertisement not sent", "nts", nts, "link", l.Name, "group", group, "err", err)
+				}
 			}
 		}
 	}

@@ -165,8 +165,9 @@ func (d *Device) appendResponse(b []byte, t target, location string, id ids) ([]
 	}.AppendBinary(b)
 }
 
-// appendNotify appends the advertisement of t with sub-type nts, sent on a
-// link whose description URL is location:
+// appendNotify appends the advertisement of t with sub-type nts, sent to
+// the group that host names (the HOST header) on a link whose description
+// URL is location:
 //
 //   - ssdp:alive (UDA 1.1 §1.2.2): CACHE-CONTROL, LOCATION, SERVER, NT,
 //     NTS, USN, BOOTID.UPNP.ORG, CONFIGID.UPNP.ORG, SEARCHPORT.UPNP.ORG;
@@ -175,8 +176,9 @@ func (d *Device) appendResponse(b []byte, t target, location string, id ids) ([]
 //   - ssdp:update (§1.2.4): LOCATION, NT, NTS, USN, BOOTID.UPNP.ORG (the
 //     current one), CONFIGID.UPNP.ORG, NEXTBOOTID.UPNP.ORG (next),
 //     SEARCHPORT.UPNP.ORG.
-func (d *Device) appendNotify(b []byte, t target, nts, location string, id ids, next int) ([]byte, error) {
+func (d *Device) appendNotify(b []byte, host string, t target, nts, location string, id ids, next int) ([]byte, error) {
 	n := upnp.Notify{
+		Host:       host,
 		NT:         t.nt,
 		NTS:        nts,
 		USN:        t.usn,

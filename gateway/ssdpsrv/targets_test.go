@@ -340,7 +340,7 @@ func TestAppendNotify(t *testing.T) {
 	d := testDevice()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := d.appendNotify(nil, igd, tt.nts, testLocation, ids{boot: 7, config: 3}, tt.next)
+			b, err := d.appendNotify(nil, "", igd, tt.nts, testLocation, ids{boot: 7, config: 3}, tt.next)
 			if err != nil {
 				t.Fatalf("appendNotify: %v", err)
 			}
@@ -505,7 +505,8 @@ func TestNewServerErrors(t *testing.T) {
 		{"search port", func(c *Config) { c.Device.SearchPort = 70000 }},
 		{"no link", func(c *Config) { c.Links = nil }},
 		{"link without interface", func(c *Config) { c.Links[0].Index, c.Links[0].Name = 0, "" }},
-		{"link with IPv6 address", func(c *Config) { c.Links[0].Addr = netip.MustParseAddr("2001:db8::1") }},
+		{"link with a link-local IPv6 address", func(c *Config) { c.Links[0].Addr, c.Links[0].Prefix = netip.MustParseAddr("fe80::1"), netip.Prefix{} }},
+		{"link with a mapped IPv4 address", func(c *Config) { c.Links[0].Addr = netip.MustParseAddr("::ffff:198.51.100.1") }},
 		{"link without address", func(c *Config) { c.Links[0].Addr = netip.Addr{} }},
 		{"link address outside prefix", func(c *Config) { c.Links[0].Prefix = netip.MustParsePrefix("203.0.113.0/24") }},
 		{"no location", func(c *Config) { c.Links[0].Location = "" }},
@@ -570,7 +571,7 @@ func TestAccept(t *testing.T) {
 	multi := msearch(t, "", upnp.DeviceIGD2, 2)
 	uni := msearch(t, "198.51.100.1:1900", upnp.SearchAll, 0)
 	dev := testDevice()
-	notify, _ := dev.appendNotify(nil, allTargets[0], upnp.NTSAlive, testLocation, ids{}, -1)
+	notify, _ := dev.appendNotify(nil, "", allTargets[0], upnp.NTSAlive, testLocation, ids{}, -1)
 	tests := []struct {
 		name    string
 		pkt     []byte
