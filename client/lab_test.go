@@ -12,7 +12,7 @@ import (
 
 	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
-	"github.com/portlease/portlease/upnp"
+	"github.com/portlease/portlease/pcp"
 )
 
 // The lab tests run the client against real gateways (portleased, and
@@ -101,7 +101,7 @@ func TestLabPortleased(t *testing.T) {
 			return err
 		}
 		gws = ipv4Gateways(gws)
-		if len(gws) != 1 || gws[0].NATPMP == nil || gws[0].NATPMP.ExternalAddress != labWAN ||
+		if len(gws) != 1 || gws[0].NATPMP == nil || gws[0].PCP == nil || gws[0].NATPMP.ExternalAddress != labWAN ||
 			gws[0].AddressClass != Documentation || gws[0].DoubleNAT {
 			t.Errorf("Probe = %+v", gws)
 		}
@@ -109,20 +109,22 @@ func TestLabPortleased(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		// portleased speaks PCP, which auto prefers; the mapping has a
+		// nonce of its own.
 		want := Result{Protocol: TCP, Internal: netip.AddrPortFrom(labLocal, 8080), External: netip.AddrPortFrom(labWAN, 8080),
-			Lifetime: time.Minute, Method: NATPMP, Gateway: labGateway, Interface: lab.LAN[0].Link}
-		if res != want {
-			t.Errorf("Map = %+v; want %+v", res, want)
+			Lifetime: time.Minute, Method: PCP, Nonce: res.Nonce, Gateway: labGateway, Interface: lab.LAN[0].Link}
+		if res != want || res.Nonce.IsZero() {
+			t.Errorf("Map = %+v; want %+v with a nonce", res, want)
 		}
-		if err := c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: 8080}); err != nil {
+		if err := c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: 8080, Nonce: res.Nonce}); err != nil {
 			t.Errorf("Unmap = %v", err)
 		}
-		// NAT-PMP cannot map another host's address; portleased's UPnP
-		// side, in secure mode, refuses it with 606.
+		// Another host's address: PCP's THIRD_PARTY, which portleased
+		// refuses without an "allow third-party" line.
 		_, err = c.Map(t.Context(), Request{Protocol: TCP, InternalPort: 8081, InternalAddr: netip.MustParseAddr("198.51.100.11")})
-		var fault *upnp.Fault
-		if !errors.As(err, &fault) || fault.Code != int(upnp.ActionNotAuthorized) {
-			t.Errorf("Map(foreign) = %v; want UPnP's 606 from portleased in secure mode", err)
+		var perr *PCPError
+		if !errors.As(err, &perr) || perr.Code != pcp.NotAuthorized {
+			t.Errorf("Map(foreign) = %v; want PCP's NOT_AUTHORIZED from portleased", err)
 		}
 		return nil
 	})
@@ -133,7 +135,7 @@ func TestLabPortleased(t *testing.T) {
 		m, err = c.Keep(t.Context(), Request{Protocol: UDP, InternalPort: 4672, Description: "Kad"})
 		return err
 	})
-	if ev := waitEvent(t, c, Mapped); ev.Result.External != netip.AddrPortFrom(labWAN, 4672) || ev.Result.Method != NATPMP {
+	if ev := waitEvent(t, c, Mapped); ev.Result.External != netip.AddrPortFrom(labWAN, 4672) || ev.Result.Method != PCP {
 		t.Fatalf("Mapped %+v", ev.Result)
 	}
 	eventually(t, "the mapping in the kernel", func() bool { return nftHas(t, lab, "4672") })
