@@ -233,7 +233,7 @@ func (s *lanSide) serve(lans []lanAddress) error {
 	if _, err := s.natpmp.add(lans); err != nil {
 		return err
 	}
-	if err := s.upnp.apply(s.cfg, ipv4Only(lans)); err != nil {
+	if err := s.upnp.apply(s.cfg, lans); err != nil {
 		return err
 	}
 	s.lans = lans
@@ -272,7 +272,7 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 		}
 	}
 	s.natpmp.retain(lans)
-	if err := s.upnp.apply(s.cfg, ipv4Only(lans)); err != nil {
+	if err := s.upnp.apply(s.cfg, lans); err != nil {
 		d.log.Error("UPnP IGD not serving", "err", err)
 	}
 	// A link that appeared (listen on *) is named in the hairpin rules

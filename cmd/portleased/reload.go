@@ -46,7 +46,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 		refuse(err)
 		return
 	}
-	plan, err := s.upnp.prepare(cfg, ipv4Only(lans))
+	plan, err := s.upnp.prepare(cfg, lans)
 	if err != nil {
 		s.natpmp.remove(added)
 		refuse(err)

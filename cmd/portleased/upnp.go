@@ -262,10 +262,12 @@ type upnpPlan struct {
 	lns     []net.Listener // the new service's, when it is to run
 }
 
-// prepare plans the service cfg and lans ask for, on the IPv6 addresses
-// of upnpAddrs6 too, opening the new HTTP listeners when the service is to
-// be restarted. An error (the port is taken) changes nothing.
+// prepare plans the service cfg and the IPv4 addresses of lans ask for,
+// on the IPv6 addresses of upnpAddrs6 too (the one source of them: lans
+// may hold IPv6 addresses, PCP's), opening the new HTTP listeners when the
+// service is to be restarted. An error (the port is taken) changes nothing.
 func (r *upnpRunner) prepare(cfg *config.Config, lans []lanAddress) (*upnpPlan, error) {
+	lans = ipv4Only(lans)
 	p := &upnpPlan{r: r, cfg: cfg, lans: lans}
 	run := cfg.UPnP.Enabled && len(lans) > 0
 	if run {
