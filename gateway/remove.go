@@ -55,11 +55,29 @@ func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Le
 // deletion of all mappings, internal port 0 and lifetime 0 (RFC 6886 §3.4).
 // It costs O(the client's leases).
 func (t *Table) DeleteClient(ctx context.Context, p Protocol, client netip.Addr, origins ...Origin) []Lease {
+	return t.deleteClient(p, client, func(id leaseID) bool {
+		return len(origins) == 0 || containsOrigin(origins, t.store.get(id).origin)
+	})
+}
+
+// DeleteClientNonce removes every lease of protocol p that client holds,
+// that origin made and that carries nonce: PCP's deletion of all of an
+// address's mappings, internal port 0 and lifetime 0 (RFC 6887 §11.1,
+// §15). It costs O(the client's leases).
+func (t *Table) DeleteClientNonce(ctx context.Context, p Protocol, client netip.Addr, origin Origin, nonce [12]byte) []Lease {
+	return t.deleteClient(p, client, func(id leaseID) bool {
+		return t.store.get(id).origin == origin && t.store.nonce(id) == nonce
+	})
+}
+
+// deleteClient removes the leases of protocol p of client for which match
+// (called with t.mu held) reports true.
+func (t *Table) deleteClient(p Protocol, client netip.Addr, match func(leaseID) bool) []Lease {
 	client = client.Unmap()
 	t.mu.Lock()
 	var victims []leaseID
 	pick := func(id leaseID) {
-		if e := t.store.get(id); e.proto == p && (len(origins) == 0 || containsOrigin(origins, e.origin)) {
+		if t.store.get(id).proto == p && match(id) {
 			victims = append(victims, id)
 		}
 	}

@@ -3,6 +3,7 @@ package pcp
 import (
 	"encoding/binary"
 	"errors"
+	"net/netip"
 )
 
 // dataLen returns the length of op's opcode-specific data and whether this
@@ -260,4 +261,15 @@ func AppendErrorResponse(b, req []byte, code ResultCode, lifetime, epoch uint32)
 	binary.BigEndian.PutUint32(h[offEpoch:], epoch)
 	clear(h[offRespReserved2:])
 	return b
+}
+
+// ClientAddress returns the PCP Client's IP Address field of a request
+// (§7.1, Figure 2), for a server comparing it with the packet's source
+// (§8.3) when the rest of the request did not decode; the zero Addr when b
+// is shorter than a header.
+func ClientAddress(b []byte) netip.Addr {
+	if len(b) < HeaderLen {
+		return netip.Addr{}
+	}
+	return decodeAddr(b[offReqClient:])
 }

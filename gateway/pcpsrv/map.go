@@ -107,18 +107,11 @@ func (s *Server) deletion(ctx context.Context, internal netip.Addr, req *pcp.Req
 }
 
 // deleteAll removes the PCP leases of protocols protos of the internal
-// address that carry nonce; the others stay. It walks every lease: a
-// deletion of all ports is rare.
+// address that carry nonce; the others stay. It costs O(the address's
+// leases), through the core's index by client.
 func (s *Server) deleteAll(ctx context.Context, protos []gateway.Protocol, internal netip.Addr, nonce [pcp.NonceLen]byte) {
-	for _, l := range s.Table.Leases() {
-		if l.Origin != gateway.OriginPCP || l.Internal.Addr() != internal || l.Nonce != nonce {
-			continue
-		}
-		for _, p := range protos {
-			if l.Protocol == p {
-				_, _ = s.Table.Delete(ctx, p, l.Internal)
-			}
-		}
+	for _, p := range protos {
+		s.Table.DeleteClientNonce(ctx, p, internal, gateway.OriginPCP, nonce)
 	}
 }
 

@@ -70,7 +70,7 @@ func (s *Server) Handle(ctx context.Context, pkt []byte, src, dst netip.AddrPort
 			return nil
 		}
 		code := re.Code
-		if checksAddress(code) && clientField(pkt) != client {
+		if checksAddress(code) && plain(pcp.ClientAddress(pkt)) != client {
 			code = pcp.AddressMismatch
 		}
 		log.Debug("pcp: refused malformed request", "client", src, "to", dst, "len", len(pkt), "result", code, "err", err)
@@ -109,15 +109,6 @@ func checksAddress(code pcp.ResultCode) bool {
 		return true
 	}
 	return false
-}
-
-// clientField reads the PCP Client's IP Address of a request (§7.1,
-// Figure 2: bytes 8 to 23) that failed to decode further.
-func clientField(pkt []byte) netip.Addr {
-	if len(pkt) < pcp.HeaderLen {
-		return netip.Addr{}
-	}
-	return netip.AddrFrom16([16]byte(pkt[8:24])).Unmap()
 }
 
 // plain strips what the comparison of addresses must ignore: the IPv4
