@@ -1,6 +1,8 @@
 package client
 
 import (
+	"bufio"
+	"context"
 	"errors"
 	"log/slog"
 	"net/netip"
@@ -251,6 +253,38 @@ func TestLabMiniUPnPd(t *testing.T) {
 		})
 	})
 
+	// miniupnpd 2.3.1, built with PCP (Debian's is), answers PCP on its
+	// NAT-PMP port (enable_natpmp).
+	t.Run("PCP", func(t *testing.T) {
+		const port = 4900
+		greet(t, lab.LAN[0], port, "through miniupnpd's PCP")
+		c, _ := labClient(t, lab, lab.LAN[0], Config{Method: PCP})
+		var res Result
+		in(t, lab.LAN[0], func() error {
+			var err error
+			res, err = c.Map(t.Context(), Request{Protocol: TCP, InternalPort: port, Lifetime: time.Minute})
+			return err
+		})
+		if res.Method != PCP || res.Nonce.IsZero() || res.External.Addr() != labWAN || res.External.Port() == 0 {
+			t.Fatalf("Map = %+v; want a PCP mapping with a nonce on %v", res, labWAN)
+		}
+		if got, err := fetch(lab.WAN, res.External); err != nil || got != "through miniupnpd's PCP" {
+			t.Fatalf("the WAN host through %v got %q, %v; want the LAN server's greeting", res.External, got, err)
+		}
+		if !strings.Contains(mini.Mappings(t), "->198.51.100.10:"+itoa(port)) {
+			t.Fatal("the PCP mapping is not in miniupnpd's table")
+		}
+		in(t, lab.LAN[0], func() error {
+			return c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: port, Nonce: res.Nonce})
+		})
+		if strings.Contains(mini.Mappings(t), "->198.51.100.10:"+itoa(port)) {
+			t.Fatal("the mapping is still on miniupnpd after the deletion with its nonce")
+		}
+		if got, err := fetch(lab.WAN, res.External); err == nil {
+			t.Fatalf("after the deletion the WAN host still reached the LAN server: %q", got)
+		}
+	})
+
 	t.Run("NAT-PMP", func(t *testing.T) {
 		c, _ := labClient(t, lab, lab.LAN[0], Config{Method: NATPMP})
 		in(t, lab.LAN[0], func() error {
@@ -264,6 +298,41 @@ func TestLabMiniUPnPd(t *testing.T) {
 			return c.Unmap(t.Context(), Request{Protocol: UDP, InternalPort: 4672})
 		})
 	})
+}
+
+// greet runs a TCP server on host's port that greets every connection with
+// greeting, until the test ends.
+func greet(t *testing.T, host *netlab.Host, port uint16, greeting string) {
+	t.Helper()
+	ln, err := host.Listen("tcp4", ":"+itoa(port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(greeting + "\n"))
+			c.Close()
+		}
+	}()
+}
+
+// fetch connects from host to addr and returns the first line it reads.
+func fetch(host *netlab.Host, addr netip.AddrPort) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := host.Dial(ctx, "tcp4", addr.String())
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }

@@ -108,31 +108,41 @@ func expectRepaired(t *testing.T, lab *netlab.Lab, keep *background, gateway str
 }
 
 // TestKeepRestartPortleased: portleased with `state file none` stops and
-// starts again 1 s after keep mapped three ports over NAT-PMP; its
-// announcements have keep map them again within 2 s.
+// starts again 1 s after keep mapped three ports over NAT-PMP, and over PCP;
+// its announcements (NAT-PMP's, PCP's ANNOUNCE with the epoch started again,
+// RFC 6887 §14.1) have keep map them again within 2 s.
 func TestKeepRestartPortleased(t *testing.T) {
-	t.Parallel()
-	lab := netlab.New(t, netlab.Config{})
-	// The helper's configuration says "state file none": the mappings are
-	// really lost.
-	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
-	serveTCP(t, lab.LAN[0], 12346, "reached after the restart")
-	keep := startKeep(t, lab, "natpmp")
-	has := func() (string, func(string, int) bool) { return portleasedInbound(t, lab) }
-	mapped := waitAll(t, "keep maps the file", 30*time.Second, has)
+	for _, proto := range []string{"natpmp", "pcp"} {
+		t.Run(proto, func(t *testing.T) {
+			t.Parallel()
+			lab := netlab.New(t, netlab.Config{})
+			// The helper's configuration says "state file none": the
+			// mappings are really lost.
+			d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
+			serveTCP(t, lab.LAN[0], 12346, "reached after the restart")
+			keep := startKeep(t, lab, proto)
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("keep's output:\n%s", keep.Output())
+				}
+			})
+			has := func() (string, func(string, int) bool) { return portleasedInbound(t, lab) }
+			mapped := waitAll(t, "keep maps the file", 30*time.Second, has)
 
-	time.Sleep(time.Until(mapped.Add(time.Second)))
-	if err := d.Stop(); err != nil {
-		t.Fatalf("portleased exit: %v", err)
+			time.Sleep(time.Until(mapped.Add(time.Second)))
+			if err := d.Stop(); err != nil {
+				t.Fatalf("portleased exit: %v", err)
+			}
+			// The table goes with the daemon.
+			if labpeers.NFTHasTable(t, lab.Gateway, "inet", "portleased") {
+				t.Fatal("the table inet portleased is still there after portleased's exit")
+			}
+			if err := d.Start(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			expectRepaired(t, lab, keep, "portleased", has)
+		})
 	}
-	// The table goes with the daemon.
-	if labpeers.NFTHasTable(t, lab.Gateway, "inet", "portleased") {
-		t.Fatal("the table inet portleased is still there after portleased's exit")
-	}
-	if err := d.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	expectRepaired(t, lab, keep, "portleased", has)
 }
 
 // TestKeepRestartMiniUPnPd: miniupnpd restarts (labpeers' Restart: its

@@ -57,6 +57,23 @@ func TestVersionDispatch(t *testing.T) {
 	}
 }
 
+// TestLongDatagramSeenLong: a datagram longer than RFC 6887 §7's 1100
+// bytes reaches the PCP handler longer than that, so that it refuses it as
+// MALFORMED_REQUEST, not cut to 1100 bytes that may parse.
+func TestLongDatagramSeenLong(t *testing.T) {
+	table := newTable()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := serveOn(t, &Server{Table: table, PCP: &fakePCP{}}, conn)
+	req := make([]byte, 1200)
+	req[0] = 2
+	if got := ask(t, c, req); len(got)-len("pcp:") <= 1100 {
+		t.Fatalf("the PCP handler saw %d bytes of a 1200-byte datagram; want more than 1100", len(got)-len("pcp:"))
+	}
+}
+
 // TestIPv6ServedByPCP: an IPv6 socket hands every packet, version 0 too,
 // to the PCP handler, and needs one.
 func TestIPv6ServedByPCP(t *testing.T) {

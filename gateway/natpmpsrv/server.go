@@ -26,6 +26,12 @@ import (
 // largest a client of either protocol sends.
 const maxPacket = 1100
 
+// readLen is the room one datagram is read into: a word more than
+// maxPacket, so that a longer datagram reads as longer than 1100 bytes and is
+// refused as such (RFC 6887 §7: MALFORMED_REQUEST) instead of being cut to a
+// length that may parse.
+const readLen = maxPacket + 4
+
 // DefaultWorkers is how many requests a server handles at once when
 // Server.Workers is zero. Requests in progress wait for the firewall
 // together, so that their kernel changes share one transaction.
@@ -67,7 +73,7 @@ type PCP interface {
 }
 
 type job struct {
-	buf [maxPacket]byte
+	buf [readLen]byte
 	n   int
 	src netip.AddrPort
 	dst netip.AddrPort
