@@ -50,7 +50,8 @@ const (
 	// the same host may take over (AddPortMapping replaces the host's own
 	// mapping of a port), and the kernel would hold one mapping less than
 	// counted. 100,000 mappings (TCP and UDP on 50,000 ports) and the
-	// measured ones above them still fit below 65536.
+	// measured ones of each size, in blocks from 65535 down
+	// (measuredPorts), still fit.
 	firstPort = 5352
 	// removalBudget bounds the removal of the whole table.
 	removalBudget = 120 * time.Second
@@ -119,8 +120,8 @@ func main() {
 		}
 		b.gateways = append(b.gateways, g)
 	}
-	if max(b.sizes[len(b.sizes)-1], 0)+b.mapN+b.upnpN > 2*(65536-firstPort) {
-		fatal(fmt.Errorf("-sizes, -n and -upnp-n need more internal ports than %d-65535 give", firstPort))
+	if portSpan(max(b.sizes[len(b.sizes)-1], 0))+len(b.sizes)*b.measuredBlock() > 65536-firstPort {
+		fatal(fmt.Errorf("-sizes, and -n (twice: NAT-PMP and PCP) and -upnp-n at each size, need more internal ports than %d-65535 give", firstPort))
 	}
 	if *cmdline == "" {
 		*cmdline = strings.Join(append([]string{"benchlab"}, os.Args[1:]...), " ")
@@ -220,8 +221,8 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 	b, lab, gw, name, current := s.b, s.lab, s.gw, s.name, s.current
 	lan := lab.LAN[0]
 	natpmpGW := lab.GatewayLANAddr4.String()
-	first := firstPort + portSpan(current)
-	upnpFirst := first + portSpan(b.mapN)
+	first, upnpFirst, pcpFirst := b.measuredPorts(s.measured)
+	s.measured++
 	stop := ""
 	note := func(format string, args ...any) {
 		step.Notes = append(step.Notes, fmt.Sprintf(format, args...))
@@ -288,12 +289,15 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 		// PCP MAP over IPv4 and for IPv6 pinholes: the same load on the
 		// same (freed) ports as the NAT-PMP step, for the ratio of their
 		// rates in the same run (issue 10).
-		for _, pl := range []struct{ what, gw string }{
-			{"PCP MAP", natpmpGW},
-			{"PCP pinhole", lab.GatewayLANAddr6.String()},
+		for _, pl := range []struct {
+			what, gw string
+			first    int
+		}{
+			{"PCP MAP", natpmpGW, pcpFirst},
+			{"PCP pinhole", lab.GatewayLANAddr6.String(), first},
 		} {
 			say("%s @ %d: %d new mappings over %s", name, current, b.mapN, pl.what)
-			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "map", b.mapN, first, b.stepBudget, 0})
+			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "map", b.mapN, pl.first, b.stepBudget, 0})
 			del := &step.PCPDelete
 			if pl.gw == natpmpGW {
 				step.PCPMap = r
@@ -304,7 +308,7 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 				say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 			}
 			say("%s @ %d: deleting them", name, current)
-			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "delete", b.mapN, first, b.stepBudget, 0})
+			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "delete", b.mapN, pl.first, b.stepBudget, 0})
 			*del = r
 			check(pl.what+" delete", b.mapN, r, err)
 		}
@@ -421,4 +425,23 @@ func gitRevision() string {
 		rev += " + changes"
 	}
 	return rev
+}
+
+// measuredBlock is the number of internal ports the measured steps of one
+// size use: NAT-PMP's, UPnP's and PCP MAP's (TCP and UDP on each port).
+func (b *bench) measuredBlock() int {
+	return 2*portSpan(b.mapN) + portSpan(b.upnpN)
+}
+
+// measuredPorts returns the first internal ports of the NAT-PMP, UPnP and
+// PCP MAP steps of the i-th size measured: a block of its own for each size,
+// from the top of the port space down, above the table's fill (which grows
+// from firstPort up), so that every measured step asks for ports no mapping
+// held before. A grant of a port another mapping held earlier costs a
+// conntrack dump (nftfw's flowChanges): the steps, and the protocols, are
+// compared without it.
+func (b *bench) measuredPorts(i int) (natpmp, upnp, pcp int) {
+	natpmp = 65536 - (i+1)*b.measuredBlock()
+	upnp = natpmp + portSpan(b.mapN)
+	return natpmp, upnp, upnp + portSpan(b.upnpN)
 }

@@ -23,10 +23,11 @@ func (r *results) pcpMarkdown(p func(format string, args ...any)) {
 	}
 	p("## PCP beside NAT-PMP")
 	p("")
-	p("At each size, after the NAT-PMP step, the same %d new mappings (same ports, TCP and UDP) are asked over PCP "+
-		"MAP for IPv4 NAT mappings, then over PCP MAP for IPv6 firewall pinholes of the LAN host's global address "+
-		"(plbench pcp to 198.51.100.1 and to 2001:db8:100::1), and deleted again. The table holds the size's NAT-PMP "+
-		"mappings meanwhile. The ratio is to the NAT-PMP rate of the same step.", r.MapN)
+	p("At each size, after the NAT-PMP step, %d new mappings (TCP and UDP) are asked over PCP MAP for IPv4 NAT "+
+		"mappings, on ports of their own that no mapping held before (as the NAT-PMP step's), then over PCP MAP for "+
+		"IPv6 firewall pinholes of the LAN host's global address on the NAT-PMP step's ports (plbench pcp to "+
+		"198.51.100.1 and to 2001:db8:100::1), and deleted again. The table holds the size's NAT-PMP mappings "+
+		"meanwhile. The ratio is to the NAT-PMP rate of the same step.", r.MapN)
 	p("")
 	p("| gateway | table size | NAT-PMP new/s | PCP MAP new/s | ratio | PCP deletions/s | pinholes new/s | ratio | pinhole deletions/s |")
 	p("|---|---:|---:|---:|---:|---:|---:|---:|---:|")

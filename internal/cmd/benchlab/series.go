@@ -13,17 +13,18 @@ import (
 
 // series is one gateway's run over the table sizes, in a lab of its own.
 type series struct {
-	b       *bench
-	name    string
-	lab     *netlab.Lab
-	gw      gateway
-	pl      *portleased // nil for miniupnpd
-	mu      *miniupnpd  // nil for portleased
-	prof    *profiler   // portleased's, with -profile
-	run     *gatewayRun
-	current int      // mappings in the table
-	stopped bool     // the series ended early: run.StopReason says why
-	undo    []func() // run last to first by close
+	b        *bench
+	name     string
+	lab      *netlab.Lab
+	gw       gateway
+	pl       *portleased // nil for miniupnpd
+	mu       *miniupnpd  // nil for portleased
+	prof     *profiler   // portleased's, with -profile
+	run      *gatewayRun
+	current  int      // mappings in the table
+	measured int      // sizes measured so far: the next one's port block (measuredPorts)
+	stopped  bool     // the series ended early: run.StopReason says why
+	undo     []func() // run last to first by close
 }
 
 // runGateway measures one gateway in a fresh lab, removed at the end.
