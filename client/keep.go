@@ -154,6 +154,10 @@ func (m *Mapping) Close(ctx context.Context) error {
 	case NATPMP:
 		err = c.natpmpDelete(ctx, b.gw, m.req)
 	case UPnP:
+		if b.pinholeID != 0 {
+			err = c.unmapPinholeUPnP(ctx, b.gw, b.dev, m.req, b.pinholeID)
+			break
+		}
 		r := m.req
 		r.OnConflict = ConflictKeep // never delete someone else's mapping on close
 		r.InternalAddr = cur.Internal.Addr()
@@ -301,6 +305,9 @@ func (c *Client) establish(ctx context.Context, m *Mapping, st state) (outcome, 
 // outcome with a nil error means all is well.
 func (c *Client) checkUPnP(ctx context.Context, m *Mapping, st state) (*outcome, error) {
 	b := st.bind
+	if b.pinholeID != 0 {
+		return c.checkPinholeUPnP(ctx, m, st)
+	}
 	eport := st.cur.External.Port()
 	e, err := b.dev.get(ctx, m.req.Protocol, eport)
 	switch {
