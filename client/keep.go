@@ -435,7 +435,11 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	// (or a test) sees the event, a restart of the gateway is heard.
 	switch bind.method {
 	case NATPMP, PCP:
-		c.listenAnnouncements(bind.gw)
+		if bind.gw.route.gw.Is6() {
+			c.listenAnnouncements6(bind.gw)
+		} else {
+			c.listenAnnouncements(bind.gw)
+		}
 	case UPnP:
 		c.mu.Lock()
 		if !bind.gw.watching && !c.closed {
