@@ -474,7 +474,9 @@ func (c *Client) unmapUPnP(ctx context.Context, g *gateway, d igdDevice, r Reque
 
 // List returns the gateway's table of mappings, over UPnP from the best IGD
 // of the first gateway that has one. A gateway that speaks only NAT-PMP
-// cannot list its table: ErrUnsupported.
+// cannot list its table: ErrUnsupported. IPv6 pinholes are not in it:
+// WANIPv6FirewallControl:1 has no action that lists them (a pinhole is
+// found by the UniqueID AddPinhole returned), and PCP lists nothing.
 func (c *Client) List(ctx context.Context) ([]Entry, error) {
 	switch c.cfg.Method {
 	case NATPMP:
