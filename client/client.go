@@ -82,6 +82,12 @@ type Config struct {
 	// so that other listeners coexist. A unicast address is bound as it is
 	// (tests: 127.0.0.1 and a port of their own).
 	AnnounceAddr netip.AddrPort
+	// AnnounceAddr6 is where PCP's IPv6 announcements (RFC 6887
+	// §14.1.3, [ff02::1]:5350) are listened for once a mapping is kept
+	// through an IPv6 default router. The zero value binds [::]:5350 and
+	// joins ff02::1 on each such router's link; a valid address is bound
+	// as it is (tests: [::1] and a port of their own).
+	AnnounceAddr6 netip.AddrPort
 	// NotifyAddr is where SSDP NOTIFY messages are listened for. The zero
 	// value means 239.255.255.250:1900 joined on each gateway's link
 	// (igdclient.WatchNotify). A unicast address is bound as it is
@@ -127,6 +133,11 @@ type Client struct {
 	annConn   *net.UDPConn
 	annTry    bool
 	annJoined map[int]bool // interfaces joined to the group
+	// annConn6, annTry6 and annJoined6 are the same for PCP's IPv6
+	// announcements (ff02::1).
+	annConn6   *net.UDPConn
+	annTry6    bool
+	annJoined6 map[int]bool
 
 	wake   chan struct{}
 	cancel context.CancelFunc
@@ -236,6 +247,9 @@ func (c *Client) Close() error {
 	c.annMu.Lock()
 	if c.annConn != nil {
 		c.annConn.Close()
+	}
+	if c.annConn6 != nil {
+		c.annConn6.Close()
 	}
 	c.annMu.Unlock()
 	c.wg.Wait()

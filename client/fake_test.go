@@ -194,6 +194,12 @@ type fakeIGD struct {
 	leaseCap      uint32           // shortens leases to this, 0: as asked
 	fail          error            // every call fails with it
 	adds          int
+	// pinholes are the IPv6 pinholes by UniqueID; noFirewall: the IGD
+	// has no WANIPv6FirewallControl service.
+	pinholes   map[uint16]upnpPinhole
+	lastID     uint16
+	noFirewall bool
+	updates    int
 }
 
 func newFakeIGD(location string) *fakeIGD {
@@ -203,7 +209,58 @@ func newFakeIGD(location string) *fakeIGD {
 		boot:     1,
 		ext:      netip.MustParseAddr("203.0.113.1"),
 		table:    make(map[string]Entry),
+		pinholes: make(map[uint16]upnpPinhole),
 	}
+}
+
+func (d *fakeIGD) firewall() bool { return !d.noFirewall }
+
+func (d *fakeIGD) addPinhole(_ context.Context, p upnpPinhole) (uint16, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail != nil {
+		return 0, d.fail
+	}
+	d.lastID++
+	d.pinholes[d.lastID] = p
+	return d.lastID, nil
+}
+
+func (d *fakeIGD) updatePinhole(_ context.Context, id uint16, lease uint32) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail != nil {
+		return d.fail
+	}
+	p, ok := d.pinholes[id]
+	if !ok {
+		return fmt.Errorf("fake: %w", ErrNotFound)
+	}
+	d.updates++
+	p.lease = lease
+	d.pinholes[id] = p
+	return nil
+}
+
+func (d *fakeIGD) deletePinhole(_ context.Context, id uint16) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail != nil {
+		return d.fail
+	}
+	if _, ok := d.pinholes[id]; !ok {
+		return fmt.Errorf("fake: %w", ErrNotFound)
+	}
+	delete(d.pinholes, id)
+	return nil
+}
+
+// pinhole returns the pinhole id.
+func (d *fakeIGD) pinhole(id uint16) (upnpPinhole, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.pinholes[id]
+	return p, ok
 }
 
 func key(proto Protocol, eport uint16) string { return fmt.Sprintf("%s/%d", proto, eport) }

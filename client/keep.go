@@ -154,6 +154,10 @@ func (m *Mapping) Close(ctx context.Context) error {
 	case NATPMP:
 		err = c.natpmpDelete(ctx, b.gw, m.req)
 	case UPnP:
+		if b.pinholeID != 0 {
+			err = c.unmapPinholeUPnP(ctx, b.gw, b.dev, m.req, b.pinholeID)
+			break
+		}
 		r := m.req
 		r.OnConflict = ConflictKeep // never delete someone else's mapping on close
 		r.InternalAddr = cur.Internal.Addr()
@@ -301,6 +305,9 @@ func (c *Client) establish(ctx context.Context, m *Mapping, st state) (outcome, 
 // outcome with a nil error means all is well.
 func (c *Client) checkUPnP(ctx context.Context, m *Mapping, st state) (*outcome, error) {
 	b := st.bind
+	if b.pinholeID != 0 {
+		return c.checkPinholeUPnP(ctx, m, st)
+	}
 	eport := st.cur.External.Port()
 	e, err := b.dev.get(ctx, m.req.Protocol, eport)
 	switch {
@@ -428,7 +435,11 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	// (or a test) sees the event, a restart of the gateway is heard.
 	switch bind.method {
 	case NATPMP, PCP:
-		c.listenAnnouncements(bind.gw)
+		if bind.gw.route.gw.Is6() {
+			c.listenAnnouncements6(bind.gw)
+		} else {
+			c.listenAnnouncements(bind.gw)
+		}
 	case UPnP:
 		c.mu.Lock()
 		if !bind.gw.watching && !c.closed {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -347,4 +348,98 @@ func ipv4Gateways(gws []Gateway) []Gateway {
 		}
 	}
 	return out
+}
+
+// pinholeSet returns the gateway's pinhole6 set (nftfw's unfiltered IPv6
+// pinholes); the test fails when nft does.
+func pinholeSet(t *testing.T, lab *netlab.Lab) string {
+	t.Helper()
+	return labpeers.NFT(t, lab.Gateway, "list", "set", "inet", "portleased", "pinhole6")
+}
+
+// TestLabPortleasedPinholeUPnP: over UPnP (WANIPv6FirewallControl:1 found
+// through the IPv4 gateway) the client opens a pinhole for the LAN host's
+// global IPv6 address on portleased, renews it by its UniqueID and closes
+// it; with Auto the same request goes over PCP to the IPv6 default router.
+func TestLabPortleasedPinholeUPnP(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{})
+	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
+	host := lab.LAN[0]
+	has := func(port string) func() bool {
+		return func() bool {
+			s := pinholeSet(t, lab)
+			return strings.Contains(s, host.Addr6.String()) && strings.Contains(s, port)
+		}
+	}
+
+	// In secure mode portleased lets the IPv4 address the SOAP request
+	// comes from open a pinhole for the host's IPv6 address when its
+	// neighbour table gives both one link-layer address. A host that uses
+	// IPv6 has an entry there; this one has not spoken IPv6 yet: one
+	// datagram from its global address makes the gateway learn it (NDP).
+	in(t, host, func() error {
+		conn, err := net.DialUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host.Addr6, 0)),
+			net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.GatewayLANAddr6, 9)))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Write([]byte{0})
+		return err
+	})
+	c, _ := labClient(t, lab, host, Config{Method: UPnP, CheckInterval: time.Second})
+	var m *Mapping
+	in(t, host, func() error {
+		var err error
+		m, err = c.Keep(t.Context(), Request{Protocol: TCP, InternalPort: 8080, InternalAddr: host.Addr6, Lifetime: time.Minute})
+		return err
+	})
+	ev := waitEvent(t, c, Mapped)
+	if r := ev.Result; !r.Pinhole || r.Method != UPnP || r.PinholeID == 0 || r.Internal != netip.AddrPortFrom(host.Addr6, 8080) {
+		t.Fatalf("Mapped %+v; want a UPnP pinhole with a UniqueID", r)
+	}
+	if !has("8080")() {
+		t.Fatalf("pinhole6 set:\n%s\nwant %s . tcp . 8080", pinholeSet(t, lab), host.Addr6)
+	}
+	// The periodic checks renew it by its UniqueID (UpdatePinhole): no
+	// failure, and it stays.
+	time.Sleep(3 * time.Second)
+	if cur, ok := m.Current(); !ok || cur.PinholeID != ev.Result.PinholeID {
+		t.Fatalf("after the checks: %+v, %v; want pinhole %d", cur, ok, ev.Result.PinholeID)
+	}
+	if err := m.Close(t.Context()); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	eventually(t, "the pinhole gone", func() bool { return !has("8080")() })
+
+	// A filter of one peer is RemoteHost and RemotePort; two are refused.
+	peer := netip.PrefixFrom(lab.WAN.Addr6, 128)
+	in(t, host, func() error {
+		r := Request{Protocol: UDP, InternalPort: 4672, InternalAddr: host.Addr6, Lifetime: time.Minute,
+			Filters: []Filter{{Remote: peer, Port: 4000}, {Remote: netip.MustParsePrefix("2001:db8:200::99/128")}}}
+		if _, err := c.Map(t.Context(), r); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("Map with two filters = %v; want ErrUnsupported", err)
+		}
+		r.Filters = r.Filters[:1]
+		res, err := c.Map(t.Context(), r)
+		if err != nil {
+			return err
+		}
+		r.PinholeID = res.PinholeID
+		return c.Unmap(t.Context(), r)
+	})
+
+	// Auto prefers PCP, to the IPv6 default router.
+	auto, _ := labClient(t, lab, host, Config{CheckInterval: time.Hour})
+	in(t, host, func() error {
+		res, err := auto.Map(t.Context(), Request{Protocol: TCP, InternalPort: 8081, InternalAddr: host.Addr6, Lifetime: time.Minute})
+		if err != nil {
+			return err
+		}
+		if res.Method != PCP || !res.Pinhole {
+			t.Errorf("Map with Auto = %+v; want a PCP pinhole", res)
+		}
+		return nil
+	})
+	eventually(t, "the PCP pinhole in the kernel", has("8081"))
 }

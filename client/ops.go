@@ -15,6 +15,8 @@ type binding struct {
 	gw     *gateway
 	method Method
 	dev    igdDevice
+	// pinholeID is the UniqueID of a pinhole opened on dev over UPnP.
+	pinholeID uint16
 }
 
 // outcome is a successful mapping attempt.
@@ -30,11 +32,18 @@ type outcome struct {
 }
 
 // methodsFor returns the protocols to try on g for r, in order (see Auto).
-// An IPv6 gateway speaks PCP only here.
+// An IPv6 gateway speaks PCP only here; an IPv4 one opens pinholes over
+// UPnP only (its IGD's WANIPv6FirewallControl).
 func (c *Client) methodsFor(r Request, g *gateway) []Method {
 	if g.route.gw.Is6() {
-		if c.cfg.Method == Auto || c.cfg.Method == PCP {
+		if r.InternalAddr.Is6() && (c.cfg.Method == Auto || c.cfg.Method == PCP) {
 			return []Method{PCP}
+		}
+		return nil
+	}
+	if r.InternalAddr.Is6() {
+		if c.cfg.Method == Auto || c.cfg.Method == UPnP {
+			return []Method{UPnP}
 		}
 		return nil
 	}
@@ -73,17 +82,26 @@ func lifetimeOf(r Request) time.Duration {
 // gateway with b's protocol (and b.dev first, for UPnP). except is the kept
 // mapping worked on, nil for a one-shot Map.
 func (c *Client) mapOn(ctx context.Context, b binding, r Request, prevPort uint16, except *Mapping) (outcome, error) {
-	if (len(r.Filters) > 0 || r.InternalAddr.Is6()) && b.method != PCP {
-		return outcome{}, &GatewayError{Op: "map", Method: b.method, Gateway: b.gw.route.gw,
-			Err: fmt.Errorf("%w: filters and IPv6 pinholes need PCP", ErrUnsupported)}
-	}
-	switch b.method {
-	case PCP:
+	switch {
+	case b.method == PCP:
 		return c.mapPCP(ctx, b.gw, r, prevPort, except)
-	case NATPMP:
+	case r.InternalAddr.Is6() && b.method == UPnP:
+		return c.mapUPnP(ctx, b.gw, b.dev, func(d igdDevice) (outcome, error) {
+			id := uint16(0)
+			if d == b.dev {
+				id = b.pinholeID
+			}
+			return c.mapPinholeIGD(ctx, b.gw, d, r, id)
+		})
+	case len(r.Filters) > 0 || r.InternalAddr.Is6():
+		return outcome{}, &GatewayError{Op: "map", Method: b.method, Gateway: b.gw.route.gw,
+			Err: fmt.Errorf("%w: filters need PCP, IPv6 pinholes PCP or UPnP", ErrUnsupported)}
+	case b.method == NATPMP:
 		return c.mapNATPMP(ctx, b.gw, r, prevPort, except)
 	}
-	return c.mapUPnP(ctx, b.gw, b.dev, r, prevPort)
+	return c.mapUPnP(ctx, b.gw, b.dev, func(d igdDevice) (outcome, error) {
+		return c.mapIGD(ctx, b.gw, d, r, prevPort)
+	})
 }
 
 // mapNATPMP maps r over NAT-PMP (RFC 6886 §3.3).
@@ -139,13 +157,13 @@ func (c *Client) mapNATPMP(ctx context.Context, g *gateway, r Request, prevPort 
 	}, nil
 }
 
-// mapUPnP maps r through the IGDs found via g, pref first (a renewal asks
-// only pref, unless it fails). A conflict is final: the best IGD holds the
-// port for someone else.
-func (c *Client) mapUPnP(ctx context.Context, g *gateway, pref igdDevice, r Request, prevPort uint16) (outcome, error) {
+// mapUPnP maps through the IGDs found via g with mapOne, pref first (a
+// renewal asks only pref, unless it fails). A conflict is final: the best
+// IGD holds the port for someone else.
+func (c *Client) mapUPnP(ctx context.Context, g *gateway, pref igdDevice, mapOne func(igdDevice) (outcome, error)) (outcome, error) {
 	var errs []error
 	try := func(d igdDevice) (outcome, bool, error) {
-		o, err := c.mapIGD(ctx, g, d, r, prevPort)
+		o, err := mapOne(d)
 		if err == nil {
 			return o, true, nil
 		}
@@ -247,11 +265,11 @@ func (c *Client) mapIGD(ctx context.Context, g *gateway, d igdDevice, r Request,
 // a binding already tried. The error joins every failure; it wraps
 // ErrNoGateway when nothing answered at all.
 func (c *Client) mapAny(ctx context.Context, gws []*gateway, r Request, except *Mapping, skip *binding) (outcome, error) {
+	if r.InternalAddr.Is6() && c.cfg.Method == NATPMP {
+		return outcome{}, fmt.Errorf("%w: NAT-PMP opens no IPv6 pinholes (PCP and UPnP do)", ErrUnsupported)
+	}
 	var refused, absent []error
-	for _, g := range gws {
-		if g.route.gw.Is6() != r.InternalAddr.Is6() {
-			continue
-		}
+	for _, g := range byFamily(gws, r) {
 		for _, method := range c.methodsFor(r, g) {
 			if skip != nil && skip.gw == g && skip.method == method {
 				continue
@@ -286,6 +304,26 @@ func (c *Client) mapAny(ctx context.Context, gws []*gateway, r Request, except *
 		return outcome{}, fmt.Errorf("%w that answers: %w", ErrNoGateway, errors.Join(absent...))
 	}
 	return outcome{}, ErrNoGateway
+}
+
+// byFamily returns the gateways to try for r in order: for an IPv4 request
+// the IPv4 ones; for a pinhole the IPv6 default routers (PCP) first, then
+// the IPv4 gateways (UPnP WANIPv6FirewallControl).
+func byFamily(gws []*gateway, r Request) []*gateway {
+	out := make([]*gateway, 0, len(gws))
+	for _, g := range gws {
+		if g.route.gw.Is6() == r.InternalAddr.Is6() {
+			out = append(out, g)
+		}
+	}
+	if r.InternalAddr.Is6() {
+		for _, g := range gws {
+			if g.route.gw.Is4() {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
 }
 
 // Map maps r once, trying the gateways in order (lowest route metric first)
@@ -328,10 +366,7 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 	}
 	var errs []error
 	notFound := false
-	for _, g := range gws {
-		if g.route.gw.Is6() != r.InternalAddr.Is6() {
-			continue
-		}
+	for _, g := range byFamily(gws, r) {
 		deleted := false
 	methods:
 		for _, method := range c.methodsFor(r, g) {
@@ -345,7 +380,11 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 			case NATPMP:
 				err = c.unmapNATPMP(ctx, g, r)
 			case UPnP:
-				err = c.unmapUPnP(ctx, g, nil, r, 0)
+				if r.InternalAddr.Is6() {
+					err = c.unmapPinholeUPnP(ctx, g, nil, r, r.PinholeID)
+				} else {
+					err = c.unmapUPnP(ctx, g, nil, r, 0)
+				}
 			}
 			switch {
 			case err == nil:
@@ -435,7 +474,9 @@ func (c *Client) unmapUPnP(ctx context.Context, g *gateway, d igdDevice, r Reque
 
 // List returns the gateway's table of mappings, over UPnP from the best IGD
 // of the first gateway that has one. A gateway that speaks only NAT-PMP
-// cannot list its table: ErrUnsupported.
+// cannot list its table: ErrUnsupported. IPv6 pinholes are not in it:
+// WANIPv6FirewallControl:1 has no action that lists them (a pinhole is
+// found by the UniqueID AddPinhole returned), and PCP lists nothing.
 func (c *Client) List(ctx context.Context) ([]Entry, error) {
 	switch c.cfg.Method {
 	case NATPMP:

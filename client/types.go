@@ -35,11 +35,13 @@ const (
 	// Auto chooses per gateway: PCP where the gateway answers it, then
 	// NAT-PMP (the renewals of both cost one small packet, and their
 	// epochs tell when the gateway lost its state), UPnP IGD where neither
-	// answers or both fail. An IPv6 request (a pinhole) and one with
-	// Filters go over PCP only.
+	// answers or both fail. An IPv6 request (a pinhole) goes over PCP to
+	// the IPv6 default routers first, then over UPnP
+	// (WANIPv6FirewallControl:1); one with Filters goes over PCP only
+	// (see Request.Filters for the one a UPnP pinhole carries).
 	Auto Method = "auto"
 	// UPnP speaks UPnP IGD (WANIPConnection or WANPPPConnection, versions
-	// 1 and 2) only.
+	// 1 and 2, and WANIPv6FirewallControl:1 for pinholes) only.
 	UPnP Method = "upnp"
 	// NATPMP speaks NAT-PMP (RFC 6886) only.
 	NATPMP Method = "natpmp"
@@ -145,8 +147,9 @@ type Request struct {
 	// NAT-PMP maps only the address a request comes from (RFC 6886
 	// §3.3), so asking it for another address fails with
 	// ErrForeignAddress. An IPv6 address asks for a pinhole: the gateway's
-	// firewall lets inbound traffic reach it, untranslated (PCP only: it
-	// goes to the IPv6 default router).
+	// firewall lets inbound traffic reach it, untranslated: over PCP to
+	// the IPv6 default router, or over UPnP (WANIPv6FirewallControl:1
+	// AddPinhole) to the IGD found through the IPv4 gateway.
 	InternalAddr netip.Addr
 	// ExternalPort is the external port wanted. Zero means the internal
 	// port if it is free, else any port the gateway picks. NAT-PMP takes
@@ -168,13 +171,18 @@ type Request struct {
 	OnConflict ConflictPolicy
 	// Filters, when not empty, admit inbound traffic only from the
 	// listed peers (PCP FILTER, RFC 6887 §13.3); such a request goes
-	// over PCP only.
+	// over PCP only, except a pinhole with one filter of a single
+	// address (/128), which UPnP carries as RemoteHost and RemotePort.
 	Filters []Filter
 	// Nonce is the PCP mapping nonce (RFC 6887 §11.1). Zero: Map and
 	// Keep draw a random one, kept for the mapping's whole life
 	// (Result.Nonce tells it). Unmap over PCP needs the nonce of the
 	// mapping it deletes (§15).
 	Nonce Nonce
+	// PinholeID is, for Unmap of a pinhole over UPnP, the UniqueID
+	// Result.PinholeID told: WANIPv6FirewallControl:1 deletes a pinhole
+	// by it and has no action to look it up.
+	PinholeID uint16
 }
 
 // String returns a short description such as "TCP 4662" or
@@ -215,6 +223,10 @@ type Result struct {
 	// Nonce is the PCP mapping's nonce, which its renewals and its
 	// deletion must carry (zero over the other protocols).
 	Nonce Nonce
+	// PinholeID is the UniqueID of a pinhole opened over UPnP
+	// (WANIPv6FirewallControl:1 AddPinhole), which its renewals
+	// (UpdatePinhole) and its deletion need; zero otherwise.
+	PinholeID uint16
 	// Gateway is the router's address.
 	Gateway netip.Addr
 	// Interface is the name of the link towards the gateway.

@@ -33,6 +33,15 @@ type igdDevice interface {
 	// get reads a mapping; a missing one fails with ErrNotFound.
 	get(ctx context.Context, proto Protocol, eport uint16) (Entry, error)
 	list(ctx context.Context) ([]Entry, error)
+	// firewall reports whether the IGD has a WANIPv6FirewallControl:1
+	// service: the pinhole methods below need it.
+	firewall() bool
+	// addPinhole opens an IPv6 pinhole and returns its UniqueID.
+	addPinhole(ctx context.Context, p upnpPinhole) (uint16, error)
+	// updatePinhole renews pinhole id for lease seconds; deletePinhole
+	// closes it. A pinhole the IGD does not hold fails with ErrNotFound.
+	updatePinhole(ctx context.Context, id uint16, lease uint32) error
+	deletePinhole(ctx context.Context, id uint16) error
 }
 
 // upnpMapping is a mapping to ask an IGD for.
@@ -193,6 +202,46 @@ func (a *igdAdapter) list(ctx context.Context) ([]Entry, error) {
 		out[i] = entryOf(m)
 	}
 	return out, err
+}
+
+func (a *igdAdapter) firewall() bool { return a.g.Firewall != nil }
+
+func (a *igdAdapter) addPinhole(ctx context.Context, p upnpPinhole) (uint16, error) {
+	proto := upnp.PinholeTCP
+	if p.proto == UDP {
+		proto = upnp.PinholeUDP
+	}
+	id, err := a.g.AddPinhole(ctx, upnp.Pinhole{
+		RemoteHost:     p.remote,
+		RemotePort:     p.remotePort,
+		InternalClient: p.internal.Addr(),
+		InternalPort:   p.internal.Port(),
+		Protocol:       proto,
+		LeaseTime:      p.lease,
+	})
+	return id, convertPinholeError(err, 0)
+}
+
+func (a *igdAdapter) updatePinhole(ctx context.Context, id uint16, lease uint32) error {
+	return convertPinholeError(a.g.UpdatePinhole(ctx, id, lease), id)
+}
+
+func (a *igdAdapter) deletePinhole(ctx context.Context, id uint16) error {
+	return convertPinholeError(a.g.DeletePinhole(ctx, id), id)
+}
+
+// convertPinholeError turns igdclient's pinhole sentinels into this
+// package's, keeping the original in the chain.
+func convertPinholeError(err error, id uint16) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, igdclient.ErrNotFound):
+		return fmt.Errorf("%w: pinhole %d (%w)", ErrNotFound, id, err)
+	case errors.Is(err, igdclient.ErrNoFirewallControl):
+		return fmt.Errorf("%w (%w)", ErrUnsupported, err)
+	}
+	return err
 }
 
 // entryOf converts a UPnP mapping entry.

@@ -439,3 +439,47 @@ func RebaseToHost(u, location *url.URL) *url.URL {
 	}
 	return out
 }
+
+// FirewallControl returns the first WANIPv6FirewallControl:1 service of the
+// description (IGD:2 embeds it in the WANConnectionDevice:2), wherever it
+// sits in the device tree, with its URLs resolved as ConnectionServices
+// resolves them; ok is false when there is none with a usable controlURL.
+// Its Version is 1; DeviceType, UDN and FriendlyName are the root device's.
+func (d *Description) FirewallControl(location *url.URL) (s ConnectionService, ok bool) {
+	base := location
+	if d.URLBase != "" {
+		if u, err := url.Parse(d.URLBase); err == nil && u.IsAbs() && u.Host != "" {
+			base = u
+		}
+	}
+	var walk func(dev *Device) bool
+	walk = func(dev *Device) bool {
+		for _, sv := range dev.Services {
+			if sv.ServiceType != ServiceWANIPv6FC1 {
+				continue
+			}
+			control := resolveURL(base, sv.ControlURL)
+			if control == nil {
+				continue
+			}
+			s = ConnectionService{
+				ServiceType:  sv.ServiceType,
+				Version:      1,
+				ServiceID:    sv.ServiceID,
+				ControlURL:   control,
+				EventSubURL:  resolveURL(base, sv.EventSubURL),
+				DeviceType:   d.Device.DeviceType,
+				UDN:          d.Device.UDN,
+				FriendlyName: d.Device.FriendlyName,
+			}
+			return true
+		}
+		for i := range dev.Devices {
+			if walk(&dev.Devices[i]) {
+				return true
+			}
+		}
+		return false
+	}
+	return s, walk(&d.Device)
+}

@@ -214,6 +214,9 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		}
 		tw.Flush()
 		fmt.Fprintf(stdout, "%d mappings\n", len(entries))
+		// WANIPv6FirewallControl:1 has no action that lists pinholes,
+		// PCP none that lists anything: say so rather than show none.
+		fmt.Fprintln(stdout, "IPv6 pinholes are not listed: UPnP's WANIPv6FirewallControl:1 and PCP cannot list them")
 	case "probe":
 		gws, err := c.Probe(ctx)
 		if err != nil {

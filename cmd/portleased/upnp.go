@@ -121,12 +121,17 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 		}
 	}
 	srv, err := upnpsrv.New(upnpsrv.Config{
-		Table:             table,
-		Logger:            log,
-		UUID:              uuid,
-		FriendlyName:      u.FriendlyName,
-		Version:           u.Version,
-		AllowForeign:      !u.SecureMode,
+		Table:        table,
+		Logger:       log,
+		UUID:         uuid,
+		FriendlyName: u.FriendlyName,
+		Version:      u.Version,
+		AllowForeign: !u.SecureMode,
+		// Secure mode: a host may open a pinhole for another of its own
+		// addresses (the neighbour table), or for another host where
+		// the policy's third-party lines allow it.
+		Neighbours:        upnpsrv.KernelNeighbours{},
+		MayActFor:         func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) },
 		Clients:           clients,
 		ExternalInterface: cfg.ExternalInterface,
 		BootID:            bootID,

@@ -368,10 +368,14 @@ func (c *Client) describe(ctx context.Context, local netip.Addr, loc *url.URL, f
 	if len(svcs) == 0 {
 		return nil, fmt.Errorf("%w at %s: no connection service", ErrNoIGD, loc)
 	}
+	fw, hasFW := d.FirewallControl(loc)
 	igds := make([]*IGD, 0, len(svcs))
 	for i, s := range svcs {
 		g := c.newIGD(loc, local, s)
 		g.order = i
+		if hasFW {
+			g.Firewall = &fw
+		}
 		igds = append(igds, g)
 	}
 	return igds, nil

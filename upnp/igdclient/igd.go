@@ -39,6 +39,10 @@ type IGD struct {
 	BootID int
 	// Server is the SERVER header of the search response, empty for Dial.
 	Server string
+	// Firewall is the device's WANIPv6FirewallControl:1 service (IGD:2),
+	// nil when it has none: the pinhole actions (AddPinhole and the
+	// others) go to it.
+	Firewall *upnp.ConnectionService
 
 	// Status and ExternalAddr are what the service answered to
 	// GetStatusInfo and GetExternalIPAddress when it was found; Status is
