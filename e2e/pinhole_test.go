@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"net/netip"
+	"strconv"
+	"testing"
+
+	"github.com/portlease/portlease/internal/labpeers"
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+// The lab's IPv6 endpoints: the LAN host's global address, where its
+// servers listen, and the WAN host's two addresses (the second added by
+// the tests that need it).
+var (
+	lanHost6  = netip.MustParseAddr("2001:db8:100::10")
+	wanHost6  = netip.MustParseAddr("2001:db8:203::2")
+	wanOther6 = netip.MustParseAddr("2001:db8:203::3")
+)
+
+// TestPinholePCP: with the gateway's IPv6 forward policy default-drop
+// (netlab's table inet filter), the WAN host cannot connect to a server on
+// the LAN host's global IPv6 address; portlease map --to that address
+// opens a pinhole over PCP (RFC 6887 §11, IPv6 MAP) and the connection gets
+// through; portlease unmap with the nonce map printed closes it again; a
+// pinhole with a short lifetime closes by itself when it expires.
+func TestPinholePCP(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
+	lan := lab.LAN[0]
+	const greeting = "hello over an IPv6 pinhole"
+	server := netip.AddrPortFrom(lanHost6, 8080)
+	serveTCP6(t, lan, server.Port(), greeting)
+	// The server answers on the LAN: what stops the WAN host is the
+	// gateway.
+	mustReach(t, "from the gateway", lab.Gateway, netip.Addr{}, server, greeting)
+	mustNotReach(t, "before a pinhole", lab.WAN, netip.Addr{}, server)
+
+	r := portleaseMapJSON(t, lan, "tcp", "8080", "--to", lanHost6.String(), "--protocol", "pcp", "--lifetime", "3600")
+	if !r.Pinhole || r.Method != "pcp" || r.Internal != server.String() || r.Nonce == "" || r.Lifetime <= 0 {
+		t.Fatalf("portlease map --to %v granted %+v; want a PCP pinhole to %v with a nonce", lanHost6, r, server)
+	}
+	mustReach(t, "through the pinhole", lab.WAN, netip.Addr{}, server, greeting)
+	if err := d.WaitLog(t.Context(), "pinhole"); err != nil {
+		t.Errorf("the lease log does not tell of the pinhole: %v", err)
+	}
+
+	// A deletion with another nonce is refused (RFC 6887 §15) and the
+	// pinhole stays.
+	other := []byte(r.Nonce)
+	other[0] ^= 1 // a hexadecimal digit stays one: '0'<->'1', 'a'<->'`'...
+	if other[0] == '`' {
+		other[0] = 'b'
+	}
+	if out, code := portlease(t, lan, "unmap", "tcp", "8080", "--to", lanHost6.String(), "--protocol", "pcp",
+		"--nonce", string(other)); code == 0 {
+		t.Fatalf("portlease unmap with another nonce succeeded:\n%s", out)
+	}
+	mustReach(t, "after a refused deletion", lab.WAN, netip.Addr{}, server, greeting)
+
+	if out, code := portlease(t, lan, "unmap", "tcp", "8080", "--to", lanHost6.String(), "--protocol", "pcp",
+		"--nonce", r.Nonce); code != 0 {
+		t.Fatalf("portlease unmap --nonce %s: exit %d:\n%s", r.Nonce, code, out)
+	}
+	mustNotReach(t, "after unmap", lab.WAN, netip.Addr{}, server)
+
+	// A short pinhole: open, then closed once its lifetime is over.
+	const short = 3
+	r = portleaseMapJSON(t, lan, "tcp", "8080", "--to", lanHost6.String(), "--protocol", "pcp",
+		"--lifetime", strconv.Itoa(short))
+	if !r.Pinhole {
+		t.Fatalf("portlease map --lifetime %d granted %+v; want a pinhole", short, r)
+	}
+	mustReach(t, "through the short pinhole", lab.WAN, netip.Addr{}, server, greeting)
+	eventuallyUnreachable(t, "the short pinhole closes", lab.WAN, netip.Addr{}, server)
+}
