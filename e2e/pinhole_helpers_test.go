@@ -35,17 +35,17 @@ func serveTCP6(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 	}()
 }
 
-// fetchTCP6 connects from host, from source address src (any when not
-// valid), to the IPv6 endpoint to and returns the first line it reads. A
-// connection the gateway drops times out after 3 s.
-func fetchTCP6(host *netlab.Host, src netip.Addr, to netip.AddrPort) (string, error) {
+// fetchTCP6 connects from host, from source endpoint src (any address when
+// not valid, any port when 0), to the IPv6 endpoint to and returns the
+// first line it reads. A connection the gateway drops times out after 3 s.
+func fetchTCP6(host *netlab.Host, src netip.AddrPort, to netip.AddrPort) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	var c net.Conn
 	err := host.Do(func() error {
 		var d net.Dialer
-		if src.IsValid() {
-			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		if src.Addr().IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(src)
 		}
 		var err error
 		c, err = d.DialContext(ctx, "tcp6", to.String())
@@ -61,7 +61,7 @@ func fetchTCP6(host *netlab.Host, src netip.Addr, to netip.AddrPort) (string, er
 }
 
 // reaches reports whether host, from src, gets greeting from to.
-func reaches(host *netlab.Host, src netip.Addr, to netip.AddrPort, greeting string) (bool, string) {
+func reaches(host *netlab.Host, src netip.AddrPort, to netip.AddrPort, greeting string) (bool, string) {
 	got, err := fetchTCP6(host, src, to)
 	if err != nil {
 		return false, err.Error()
@@ -70,7 +70,7 @@ func reaches(host *netlab.Host, src netip.Addr, to netip.AddrPort, greeting stri
 }
 
 // mustReach fails the test unless host, from src, gets greeting from to.
-func mustReach(t *testing.T, what string, host *netlab.Host, src netip.Addr, to netip.AddrPort, greeting string) {
+func mustReach(t *testing.T, what string, host *netlab.Host, src netip.AddrPort, to netip.AddrPort, greeting string) {
 	t.Helper()
 	if ok, why := reaches(host, src, to, greeting); !ok {
 		t.Fatalf("%s: %v from %v to %v: %s; want %q", what, host.Name, src, to, why, greeting)
@@ -78,7 +78,7 @@ func mustReach(t *testing.T, what string, host *netlab.Host, src netip.Addr, to 
 }
 
 // mustNotReach fails the test when host, from src, gets anything from to.
-func mustNotReach(t *testing.T, what string, host *netlab.Host, src netip.Addr, to netip.AddrPort) {
+func mustNotReach(t *testing.T, what string, host *netlab.Host, src netip.AddrPort, to netip.AddrPort) {
 	t.Helper()
 	if got, err := fetchTCP6(host, src, to); err == nil {
 		t.Fatalf("%s: %v from %v reached %v: %q; want the gateway to drop it", what, host.Name, src, to, got)
@@ -87,7 +87,7 @@ func mustNotReach(t *testing.T, what string, host *netlab.Host, src netip.Addr, 
 
 // eventuallyUnreachable waits, within a generous deadline, until host can no
 // longer reach to from src.
-func eventuallyUnreachable(t *testing.T, what string, host *netlab.Host, src netip.Addr, to netip.AddrPort) {
+func eventuallyUnreachable(t *testing.T, what string, host *netlab.Host, src netip.AddrPort, to netip.AddrPort) {
 	t.Helper()
 	eventually(t, what, func() bool {
 		_, err := fetchTCP6(host, src, to)
