@@ -139,4 +139,11 @@ func TestPinholeUPnPC(t *testing.T) {
 	if upnpcWorking(t, lan, pcpID) {
 		t.Fatalf("CheckPinholeWorking still sees PCP pinhole %d after its deletion", pcpID)
 	}
+
+	// Nothing changed on the LAN: the UPnP service was never restarted
+	// (a restart says ssdp:byebye and takes a new BOOTID), and it never
+	// served an address twice.
+	if n := strings.Count(d.Log(), "serving UPnP IGD"); n != 1 || strings.Contains(d.Log(), "UPnP IGD stopped") {
+		t.Errorf("the UPnP service started %d times, or stopped, with nothing changed on the LAN", n)
+	}
 }
