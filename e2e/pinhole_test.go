@@ -125,3 +125,34 @@ func TestPinholeFilter(t *testing.T) {
 	mustReach(t, "the allowed peer and port", lab.WAN, netip.AddrPortFrom(wanHost6, 40001), server, greeting)
 	mustNotReach(t, "the other WAN address from the allowed port", lab.WAN, netip.AddrPortFrom(wanOther6, 40001), server)
 }
+
+// TestPinholePCPRestart: a PCP pinhole outlives a restart of portleased
+// with a state file, traffic and nonce included: after it, another nonce
+// still cannot delete it and the one map printed does.
+func TestPinholePCPRestart(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
+		StateFile: t.TempDir() + "/leases"})
+	lan := lab.LAN[0]
+	const greeting = "hello after a restart"
+	server := netip.AddrPortFrom(lanHost6, 8087)
+	serveTCP6(t, lan, server.Port(), greeting)
+	r := portleaseMapJSON(t, lan, "tcp", "8087", "--to", lanHost6.String(), "--protocol", "pcp")
+	if !r.Pinhole {
+		t.Fatalf("portlease map --to %v granted %+v; want a pinhole", lanHost6, r)
+	}
+	if err := d.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mustReach(t, "after the restart", lab.WAN, anySource, server, greeting)
+	if out, code := portlease(t, lan, "unmap", "tcp", "8087", "--to", lanHost6.String(), "--protocol", "pcp",
+		"--nonce", "000000000000000000000001"); code == 0 {
+		t.Fatalf("portlease unmap with another nonce after the restart succeeded:\n%s", out)
+	}
+	if out, code := portlease(t, lan, "unmap", "tcp", "8087", "--to", lanHost6.String(), "--protocol", "pcp",
+		"--nonce", r.Nonce); code != 0 {
+		t.Fatalf("portlease unmap --nonce %s after the restart: exit %d:\n%s", r.Nonce, code, out)
+	}
+	mustNotReach(t, "after unmap", lab.WAN, anySource, server)
+}

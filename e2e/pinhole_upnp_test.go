@@ -147,3 +147,40 @@ func TestPinholeUPnPC(t *testing.T) {
 		t.Errorf("the UPnP service started %d times, or stopped, with nothing changed on the LAN", n)
 	}
 }
+
+// TestPinholeUPnPCFilter: AddPinhole with a RemoteHost admits that WAN
+// address only; with "*" (a wildcard, as an empty one) any. A pinhole and
+// its UniqueID survive a restart of portleased with a state file, and the
+// kernel lets the named peer in again after it.
+func TestPinholeUPnPCFilter(t *testing.T) {
+	t.Parallel()
+	lab := netlab.New(t, netlab.Config{})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
+		StateFile: t.TempDir() + "/leases"})
+	lan := lab.LAN[0]
+	addWANAddr6(t, lab, wanOther6)
+	const greeting = "hello to the UPnP remote host"
+	filtered := netip.AddrPortFrom(lanHost6, 8085)
+	open := netip.AddrPortFrom(lanHost6, 8086)
+	serveTCP6(t, lan, filtered.Port(), greeting)
+	serveTCP6(t, lan, open.Port(), greeting)
+
+	id := upnpcAddPinhole(t, lan, wanHost6.String(), filtered, "TCP", 3600)
+	mustReach(t, "the RemoteHost", lab.WAN, from(wanHost6), filtered, greeting)
+	mustNotReach(t, "another WAN address", lab.WAN, from(wanOther6), filtered)
+	openID := upnpcAddPinhole(t, lan, "*", open, "TCP", 3600)
+	mustReach(t, "RemoteHost *", lab.WAN, from(wanOther6), open, greeting)
+
+	if err := d.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !upnpcWorking(t, lan, id) || !upnpcWorking(t, lan, openID) {
+		t.Fatalf("pinholes %d and %d not kept across the restart", id, openID)
+	}
+	mustReach(t, "the RemoteHost after a restart", lab.WAN, from(wanHost6), filtered, greeting)
+	mustNotReach(t, "another WAN address after a restart", lab.WAN, from(wanOther6), filtered)
+	mustReach(t, "RemoteHost * after a restart", lab.WAN, from(wanOther6), open, greeting)
+	if out := upnpc6(t, lan, "-U", strconv.Itoa(id), "600"); strings.Contains(out, "failed") || !strings.Contains(out, "UpdatePinhole: Pinhole ID") {
+		t.Fatalf("upnpc -6 -U %d 600 after the restart printed:\n%s", id, out)
+	}
+}
