@@ -250,10 +250,9 @@ func (d *gatewayDaemon) follow(ctx context.Context, s *lanSide, w *wanSide) {
 	lans, err := d.resolveListeners(s.cfg)
 	lans = servable(lans, s.cfg.ExternalInterface)
 	if slices.Equal(lans, s.lans) {
-		// The UPnP service's IPv6 addresses may have changed. It is
-		// given the IPv4 ones, as at start: it finds its IPv6 ones
-		// itself (upnpAddrs6).
-		if err := s.upnp.apply(s.cfg, ipv4Only(lans)); err != nil {
+		// The UPnP service's IPv6 addresses may have changed (it takes
+		// the IPv4 ones of lans and finds its IPv6 ones itself).
+		if err := s.upnp.apply(s.cfg, lans); err != nil {
 			d.log.Error("UPnP IGD not serving", "err", err)
 		}
 		return
