@@ -316,8 +316,9 @@ func DefaultOutboundTimeout(p gateway.Protocol) (time.Duration, error) {
 // mayActFor reports whether client may open or change a pinhole for
 // internal: always outside secure mode; in secure mode when internal is
 // client's own address, when the neighbour table gives both the same
-// link-layer address (another address of the same host), or when the
-// third-party rule allows it.
+// link-layer address (another address of the same host: only an address
+// of a served LAN prefix is looked up, since a lookup may solicit it), or
+// when the third-party rule allows it.
 func (s *Server) mayActFor(client, internal netip.Addr) bool {
 	client, internal = client.Unmap().WithZone(""), internal.Unmap().WithZone("")
 	if s.allowForeign.Load() || client == internal {
@@ -326,7 +327,7 @@ func (s *Server) mayActFor(client, internal netip.Addr) bool {
 	if s.cfg.MayActFor != nil && s.cfg.MayActFor(client, internal) {
 		return true
 	}
-	if s.cfg.Neighbours == nil {
+	if s.cfg.Neighbours == nil || !s.allowed(internal) {
 		return false
 	}
 	hc, err := s.cfg.Neighbours.LinkAddr(client)
