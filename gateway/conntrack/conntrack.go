@@ -95,8 +95,10 @@ func Forget(netns int, c Changes) (int, error) {
 		if !m.matches(f) {
 			continue
 		}
-		// The original tuple and the zone identify an entry.
-		err := conn.Delete(nfct.Flow{TupleOrig: f.TupleOrig, Zone: f.Zone})
+		// The original tuple and the zone identify an entry; the reply
+		// tuple goes along only because the library takes the message's
+		// family from both tuples (IPv4 unless both are IPv6).
+		err := conn.Delete(nfct.Flow{TupleOrig: f.TupleOrig, TupleReply: f.TupleReply, Zone: f.Zone})
 		switch {
 		case err == nil:
 			n++

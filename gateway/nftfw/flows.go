@@ -102,15 +102,17 @@ func (f *Firewall) peerFlowChanges(pc *peerChange, add []gateway.Mapping, c *con
 // translation end on their own. The caller holds f.mu, so that a later
 // transaction cannot grant the port again before the old flows are gone.
 func (f *Firewall) forgetFlows(c conntrack.Changes) {
-	if len(c.Ended)+len(c.Granted) == 0 {
+	if len(c.Ended)+len(c.Granted)+len(c.Closed)+len(c.Filtered) == 0 {
 		return
 	}
 	n, err := conntrack.Forget(f.netns, c)
 	if err != nil {
 		f.log.Warn("conntrack entries of changed mappings not all deleted",
-			"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n, "err", err)
+			"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
+			"filtered", len(c.Filtered), "deleted", n, "err", err)
 		return
 	}
 	f.log.Debug("conntrack entries of changed mappings deleted",
-		"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n)
+		"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
+		"filtered", len(c.Filtered), "deleted", n)
 }
