@@ -54,6 +54,17 @@ type Changes struct {
 	// their next packets take the mapping. Their Protocol and ExternalPort
 	// fields are used, and the family of Internal when it is valid.
 	Granted []gateway.Mapping
+	// Closed are the pinholes removed (RFC 6887 §11: inbound traffic to an
+	// IPv6 endpoint, untranslated): the entries of connections that came
+	// in to them are deleted, those the endpoint opened itself are kept.
+	// Their Protocol and Internal fields are used.
+	Closed []gateway.Mapping
+	// Filtered are pinholes and IPv4 mappings whose filters changed
+	// (RFC 6887 §13.3), with the filters they have now, not empty: the
+	// entries of connections that came in to them from a peer none of the
+	// filters admits are deleted. Their Protocol, Internal, Filters and,
+	// for a mapping (not Pinhole), ExternalPort fields are used.
+	Filtered []gateway.Mapping
 }
 
 // Forget deletes the conntrack entries of the changes c, in the network
@@ -84,8 +95,10 @@ func Forget(netns int, c Changes) (int, error) {
 		if !m.matches(f) {
 			continue
 		}
-		// The original tuple and the zone identify an entry.
-		err := conn.Delete(nfct.Flow{TupleOrig: f.TupleOrig, Zone: f.Zone})
+		// The original tuple and the zone identify an entry; the reply
+		// tuple goes along only because the library takes the message's
+		// family from both tuples (IPv4 unless both are IPv6).
+		err := conn.Delete(nfct.Flow{TupleOrig: f.TupleOrig, TupleReply: f.TupleReply, Zone: f.Zone})
 		switch {
 		case err == nil:
 			n++
@@ -115,10 +128,22 @@ type portKey struct {
 	eport uint16
 }
 
+// pinKey is a pinhole as an entry shows it: protocol and internal
+// endpoint.
+type pinKey struct {
+	proto    uint8
+	internal netip.AddrPort
+}
+
 // matcher recognises the entries of a set of changes.
 type matcher struct {
 	ended   map[flowKey]struct{}
 	granted map[portKey]struct{}
+	closed  map[pinKey]struct{}
+	// filteredPins and filteredMaps hold the filters of the pinholes and
+	// mappings whose filters changed.
+	filteredPins map[pinKey][]gateway.Filter
+	filteredMaps map[flowKey][]gateway.Filter
 	// family is that of the mappings' internal addresses, or unspecified
 	// when they mix IPv4 and IPv6.
 	family netfilter.ProtoFamily
@@ -129,8 +154,11 @@ type matcher struct {
 // unspecified.
 func newMatcher(c Changes) matcher {
 	m := matcher{
-		ended:   make(map[flowKey]struct{}, len(c.Ended)),
-		granted: make(map[portKey]struct{}, len(c.Granted)),
+		ended:        make(map[flowKey]struct{}, len(c.Ended)),
+		granted:      make(map[portKey]struct{}, len(c.Granted)),
+		closed:       make(map[pinKey]struct{}, len(c.Closed)),
+		filteredPins: make(map[pinKey][]gateway.Filter),
+		filteredMaps: make(map[flowKey][]gateway.Filter),
 	}
 	var v4, v6 bool
 	note := func(addr netip.Addr) {
@@ -154,6 +182,25 @@ func newMatcher(c Changes) matcher {
 		}
 		m.granted[portKey{uint8(mp.Protocol), mp.ExternalPort}] = struct{}{}
 	}
+	for _, mp := range c.Closed {
+		if addr := mp.Internal.Addr(); addr.IsValid() {
+			note(addr.Unmap())
+			m.closed[pinKey{uint8(mp.Protocol), netip.AddrPortFrom(addr.Unmap(), mp.Internal.Port())}] = struct{}{}
+		}
+	}
+	for _, mp := range c.Filtered {
+		addr := mp.Internal.Addr().Unmap()
+		if !addr.IsValid() || len(mp.Filters) == 0 {
+			continue
+		}
+		note(addr)
+		ep := netip.AddrPortFrom(addr, mp.Internal.Port())
+		if mp.Pinhole {
+			m.filteredPins[pinKey{uint8(mp.Protocol), ep}] = mp.Filters
+		} else {
+			m.filteredMaps[flowKey{uint8(mp.Protocol), mp.ExternalPort, ep}] = mp.Filters
+		}
+	}
 	switch {
 	case v4 && !v6:
 		m.family = netfilter.ProtoIPv4
@@ -166,15 +213,30 @@ func newMatcher(c Changes) matcher {
 }
 
 // empty reports whether m matches nothing.
-func (m matcher) empty() bool { return len(m.ended) == 0 && len(m.granted) == 0 }
+func (m matcher) empty() bool {
+	return len(m.ended)+len(m.granted)+len(m.closed)+len(m.filteredPins)+len(m.filteredMaps) == 0
+}
 
 // matches reports whether entry f is one of the matcher's.
 func (m matcher) matches(f nfct.Flow) bool {
 	orig, reply := f.TupleOrig, f.TupleReply
 	proto := orig.Proto.Protocol
+	remote := netip.AddrPortFrom(orig.IP.SourceAddress.Unmap(), orig.Proto.SourcePort)
 	if f.Status.DstNAT() {
 		from := netip.AddrPortFrom(reply.IP.SourceAddress.Unmap(), reply.Proto.SourcePort)
 		if _, ok := m.ended[flowKey{proto, orig.Proto.DestinationPort, from}]; ok {
+			return true
+		}
+		if fs, ok := m.filteredMaps[flowKey{proto, orig.Proto.DestinationPort, from}]; ok && !admits(fs, remote) {
+			return true
+		}
+	}
+	if f.Status&(nfct.StatusDstNAT|nfct.StatusSrcNAT) == 0 {
+		to := pinKey{proto, netip.AddrPortFrom(orig.IP.DestinationAddress.Unmap(), orig.Proto.DestinationPort)}
+		if _, ok := m.closed[to]; ok {
+			return true
+		}
+		if fs, ok := m.filteredPins[to]; ok && !admits(fs, remote) {
 			return true
 		}
 	}
@@ -186,6 +248,20 @@ func (m matcher) matches(f nfct.Flow) bool {
 	}
 	if f.Status&(nfct.StatusDstNAT|nfct.StatusSrcNAT|nfct.StatusSeenReply) == 0 {
 		if _, ok := m.granted[portKey{proto, orig.Proto.DestinationPort}]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// admits reports whether one of the filters fs admits the remote peer.
+func admits(fs []gateway.Filter, remote netip.AddrPort) bool {
+	for _, f := range fs {
+		p := f.Remote
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		if p.Contains(remote.Addr()) && (f.Port == 0 || f.Port == remote.Port()) {
 			return true
 		}
 	}

@@ -134,3 +134,51 @@ func TestForgetBadNamespace(t *testing.T) {
 		t.Errorf("Forget(-1, %+v) = %d, %v; want 0 and an error", c, n, err)
 	}
 }
+
+func TestMatchesPinholes(t *testing.T) {
+	const (
+		plain = nfct.StatusConfirmed | nfct.StatusSeenReply
+		dnat  = nfct.StatusDstNAT | nfct.StatusDstNATDone | nfct.StatusConfirmed
+	)
+	peer := []gateway.Filter{{Remote: netip.MustParsePrefix("2001:db8:203::/64"), Port: 0}}
+	m := newMatcher(Changes{
+		Closed: []gateway.Mapping{{Protocol: gateway.UDP, Pinhole: true,
+			Internal: netip.MustParseAddrPort("[2001:db8:100::10]:5001")}},
+		Filtered: []gateway.Mapping{
+			{Protocol: gateway.TCP, Pinhole: true, Filters: peer,
+				Internal: netip.MustParseAddrPort("[2001:db8:100::10]:8080")},
+			{Protocol: gateway.UDP, ExternalPort: 15000, Internal: netip.MustParseAddrPort("198.51.100.10:5001"),
+				Filters: []gateway.Filter{{Remote: netip.MustParsePrefix("::ffff:203.0.113.2/128"), Port: 40000}}},
+		},
+	})
+	if m.family != netfilter.ProtoUnspec {
+		t.Errorf("family = %v; want unspecified (both)", m.family)
+	}
+	tests := []struct {
+		name string
+		f    nfct.Flow
+		want bool
+	}{
+		{"inbound to a closed pinhole", flow(gateway.UDP, plain,
+			"[2001:db8:203::2]:40000", "[2001:db8:100::10]:5001", "[2001:db8:100::10]:5001", "[2001:db8:203::2]:40000"), true},
+		{"outbound from a closed pinhole's endpoint", flow(gateway.UDP, plain,
+			"[2001:db8:100::10]:5001", "[2001:db8:203::2]:40000", "[2001:db8:203::2]:40000", "[2001:db8:100::10]:5001"), false},
+		{"inbound to another port", flow(gateway.UDP, plain,
+			"[2001:db8:203::2]:40000", "[2001:db8:100::10]:5002", "[2001:db8:100::10]:5002", "[2001:db8:203::2]:40000"), false},
+		{"inbound from a peer the filter admits", flow(gateway.TCP, plain,
+			"[2001:db8:203::2]:40000", "[2001:db8:100::10]:8080", "[2001:db8:100::10]:8080", "[2001:db8:203::2]:40000"), false},
+		{"inbound from a peer the filter no longer admits", flow(gateway.TCP, plain,
+			"[2001:db8:204::2]:40000", "[2001:db8:100::10]:8080", "[2001:db8:100::10]:8080", "[2001:db8:204::2]:40000"), true},
+		{"IPv4 mapping, admitted peer", flow(gateway.UDP, dnat,
+			"203.0.113.2:40000", "203.0.113.1:15000", "198.51.100.10:5001", "203.0.113.2:40000"), false},
+		{"IPv4 mapping, admitted address, other port", flow(gateway.UDP, dnat,
+			"203.0.113.2:40001", "203.0.113.1:15000", "198.51.100.10:5001", "203.0.113.2:40001"), true},
+		{"IPv4 mapping, other peer", flow(gateway.UDP, dnat,
+			"203.0.113.3:40000", "203.0.113.1:15000", "198.51.100.10:5001", "203.0.113.3:40000"), true},
+	}
+	for _, tt := range tests {
+		if got := m.matches(tt.f); got != tt.want {
+			t.Errorf("%s: matches = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}

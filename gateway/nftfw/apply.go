@@ -180,6 +180,7 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 		err := f.commit(p)
 		if err == nil {
 			flows := f.flowChanges(p)
+			f.peerFlowChanges(peers, add, &flows)
 			f.idx.adopt(p)
 			f.peers.adopt(peers)
 			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),

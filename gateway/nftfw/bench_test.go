@@ -104,15 +104,32 @@ func BenchmarkApplyBatch500(b *testing.B) {
 	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "mappings/s")
 }
 
-// BenchmarkReconcile100k reconciles 100,000 mappings (indexMapping): "adopt"
-// finds them all in the kernel, as a restart does; "add" finds the table
-// gone and installs it again with every mapping, as after `nft flush
-// ruleset`.
+// reconcilePinhole returns the i-th of 100,000 unfiltered pinholes of
+// BenchmarkReconcile100k: TCP then UDP, 50,000 each, to ports 1024 and on
+// of 2001:db8:100::(i/1000 % 50):20000+i%1000.
+func reconcilePinhole(i int) gateway.Mapping {
+	m := indexMapping(i)
+	a := netip.MustParseAddr("2001:db8:100::").As16()
+	a[14], a[15] = byte(i%50000/1000>>8), byte(i%50000/1000)
+	m.Internal = netip.AddrPortFrom(netip.AddrFrom16(a), uint16(20000+i%1000))
+	m.ExternalPort, m.Pinhole = m.Internal.Port(), true
+	return m
+}
+
+// BenchmarkReconcile100k reconciles 100,000 mappings (indexMapping), or
+// 100,000 unfiltered pinholes (reconcilePinhole): "adopt" finds them all in
+// the kernel, as a restart does; "add" finds the table gone and installs
+// it again with every mapping, as after `nft flush ruleset`.
 func BenchmarkReconcile100k(b *testing.B) {
+	b.Run("mappings", func(b *testing.B) { benchReconcile(b, indexMapping) })
+	b.Run("pinholes", func(b *testing.B) { benchReconcile(b, reconcilePinhole) })
+}
+
+func benchReconcile(b *testing.B, mapping func(int) gateway.Mapping) {
 	const n = 100000
 	want := make([]gateway.Mapping, n)
 	for i := range want {
-		want[i] = indexMapping(i)
+		want[i] = mapping(i)
 	}
 	// The leases expire at one moment: each Reconcile wants what is left
 	// of their lifetime, as the lease table would.

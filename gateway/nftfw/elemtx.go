@@ -15,16 +15,25 @@ import (
 // reports are the kernel's errnos (ENOENT for an element to delete that is
 // not there).
 func (s *nfSocket) commitElems(table string, p *plan) error {
-	steps := []struct {
-		set   string
-		elems []nftables.SetElement
-		del   bool
-	}{
+	return s.commitSteps(table, []elemStep{
 		{inboundName, p.delIn, true},
 		{outboundName, p.delOut, true},
 		{inboundName, p.addIn, false},
 		{outboundName, p.addOut, false},
-	}
+	})
+}
+
+// elemStep is a part of a transaction of commitSteps: elements of one set
+// to add, or to delete (by key) when del.
+type elemStep struct {
+	set   string
+	elems []nftables.SetElement
+	del   bool
+}
+
+// commitSteps sends the steps to the sets of table as one transaction, in
+// their order, as commitElems does.
+func (s *nfSocket) commitSteps(table string, steps []elemStep) error {
 	b := s.out[:0]
 	batch := s.nextSeq()
 	b = appendBatchMsg(b, unix.NFNL_MSG_BATCH_BEGIN, batch)

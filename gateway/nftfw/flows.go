@@ -1,6 +1,8 @@
 package nftfw
 
 import (
+	"slices"
+
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/gateway/conntrack"
 )
@@ -52,6 +54,46 @@ func (f *Firewall) flowChanges(p *plan) conntrack.Changes {
 	return c
 }
 
+// peerFlowChanges adds to c what the committed peerChange pc changes for
+// conntrack, as the indexes hold things before it is adopted: the pinholes
+// it removes are Closed; the pinholes, and the IPv4 mappings of add kept on
+// the same internal endpoint, whose filters it changes to others that
+// restrict are Filtered. With Config.KeepFlows it adds nothing. The caller
+// holds f.mu.
+func (f *Firewall) peerFlowChanges(pc *peerChange, add []gateway.Mapping, c *conntrack.Changes) {
+	if f.keepFlows || pc == nil {
+		return
+	}
+	for k, e := range pc.pins {
+		old, held := f.peers.pins[k]
+		switch {
+		case !held:
+		case e == nil:
+			c.Closed = append(c.Closed, k.mapping())
+		case len(e.filters) > 0 && !slices.Equal(old.filters, e.filters):
+			m := k.mapping()
+			m.Filters = e.filters
+			c.Filtered = append(c.Filtered, m)
+		}
+	}
+	for _, m := range add {
+		fs := effectiveFilters(m.Filters)
+		if m.Pinhole || len(fs) == 0 {
+			continue
+		}
+		k := keyOf(m)
+		in, mapped := f.idx.in[k]
+		if !mapped || in.addr != m.Internal.Addr().Unmap().As4() || in.iport != m.Internal.Port() {
+			continue // new, or moved: Ended has the old flows
+		}
+		if old, held := f.peers.v4[k]; held && slices.Equal(old.filters, fs) {
+			continue
+		}
+		c.Filtered = append(c.Filtered, gateway.Mapping{Protocol: m.Protocol, ExternalPort: m.ExternalPort,
+			Internal: m.Internal, Filters: fs})
+	}
+}
+
 // forgetFlows deletes the conntrack entries of the changes c, once the
 // transaction that made them is committed, so that flows the kernel already
 // tracks stop reaching the old internal endpoints of their ports and reach
@@ -60,15 +102,17 @@ func (f *Firewall) flowChanges(p *plan) conntrack.Changes {
 // translation end on their own. The caller holds f.mu, so that a later
 // transaction cannot grant the port again before the old flows are gone.
 func (f *Firewall) forgetFlows(c conntrack.Changes) {
-	if len(c.Ended)+len(c.Granted) == 0 {
+	if len(c.Ended)+len(c.Granted)+len(c.Closed)+len(c.Filtered) == 0 {
 		return
 	}
 	n, err := conntrack.Forget(f.netns, c)
 	if err != nil {
 		f.log.Warn("conntrack entries of changed mappings not all deleted",
-			"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n, "err", err)
+			"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
+			"filtered", len(c.Filtered), "deleted", n, "err", err)
 		return
 	}
 	f.log.Debug("conntrack entries of changed mappings deleted",
-		"ended", len(c.Ended), "granted", len(c.Granted), "deleted", n)
+		"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
+		"filtered", len(c.Filtered), "deleted", n)
 }

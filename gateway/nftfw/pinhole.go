@@ -45,6 +45,12 @@ func pinKeyOf(m gateway.Mapping) pinKey {
 	return pinKey{m.Protocol, m.Internal.Addr().As16(), m.Internal.Port()}
 }
 
+// mapping returns the pinhole of k, without lifetime or filters.
+func (k pinKey) mapping() gateway.Mapping {
+	ep := netip.AddrPortFrom(netip.AddrFrom16(k.addr), k.port)
+	return gateway.Mapping{Protocol: k.proto, ExternalPort: k.port, Internal: ep, Pinhole: true}
+}
+
 // effectiveFilters returns the filters that restrict anything: none when
 // one of them admits every peer.
 func effectiveFilters(fs []gateway.Filter) []gateway.Filter {

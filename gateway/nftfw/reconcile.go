@@ -113,11 +113,11 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	if err := f.commitDiff(&d); err != nil {
 		return r, err
 	}
-	// The mappings the kernel held and stops holding: their flows go too,
-	// as after Apply.
-	f.forgetFlows(conntrack.Changes{Ended: in.ended})
-	pr, err := f.reconcilePeers(start, want)
+	// The mappings and pinholes the kernel held and stops holding: their
+	// flows go too, as after Apply.
+	pr, closed, err := f.reconcilePeers(start, want)
 	r.Adopted, r.Added, r.Removed = r.Adopted+pr.Adopted, r.Added+pr.Added, r.Removed+pr.Removed
+	f.forgetFlows(conntrack.Changes{Ended: in.ended, Closed: closed})
 	return r, err
 }
 

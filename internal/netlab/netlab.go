@@ -223,6 +223,11 @@ const labFirewall6 = `table inet filter {
 }
 `
 
+// Firewall6 is the nft script of the gateway's own IPv6 firewall
+// (labFirewall6), for tests that load it again after `nft flush ruleset`,
+// as a reload of /etc/nftables.conf does.
+const Firewall6 = labFirewall6
+
 func (l *Lab) build(ctx context.Context) error {
 	// Namespaces, each with lo up and DAD off before any link exists, so
 	// that links created later (including veth peers created from the

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ type UDPSink struct {
 // ListenUDPSink receives datagrams on addr of h until the test ends.
 func ListenUDPSink(t testing.TB, h *Host, addr string) *UDPSink {
 	t.Helper()
-	pc, err := h.ListenPacket("udp4", addr)
+	pc, err := h.ListenPacket(udpNetwork(addr), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +71,11 @@ func (s *UDPSink) From() string {
 // until the test ends.
 func SendUDPFlow(t testing.TB, h *Host, local, to string) {
 	t.Helper()
-	pc, err := h.ListenPacket("udp4", local)
+	pc, err := h.ListenPacket(udpNetwork(to), local)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, err := net.ResolveUDPAddr("udp4", to)
+	dst, err := net.ResolveUDPAddr(udpNetwork(to), to)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,4 +96,13 @@ func SendUDPFlow(t testing.TB, h *Host, local, to string) {
 			}
 		}
 	}()
+}
+
+// udpNetwork returns "udp6" for an address of an IPv6 literal ("[...]:port"),
+// "udp4" for any other.
+func udpNetwork(addr string) string {
+	if strings.HasPrefix(addr, "[") {
+		return "udp6"
+	}
+	return "udp4"
 }
