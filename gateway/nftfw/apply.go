@@ -155,9 +155,12 @@ type epChange struct {
 // which also restarts its kernel timeout), and so does adding a key that is
 // held already.
 //
-// An internal address must be IPv4 (IPv4-mapped IPv6 is accepted); IPv6
-// returns ErrIPv6. The context is checked before the transaction starts;
-// netlink itself cannot be cancelled.
+// A pinhole (Mapping.Pinhole: an IPv6 internal endpoint, nothing
+// translated) is identified by (Protocol, Internal) instead; every other
+// mapping's internal address must be IPv4 (IPv4-mapped IPv6 is accepted),
+// and one that would translate to IPv6 returns ErrIPv6. The context is
+// checked before the transaction starts; netlink itself cannot be
+// cancelled.
 func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -184,7 +187,7 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 			f.idx.adopt(p)
 			f.peers.adopt(peers)
 			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
-				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut), "held", len(f.idx.in))
+				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut)+peers.elements(), "held", len(f.idx.in))
 			f.forgetFlows(flows)
 			return nil
 		}

@@ -155,9 +155,9 @@ var _ gateway.Firewall = (*Firewall)(nil)
 var (
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("nftfw: closed")
-	// ErrIPv6 is returned by Apply for a mapping with an IPv6 internal
-	// address.
-	ErrIPv6 = errors.New("nftfw: IPv6 mapping not supported yet")
+	// ErrIPv6 is returned by Apply for a mapping that would translate to
+	// an IPv6 internal address (NAT66); IPv6 pinholes are not refused.
+	ErrIPv6 = errors.New("nftfw: IPv6 translation not supported")
 )
 
 // Config configures a Firewall. Only ExternalInterface is required.

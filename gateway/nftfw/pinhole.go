@@ -195,6 +195,14 @@ type peerChange struct {
 	v4       map[inKey]*peerEntry
 }
 
+// elements counts the elements c deletes and adds; 0 for nil.
+func (c *peerChange) elements() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.del) + len(c.add)
+}
+
 // queue adds the elements es to the deletions, or to the additions with
 // timeout t.
 func (c *peerChange) queue(es peerElems, del bool, t time.Duration) {
