@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +20,15 @@ const (
 	healDeadline = time.Second
 )
 
-// TestKernelHealed: with 100 mappings live, `nft flush ruleset` (which also
-// deletes the lab's own masquerade table: inbound mappings need none) and
-// then `nft delete table inet portleased`: each time all 100 elements are
-// back in the kernel and the WAN host reaches a LAN server through one of
-// them within 1 s, the daemon logs the repair, the kernel equals the table,
-// and a new natpmpc request succeeds.
+// TestKernelHealed: with 100 mappings and an IPv6 pinhole live, `nft flush
+// ruleset` (which also deletes the lab's own masquerade and filter tables:
+// inbound mappings need neither) and then `nft delete table inet
+// portleased`: each time all 100 elements are back in the kernel and the
+// WAN host reaches a LAN server through one of them within 1 s, the pinhole
+// is back (and, with the lab's default-drop IPv6 forward chain still there
+// after the table's deletion, lets the WAN host through again), the daemon
+// logs the repair, the kernel equals the table, and a new natpmpc request
+// succeeds.
 func TestKernelHealed(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
@@ -44,6 +48,13 @@ func TestKernelHealed(t *testing.T) {
 	if got, err := fetchTCP(lab.WAN, ext); err != nil || got != served {
 		t.Fatalf("before any change the WAN host through %s got %q, %v", ext, got, err)
 	}
+	const served6 = "reached through the pinhole after the repair"
+	pinhole := netip.AddrPortFrom(lanHost6, 21500)
+	serveTCP6(t, lan, pinhole.Port(), served6)
+	if r := portleaseMapJSON(t, lan, "tcp", "21500", "--to", lanHost6.String(), "--protocol", "pcp", "--lifetime", "3600"); !r.Pinhole {
+		t.Fatalf("portlease map --to %v granted %+v; want a pinhole", lanHost6, r)
+	}
+	mustReach(t, "before any change", lab.WAN, anySource, pinhole, served6)
 
 	for i, change := range [][]string{{"flush", "ruleset"}, {"delete", "table", "inet", "portleased"}} {
 		what := "nft " + strings.Join(change, " ")
@@ -74,6 +85,14 @@ func TestKernelHealed(t *testing.T) {
 				what, time.Since(changed).Round(time.Millisecond), elems, healMappings, ext, fetched, fetchErr)
 		}
 		t.Logf("%s: all %d mappings forward again %v later", what, healMappings, time.Since(changed).Round(time.Millisecond))
+		pinholeBack := waitFor(changed.Add(healDeadline), func() bool {
+			out, err := runQuiet(lab.Gateway, healDeadline, "nft", "list", "set", "inet", "portleased", "pinhole6")
+			return err == nil && strings.Contains(out, lanHost6.String()+" . tcp . 21500")
+		})
+		if !pinholeBack {
+			t.Fatalf("%s: %v later the kernel's pinhole6 set lacks the pinhole to %v", what, time.Since(changed).Round(time.Millisecond), pinhole)
+		}
+		mustReach(t, what+": through the pinhole", lab.WAN, anySource, pinhole, served6)
 		eventually(t, what+": portleased logs the repair", func() bool {
 			return strings.Count(d.Log(), "nftables changed by another program; repaired") > repairs
 		})
