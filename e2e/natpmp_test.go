@@ -23,25 +23,11 @@ import (
 	"github.com/portlease/portlease/natpmp"
 )
 
-// serveTCP runs a TCP server on host that greets every connection with
-// greeting.
+// serveTCP runs a TCP server on host's IPv4 addresses that greets every
+// connection with greeting.
 func serveTCP(t *testing.T, host *netlab.Host, port int, greeting string) {
 	t.Helper()
-	ln, err := host.Listen("tcp4", fmt.Sprintf(":%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, greeting)
-			c.Close()
-		}
-	}()
+	netlab.ServeGreeting(t, host, "tcp4", uint16(port), greeting)
 }
 
 // fetchTCP connects from host to addr and returns the first line it reads.

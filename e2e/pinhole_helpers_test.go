@@ -18,21 +18,7 @@ import (
 // connection with greeting.
 func serveTCP6(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 	t.Helper()
-	ln, err := host.Listen("tcp6", fmt.Sprintf("[::]:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, greeting)
-			c.Close()
-		}
-	}()
+	netlab.ServeGreeting(t, host, "tcp6", port, greeting)
 }
 
 // fetchTCP6 connects from host, from source endpoint src (any address when

@@ -64,13 +64,7 @@ func (r Request) AppendBinary(b []byte) ([]byte, error) {
 	b = appendAddr(b, r.Client)
 	b = appendOpData(b, r.Opcode, r.Map, r.Peer)
 	b, err := appendOptions(b, r.Opcode, r.Options)
-	if err == nil && len(b)-start > MaxMessageLen {
-		err = ErrLongPacket
-	}
-	if err != nil {
-		return b[:start], err
-	}
-	return b, nil
+	return endMessage(b, start, err)
 }
 
 // MarshalBinary returns the request of §7.1.
@@ -272,4 +266,17 @@ func ClientAddress(b []byte) netip.Addr {
 		return netip.Addr{}
 	}
 	return decodeAddr(b[offReqClient:])
+}
+
+// endMessage ends the encoding of a message begun at b[start:]: b, or b
+// cut back to start with the error when appending failed or the message
+// outgrew MaxMessageLen (§7).
+func endMessage(b []byte, start int, err error) ([]byte, error) {
+	if err == nil && len(b)-start > MaxMessageLen {
+		err = ErrLongPacket
+	}
+	if err != nil {
+		return b[:start], err
+	}
+	return b, nil
 }

@@ -38,13 +38,7 @@ func (r Response) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, reserved[:]...)
 	b = appendOpData(b, r.Opcode, r.Map, r.Peer)
 	b, err := appendOptions(b, r.Opcode, r.Options)
-	if err == nil && len(b)-start > MaxMessageLen {
-		err = ErrLongPacket
-	}
-	if err != nil {
-		return b[:start], err
-	}
-	return b, nil
+	return endMessage(b, start, err)
 }
 
 // MarshalBinary returns the response of §7.2.

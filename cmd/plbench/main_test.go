@@ -13,6 +13,7 @@ import (
 
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/gateway/natpmpsrv"
+	"github.com/portlease/portlease/gateway/pcpsrv"
 	"github.com/portlease/portlease/gateway/upnpsrv"
 )
 
@@ -39,14 +40,15 @@ func newTable(t testing.TB, policy gateway.Policy) *gateway.Table {
 	return table
 }
 
-// startNATPMP serves table over NAT-PMP on 127.0.0.1 and returns the port.
+// startNATPMP serves table over NAT-PMP and PCP (one port, as portleased
+// does) on 127.0.0.1 and returns the port.
 func startNATPMP(t testing.TB, table *gateway.Table) int {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &natpmpsrv.Server{Table: table}
+	srv := &natpmpsrv.Server{Table: table, PCP: &pcpsrv.Server{Table: table}}
 	idx := loopbackIndex(t)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(conn, idx) }()
@@ -156,6 +158,37 @@ func TestNATPMPLifecycle(t *testing.T) {
 			}
 			if n := table.Len(); n != tt.leases {
 				t.Fatalf("after %s the table holds %d leases; want %d", tt.op, n, tt.leases)
+			}
+		})
+	}
+}
+
+// TestPCPLifecycle: plbench pcp maps, renews (the same nonces: the table
+// keeps the leases) and deletes (with those nonces) over PCP.
+func TestPCPLifecycle(t *testing.T) {
+	table := newTable(t, gateway.Policy{})
+	port := strconv.Itoa(startNATPMP(t, table))
+	base := []string{"pcp", "-gateway", "127.0.0.1", "-port", port, "-n", "500", "-c", "8"}
+	for _, tt := range []struct {
+		op     string
+		leases int
+	}{
+		{"map", 500},
+		{"renew", 500},
+		{"delete", 0},
+	} {
+		t.Run(tt.op, func(t *testing.T) {
+			res := checkRun(t, append(base, "-op", tt.op), 500)
+			if res["protocol"] != "pcp" || res["op"] != tt.op {
+				t.Errorf("result %v; want protocol pcp, op %s", res, tt.op)
+			}
+			if n := table.Len(); n != tt.leases {
+				t.Fatalf("after %s the table holds %d leases; want %d", tt.op, n, tt.leases)
+			}
+			for _, l := range table.Leases() {
+				if l.Origin != gateway.OriginPCP || l.Nonce == ([12]byte{}) {
+					t.Fatalf("lease %+v; want a PCP lease with a nonce", l)
+				}
 			}
 		})
 	}

@@ -79,36 +79,47 @@ func (c *natpmpClient) do(i int) (kind string, answered bool, latency time.Durat
 	if err != nil {
 		return kindMalformed, false, 0
 	}
+	return exchange(c.conn, c.cfg, req, c.buf[:], func(answer []byte) (string, bool) {
+		resp, err := natpmp.ParseResponse(answer)
+		if err != nil || resp.Header.Opcode != m.Opcode {
+			return "", false // a stray or unreadable packet
+		}
+		// An error reply may be the bare 8-byte header (§3.5),
+		// without the internal port to match.
+		if len(answer) >= natpmp.MappingResponseLen && resp.Mapping.InternalPort != port {
+			return "", false
+		}
+		if code := resp.Header.ResultCode; code != natpmp.Success {
+			return resultKind(code), true
+		}
+		return "", true
+	})
+}
+
+// exchange sends req on conn and waits for the answer that match accepts
+// (returning the errors_by_kind key of its result, "" for success),
+// reading into buf and retransmitting every cfg.timeout up to cfg.tries
+// sends. Packets match refuses are ignored.
+func exchange(conn *net.UDPConn, cfg *config, req, buf []byte, match func(answer []byte) (kind string, ok bool)) (kind string, answered bool, latency time.Duration) {
 	start := time.Now()
-	for range c.cfg.tries {
-		if _, err := c.conn.Write(req); err != nil {
+	for range cfg.tries {
+		if _, err := conn.Write(req); err != nil {
 			return kindNetwork, false, 0
 		}
-		if err := c.conn.SetReadDeadline(time.Now().Add(c.cfg.timeout)); err != nil {
+		if err := conn.SetReadDeadline(time.Now().Add(cfg.timeout)); err != nil {
 			return kindNetwork, false, 0
 		}
 		for {
-			n, err := c.conn.Read(c.buf[:])
+			n, err := conn.Read(buf)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break // retransmit
 			}
 			if err != nil {
 				return kindNetwork, false, 0
 			}
-			resp, err := natpmp.ParseResponse(c.buf[:n])
-			if err != nil || resp.Header.Opcode != m.Opcode {
-				continue // a stray or unreadable packet
+			if kind, ok := match(buf[:n]); ok {
+				return kind, true, time.Since(start)
 			}
-			// An error reply may be the bare 8-byte header (§3.5),
-			// without the internal port to match.
-			if n >= natpmp.MappingResponseLen && resp.Mapping.InternalPort != port {
-				continue
-			}
-			latency = time.Since(start)
-			if code := resp.Header.ResultCode; code != natpmp.Success {
-				return resultKind(code), true, latency
-			}
-			return "", true, latency
 		}
 	}
 	return kindTimeout, false, 0

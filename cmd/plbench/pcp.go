@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"time"
 
@@ -91,33 +89,15 @@ func (c *pcpClient) do(i int) (kind string, answered bool, latency time.Duration
 	if err != nil {
 		return kindMalformed, false, 0
 	}
-	start := time.Now()
-	for range c.cfg.tries {
-		if _, err := c.conn.Write(req); err != nil {
-			return kindNetwork, false, 0
+	return exchange(c.conn, c.cfg, req, c.buf[:], func(answer []byte) (string, bool) {
+		var resp pcp.Response
+		if resp.UnmarshalBinary(answer) != nil || resp.Opcode != pcp.OpMap ||
+			resp.Map.Nonce != m.Nonce || resp.Map.Protocol != m.Protocol || resp.Map.InternalPort != port {
+			return "", false // a stray or unreadable packet
 		}
-		if err := c.conn.SetReadDeadline(time.Now().Add(c.cfg.timeout)); err != nil {
-			return kindNetwork, false, 0
+		if resp.Result != pcp.Success {
+			return "pcp " + strconv.Itoa(int(resp.Result)), true
 		}
-		for {
-			n, err := c.conn.Read(c.buf[:])
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break // retransmit
-			}
-			if err != nil {
-				return kindNetwork, false, 0
-			}
-			var resp pcp.Response
-			if resp.UnmarshalBinary(c.buf[:n]) != nil || resp.Opcode != pcp.OpMap ||
-				resp.Map.Nonce != m.Nonce || resp.Map.Protocol != m.Protocol || resp.Map.InternalPort != port {
-				continue // a stray or unreadable packet
-			}
-			latency = time.Since(start)
-			if resp.Result != pcp.Success {
-				return "pcp " + strconv.Itoa(int(resp.Result)), true, latency
-			}
-			return "", true, latency
-		}
-	}
-	return kindTimeout, false, 0
+		return "", true
+	})
 }
