@@ -247,10 +247,14 @@ func (c *Client) service(ctx context.Context, m *Mapping) error {
 	case st.bind == nil || st.failures >= 2:
 		// First attempt, or the gateway keeps failing: look at every
 		// gateway and protocol again, this one first.
-		var oo outcome
-		oo, err = c.establish(ctx, m, st)
-		o = &oo
-	case st.verify && st.bind.method == UPnP && st.granted && !st.lost:
+		o, err = c.establish(ctx, m, st)
+		checked = o == nil
+	case st.bind.method == UPnP && st.granted && !st.lost && (st.verify || st.failures > 0):
+		// Over UPnP a verification, and an attempt after failures (a
+		// gateway that was away may have restarted), read the entry
+		// first: AddPortMapping succeeds alike for a mapping the gateway
+		// holds and for one it lost, and only the entry tells a renewal
+		// from a re-creation.
 		o, err = c.checkUPnP(ctx, m, st)
 		checked = true
 	case st.lost || !st.granted || st.failures > 0 || (!st.renewAt.IsZero() && !st.renewAt.After(start)) ||
@@ -271,12 +275,23 @@ func (c *Client) service(ctx context.Context, m *Mapping) error {
 	return err
 }
 
-// establish maps m afresh: on its binding first, then on every gateway
+// establish maps m afresh: on its binding first (over UPnP, for a granted
+// mapping, through checkUPnP, as service says why), then on every gateway
 // and protocol, looked for again after repeated failures.
-func (c *Client) establish(ctx context.Context, m *Mapping, st state) (outcome, error) {
+func (c *Client) establish(ctx context.Context, m *Mapping, st state) (*outcome, error) {
 	var first error
-	if st.bind != nil {
-		o, err := c.mapOn(ctx, *st.bind, m.req, st.cur.External.Port(), m)
+	if b := st.bind; b != nil {
+		var (
+			o   *outcome
+			err error
+		)
+		if b.method == UPnP && st.granted && !st.lost {
+			o, err = c.checkUPnP(ctx, m, st)
+		} else {
+			var oo outcome
+			oo, err = c.mapOn(ctx, *b, m.req, st.cur.External.Port(), m)
+			o = &oo
+		}
 		if err == nil || errors.Is(err, ErrConflict) || ctx.Err() != nil {
 			return o, err
 		}
@@ -285,7 +300,7 @@ func (c *Client) establish(ctx context.Context, m *Mapping, st state) (outcome, 
 	refresh := st.failures >= 2
 	gws, err := c.gateways(ctx, refresh)
 	if err != nil {
-		return outcome{}, errors.Join(first, err)
+		return nil, errors.Join(first, err)
 	}
 	if refresh {
 		for _, g := range gws {
@@ -297,12 +312,14 @@ func (c *Client) establish(ctx context.Context, m *Mapping, st state) (outcome, 
 	if err != nil && first != nil {
 		err = errors.Join(first, err)
 	}
-	return o, err
+	return &o, err
 }
 
 // checkUPnP verifies that the gateway still holds m (UPnP
-// GetSpecificPortMappingEntry) and makes it again when it does not. A nil
-// outcome with a nil error means all is well.
+// GetSpecificPortMappingEntry) and makes it again when it does not (the
+// outcome is restarted: a re-creation). After failures an entry in place
+// is renewed (its lease refreshed, and a Renewed event ends the Failed
+// ones). A nil outcome with a nil error means all is well.
 func (c *Client) checkUPnP(ctx context.Context, m *Mapping, st state) (*outcome, error) {
 	b := st.bind
 	if b.pinholeID != 0 {
@@ -323,6 +340,9 @@ func (c *Client) checkUPnP(ctx context.Context, m *Mapping, st state) (*outcome,
 		c.log.Warn("another mapping took the port: replacing it", "request", m.req.String(), "holder", e.Internal)
 	case !e.Enabled:
 		c.log.Warn("the gateway disabled a mapping: mapping again", "request", m.req.String())
+	case st.failures > 0:
+		o, err := c.mapOn(ctx, *b, m.req, eport, m)
+		return &o, err
 	default:
 		return nil, nil
 	}

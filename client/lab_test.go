@@ -72,6 +72,10 @@ func labClient(t *testing.T, lab *netlab.Lab, host *netlab.Host, cfg Config) (*C
 		}
 		t.Fatalf("the client does not see the lab's gateway %v from %v: the namespace runner is broken", lab.GatewayLANAddr4, host.Addr4)
 	}
+	// The host's one global IPv6 address is where its pinholes lead.
+	if addrs, err := c.PinholeAddrs(); err != nil || len(addrs) != 1 || addrs[0] != host.Addr6 {
+		t.Fatalf("PinholeAddrs = %v, %v; want [%v]", addrs, err, host.Addr6)
+	}
 	return c, lb
 }
 

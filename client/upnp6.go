@@ -101,12 +101,14 @@ func (c *Client) mapPinholeIGD(ctx context.Context, g *gateway, d igdDevice, r R
 // checkPinholeUPnP verifies that the IGD still holds a kept pinhole: an
 // UpdatePinhole with the lease granted (the service has no read action;
 // CheckPinholeWorking tells only whether traffic went through). A pinhole
-// the IGD lost is opened again. A nil outcome with a nil error means all
-// is well.
+// the IGD lost is opened again. After failures the update is reported as
+// the renewal it is. A nil outcome with a nil error means all is well.
 func (c *Client) checkPinholeUPnP(ctx context.Context, m *Mapping, st state) (*outcome, error) {
 	b := st.bind
 	err := b.dev.updatePinhole(ctx, b.pinholeID, pinholeLease(m.req))
 	switch {
+	case err == nil && st.failures > 0:
+		return &outcome{res: st.cur, bind: b}, nil
 	case err == nil:
 		return nil, nil
 	case !errors.Is(err, ErrNotFound):

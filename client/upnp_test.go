@@ -330,3 +330,56 @@ func TestList(t *testing.T) {
 		t.Fatalf("List with NAT-PMP only = %v; want ErrUnsupported", err)
 	}
 }
+
+// TestKeepUPnPAwayThenBack: a gateway that stops answering, for one failed
+// attempt or for several (which send the keeper looking at every gateway
+// again), and comes back having lost the mapping gets it made again and
+// reported as Recreated; one that comes back holding it, as Renewed.
+// AddPortMapping alone cannot tell the two apart: the entry must be read.
+func TestKeepUPnPAwayThenBack(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		failures int
+		lost     bool
+		want     EventKind
+	}{
+		{"one failure, mapping lost", 1, true, Recreated},
+		{"three failures, mapping lost", 3, true, Recreated},
+		{"one failure, mapping kept", 1, false, Renewed},
+		{"three failures, mapping kept", 3, false, Renewed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := newFakeIGD("http://127.0.0.1:5000/rootDesc.xml")
+			f := newFakeFinder(d)
+			c := newTestClient(t, nil, f, func(cfg *Config) {
+				cfg.Method = UPnP
+				cfg.CheckInterval = 200 * time.Millisecond
+			})
+			m, err := c.Keep(t.Context(), Request{Protocol: TCP, InternalPort: 4662})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Stop()
+			waitEvent(t, c.Client, Mapped)
+			d.set(func(d *fakeIGD) { d.fail = errors.New("connection refused") })
+			for n := 0; n < tt.failures; {
+				if ev := waitEvent(t, c.Client, Failed); ev.Request.Protocol != "" {
+					n++ // not a gateway check's
+				}
+			}
+			d.set(func(d *fakeIGD) {
+				d.fail = nil
+				if tt.lost {
+					clear(d.table)
+				}
+			})
+			ev := waitEvent(t, c.Client, Recreated, Renewed, Mapped)
+			if ev.Kind != tt.want || ev.Result.External.Port() != 4662 {
+				t.Fatalf("event %v; want %v of port 4662", ev, tt.want)
+			}
+			if e, ok := d.entry(TCP, 4662); !ok || e.Internal != own {
+				t.Fatalf("the gateway holds %+v, %v after the gateway came back", e, ok)
+			}
+		})
+	}
+}

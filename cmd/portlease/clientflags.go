@@ -27,7 +27,8 @@ const clientFlagsHelp = `Gateway options (every command):
                   The protocol to speak to the gateway (default auto: PCP
                   where the gateway answers it, then NAT-PMP, then UPnP IGD;
                   the log says which was chosen). IPv6 addresses (pinholes)
-                  are opened over PCP, through the IPv6 default router.
+                  are opened over PCP through the IPv6 default router, else
+                  over UPnP (the IGD's WANIPv6FirewallControl).
   --gateway ADDR  The gateway's address; default: the default route of each
                   interface.
   --interface IF  Use only this interface.

@@ -1,5 +1,5 @@
 // Command portlease keeps network ports open on whatever NAT router the
-// network has, over PCP, NAT-PMP or UPnP IGD, and IPv6 pinholes over PCP. `portlease keep` is a drop-in
+// network has, over PCP, NAT-PMP or UPnP IGD, and IPv6 pinholes over PCP or UPnP. `portlease keep` is a drop-in
 // replacement for upnp-daemon (same flags, same CSV and JSON files);
 // `portlease map|unmap|list|probe` are one-shot tools like upnpc and natpmpc.
 package main
@@ -20,7 +20,7 @@ const usage = `Usage: portlease COMMAND [options]
 
 portlease keeps network ports open on the NAT router of the network, over
 PCP (RFC 6887), NAT-PMP or UPnP IGD (v1 and v2), whichever the router speaks,
-and opens IPv6 firewall pinholes over PCP.
+and opens IPv6 firewall pinholes over PCP or UPnP (WANIPv6FirewallControl).
 
 Commands:
   keep            Keep the mappings listed in a file open, renewing them and
@@ -30,7 +30,7 @@ Commands:
   unmap PROTO PORT
                   Delete a mapping.
   list            Print the router's port mapping table (UPnP; PCP and
-                  NAT-PMP cannot list).
+                  NAT-PMP cannot list, and neither protocol lists pinholes).
   probe           Print the gateways found, the protocols each answers, the
                   external address, and whether it is reachable from outside.
   help [COMMAND]  Print this help, or a command's.

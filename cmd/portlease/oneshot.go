@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,11 +23,14 @@ const mapHelp = `Usage: portlease map PROTO PORT [options]
 
 map asks the gateway for a mapping of PORT (TCP or UDP) and prints what it
 granted: the external address and port, the lifetime, the protocol spoken
-and, over PCP, the mapping's nonce. unmap deletes it (over UPnP, the mapping
+and, over PCP, the mapping's nonce (over UPnP, a pinhole's UniqueID). unmap
+deletes it (over UPnP, the mapping
 of external port --external-port, or PORT; over NAT-PMP, this host's mapping
 of internal port PORT; over PCP, the mapping of internal port PORT whose
 nonce --nonce gives, RFC 6887 §15). An IPv6 address for --to opens a
-firewall pinhole to it over PCP (the gateway's IPv6 default router).
+firewall pinhole to it: over PCP (the IPv6 default router), else over UPnP
+(the IGD's WANIPv6FirewallControl:1), where map prints the pinhole's
+UniqueID, by which alone unmap --pinhole-id deletes it.
 
 Options:
   --external-port N   The external port wanted, and no other (default: PORT
@@ -36,11 +40,13 @@ Options:
   --to ADDR           Map to this LAN address instead of this machine's
                       (UPnP, or PCP THIRD_PARTY where the gateway allows it:
                       NAT-PMP maps only the asking host). An IPv6 address:
-                      a pinhole (PCP).
+                      a pinhole (PCP or UPnP).
   --allow PREFIX[,PORT]
                       Admit inbound traffic only from PREFIX (and from PORT);
                       repeat for more peers (PCP FILTER).
   --nonce HEX         unmap over PCP: the nonce map printed.
+  --pinhole-id N      unmap of a UPnP pinhole (--to its IPv6 address): the
+                      UniqueID map printed.
   --description TEXT  The description stored with the mapping (UPnP).
   --replace           If another host holds the external port, delete its
                       mapping and take the port (UPnP).
@@ -51,8 +57,9 @@ Options:
 const listHelp = `Usage: portlease list [options]
 
 list prints the gateway's port mapping table, read over UPnP IGD
-(GetGenericPortMappingEntry). NAT-PMP and PCP have no way to list mappings
-or pinholes (a UPnP WANIPv6FirewallControl client is not written yet).
+(GetGenericPortMappingEntry). NAT-PMP and PCP have no way to list mappings,
+and IPv6 pinholes are not listed: neither PCP nor UPnP's
+WANIPv6FirewallControl:1 has an action that lists them.
 
 Options:
   --json   Print the table as JSON.
@@ -87,6 +94,7 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		replace     = new(bool)
 		allow       filterFlags
 		nonce       = new(string)
+		pinholeID   = new(uint)
 	)
 	help := listHelp
 	switch cmd {
@@ -99,6 +107,7 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		fs.BoolVar(replace, "replace", false, "")
 		fs.Var(&allow, "allow", "")
 		fs.StringVar(nonce, "nonce", "", "")
+		fs.UintVar(pinholeID, "pinhole-id", 0, "")
 	case "probe":
 		help = probeHelp
 	}
@@ -153,6 +162,17 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 				return fail(fmt.Errorf("--nonce: %w", err))
 			}
 		}
+		if *pinholeID != 0 {
+			switch {
+			case cmd != "unmap":
+				return fail(errors.New("--pinhole-id: only unmap takes it (map prints it)"))
+			case *pinholeID > 65535:
+				return fail(fmt.Errorf("--pinhole-id %d: want a UniqueID, 1 to 65535", *pinholeID))
+			case !req.InternalAddr.Is6():
+				return fail(errors.New("--pinhole-id: give the pinhole's IPv6 address with --to"))
+			}
+			req.PinholeID = uint16(*pinholeID)
+		}
 	default:
 		if len(pos) != 0 {
 			return fail(fmt.Errorf("unexpected argument %q", pos[0]))
@@ -182,9 +202,15 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		}
 		fmt.Fprintf(stdout, "%s %s %s -> %s, %s, via %s (gateway %s)\n",
 			what, res.Protocol, res.External, res.Internal, lifetimeText(res.Lifetime), res.Method, res.Gateway)
-		if res.Method == client.PCP {
-			fmt.Fprintf(stdout, "nonce %s (portlease unmap %s %d --nonce %s)\n", res.Nonce,
-				strings.ToLower(string(res.Protocol)), res.Internal.Port(), res.Nonce)
+		unmap := fmt.Sprintf("portlease unmap %s %d", strings.ToLower(string(res.Protocol)), res.Internal.Port())
+		if req.InternalAddr.IsValid() {
+			unmap += " --to " + req.InternalAddr.String()
+		}
+		switch {
+		case res.Method == client.PCP:
+			fmt.Fprintf(stdout, "nonce %s (%s --nonce %s)\n", res.Nonce, unmap, res.Nonce)
+		case res.PinholeID != 0:
+			fmt.Fprintf(stdout, "pinhole id %d (%s --pinhole-id %d)\n", res.PinholeID, unmap, res.PinholeID)
 		}
 	case "unmap":
 		if err := c.Unmap(ctx, req); err != nil {
@@ -193,7 +219,7 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		if *asJSON {
 			return printJSON(stdout, map[string]any{"deleted": true, "protocol": req.Protocol, "port": req.InternalPort})
 		}
-		fmt.Fprintf(stdout, "deleted %s %d\n", req.Protocol, req.InternalPort)
+		fmt.Fprintf(stdout, "deleted %s\n", req)
 	case "list":
 		entries, err := c.List(ctx)
 		if err != nil {
@@ -243,7 +269,13 @@ func resultJSON(r client.Result) map[string]any {
 		"lifetime": int(r.Lifetime / time.Second), "method": r.Method, "gateway": r.Gateway.String(), "interface": r.Interface,
 	}
 	if r.Method == client.PCP {
-		out["nonce"], out["pinhole"] = r.Nonce.String(), r.Pinhole
+		out["nonce"] = r.Nonce.String()
+	}
+	if r.Method == client.PCP || r.Pinhole {
+		out["pinhole"] = r.Pinhole
+	}
+	if r.PinholeID != 0 {
+		out["pinhole_id"] = r.PinholeID
 	}
 	return out
 }
@@ -273,7 +305,7 @@ func printProbe(w io.Writer, gws []client.Gateway) {
 			if g.PCP != nil {
 				fmt.Fprintf(w, "  IPv6: pinholes to %s can be opened over PCP\n", g.Local)
 			} else {
-				fmt.Fprintln(w, "  IPv6: no PCP answer: pinholes cannot be opened (UPnP WANIPv6FirewallControl is not spoken yet)")
+				fmt.Fprintf(w, "  IPv6: no PCP answer: pinholes to %s go over UPnP where the IGD has WANIPv6FirewallControl\n", g.Local)
 			}
 			continue
 		}

@@ -12,10 +12,14 @@
 //	TCP  -ec (0: off)            the External Connections (remote control) port
 //
 // Each port is asked for the same external port, since eD2k peers and servers
-// reach a client at the port it announces. Usage:
+// reach a client at the port it announces. When the host has a global IPv6
+// address (on a link with an IPv6 default route), each port is also opened
+// to it as an IPv6 firewall pinhole: over PCP to the IPv6 default router, or
+// over UPnP (WANIPv6FirewallControl:1); -no-ipv6 leaves IPv6 alone, and
+// NAT-PMP opens none. Usage:
 //
 //	ed2k [-tcp 4662] [-udp-offset 3] [-kad 4672] [-ec 4712] [-no-tcp] [-no-udp] [-no-kad]
-//	     [-protocol auto|upnp|natpmp] [-gateway ADDR] [-interface IF] [-url URL]
+//	     [-no-ipv6] [-protocol auto|pcp|upnp|natpmp] [-gateway ADDR] [-interface IF] [-url URL]
 //	     [-lifetime 2h] [-check-interval 60s] [-replace] [-v]
 //
 // It prints one line per event on standard output, and logs on standard
@@ -59,7 +63,8 @@ func run() int {
 		noTCP     = flag.Bool("no-tcp", false, "do not map the TCP listen port")
 		noUDP     = flag.Bool("no-udp", false, "do not map the eD2k UDP port")
 		noKad     = flag.Bool("no-kad", false, "do not map the Kad UDP port")
-		method    = flag.String("protocol", "auto", "the protocol to speak to the router: auto, upnp or natpmp")
+		noIPv6    = flag.Bool("no-ipv6", false, "do not open the ports as IPv6 pinholes to this host's global IPv6 address")
+		method    = flag.String("protocol", "auto", "the protocol to speak to the router: auto, pcp, upnp or natpmp")
 		gateway   = flag.String("gateway", "", "the router's address (default: the default route of each interface)")
 		iface     = flag.String("interface", "", "use only this interface")
 		url       = flag.String("url", "", "UPnP: the IGD's description URL (skips SSDP discovery)")
@@ -106,9 +111,14 @@ func run() int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	speak, err := client.ParseMethod(*method)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ed2k: -protocol:", err)
+		return 1
+	}
 	cfg := client.Config{
 		Logger:         log,
-		Method:         client.Method(strings.ToLower(*method)),
+		Method:         speak,
 		Interface:      *iface,
 		DescriptionURL: *url,
 		CheckInterval:  *check,
@@ -143,9 +153,9 @@ func run() int {
 	if *replace {
 		policy = client.ConflictReplace
 	}
-	var kept []*client.Mapping
+	var reqs []client.Request
 	for _, p := range ports {
-		m, err := c.Keep(ctx, client.Request{
+		reqs = append(reqs, client.Request{
 			Protocol:     p.proto,
 			InternalPort: p.num,
 			ExternalPort: p.num,
@@ -153,8 +163,31 @@ func run() int {
 			Description:  "eD2k " + p.what,
 			OnConflict:   policy,
 		})
+	}
+	pinholes := 0
+	if !*noIPv6 && speak != client.NATPMP {
+		addrs, err := c.PinholeAddrs()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ed2k: no IPv6 pinholes:", err)
+		}
+		for _, a := range addrs {
+			for _, p := range ports {
+				reqs = append(reqs, client.Request{
+					Protocol:     p.proto,
+					InternalPort: p.num,
+					InternalAddr: a,
+					Lifetime:     *lifetime,
+					Description:  "eD2k " + p.what + " (IPv6)",
+				})
+				pinholes++
+			}
+		}
+	}
+	var kept []*client.Mapping
+	for _, r := range reqs {
+		m, err := c.Keep(ctx, r)
 		if m == nil {
-			fmt.Fprintf(os.Stderr, "ed2k: %s %d: %v\n", p.proto, p.num, err)
+			fmt.Fprintf(os.Stderr, "ed2k: %s: %v\n", r, err)
 			continue
 		}
 		kept = append(kept, m)
@@ -162,7 +195,7 @@ func run() int {
 	if len(kept) == 0 {
 		return 1
 	}
-	fmt.Printf("keeping %d ports; stop with Ctrl-C\n", len(kept))
+	fmt.Printf("keeping %d ports (%d of them IPv6 pinholes); stop with Ctrl-C\n", len(kept), pinholes)
 	<-ctx.Done()
 
 	// Delete the mappings, then close the client (which closes Events).
@@ -172,7 +205,7 @@ func run() int {
 	for _, m := range kept {
 		r := m.Request()
 		if err := m.Close(dctx); err != nil && !errors.Is(err, client.ErrNotFound) {
-			fmt.Fprintf(os.Stderr, "ed2k: delete %s %d: %v\n", r.Protocol, r.InternalPort, err)
+			fmt.Fprintf(os.Stderr, "ed2k: delete %s: %v\n", r, err)
 			status = 2
 		}
 	}
@@ -182,7 +215,8 @@ func run() int {
 	return status
 }
 
-// printEvent prints one line for ev.
+// printEvent prints one line for ev. A mapping reads "TCP 4662 -> 203.0.113.1:4662",
+// a pinhole "TCP 4662 pinhole [2001:db8::10]:4662".
 func printEvent(ev client.Event) {
 	r, res := ev.Request, ev.Result
 	switch ev.Kind {
@@ -191,16 +225,16 @@ func printEvent(ev client.Event) {
 		if res.Lifetime > 0 {
 			lt = "for " + res.Lifetime.String()
 		}
-		fmt.Printf("%s %s %d -> %s via %s (gateway %s), %s\n",
-			strings.ToLower(ev.Kind.String()), res.Protocol, res.Internal.Port(), res.External, res.Method, res.Gateway, lt)
+		fmt.Printf("%s %s via %s (gateway %s), %s\n",
+			strings.ToLower(ev.Kind.String()), granted(res), res.Method, res.Gateway, lt)
 	case client.Failed:
 		if r.Protocol == "" {
 			fmt.Printf("failed: %v\n", ev.Err)
 		} else {
-			fmt.Printf("failed %s %d: %v\n", r.Protocol, r.InternalPort, ev.Err)
+			fmt.Printf("failed %s: %v\n", r, ev.Err)
 		}
 	case client.Deleted:
-		fmt.Printf("deleted %s %d -> %s\n", res.Protocol, res.Internal.Port(), res.External)
+		fmt.Printf("deleted %s\n", granted(res))
 	case client.ExternalAddressChanged:
 		fmt.Printf("external address %s (gateway %s)\n", ev.ExternalAddress, ev.Gateway)
 	case client.DoubleNATDetected:
@@ -210,4 +244,13 @@ func printEvent(ev client.Event) {
 	default:
 		fmt.Println(ev)
 	}
+}
+
+// granted returns "TCP 4662 -> 203.0.113.1:4662" for a mapping, "TCP 4662
+// pinhole [2001:db8::10]:4662" for a pinhole.
+func granted(res client.Result) string {
+	if res.Pinhole {
+		return fmt.Sprintf("%s %d pinhole %s", res.Protocol, res.Internal.Port(), res.Internal)
+	}
+	return fmt.Sprintf("%s %d -> %s", res.Protocol, res.Internal.Port(), res.External)
 }
