@@ -309,21 +309,7 @@ func TestLabMiniUPnPd(t *testing.T) {
 // greeting, until the test ends.
 func greet(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 	t.Helper()
-	ln, err := host.Listen("tcp4", ":"+itoa(port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(greeting + "\n"))
-			c.Close()
-		}
-	}()
+	netlab.ServeGreeting(t, host, "tcp4", port, greeting)
 }
 
 // fetch connects from host to addr and returns the first line it reads.
