@@ -28,6 +28,11 @@ var (
 	// table listing from a gateway that speaks only NAT-PMP, or any
 	// mapping from a gateway that speaks only PCP.
 	ErrUnsupported = errors.New("client: not supported by the gateway")
+	// ErrNonceNeeded: a gateway refused to delete over NAT-PMP, which
+	// carries no nonce, a mapping that may have been made over PCP: such
+	// a mapping goes only with its nonce (RFC 6887 §15), the one Map
+	// returned in Result.Nonce (Request.Nonce, `portlease unmap --nonce`).
+	ErrNonceNeeded = errors.New("client: the mapping may have been made over PCP; deleting it needs its nonce (--nonce, printed by portlease map)")
 	// ErrNotFound: the mapping to delete is not on the gateway.
 	ErrNotFound = errors.New("client: no such mapping on the gateway")
 	// ErrDoubleNAT: the gateway's external address is private or

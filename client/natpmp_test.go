@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -409,4 +410,24 @@ func TestCloseEndsGoroutines(t *testing.T) {
 	waitEvent(t, c.Client, ExternalAddressChanged)
 	c.Close()
 	eventually(t, "the client's goroutines end", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestUnmapNATPMPRefusedNeedsNonce: a gateway that speaks PCP too refuses a
+// NAT-PMP deletion of a mapping made over PCP (it carries no nonce, RFC 6887
+// §15); Unmap without a nonce then says that the nonce map printed is
+// needed, besides the refusal.
+func TestUnmapNATPMPRefusedNeedsNonce(t *testing.T) {
+	f := newFakePMP(t)
+	f.mu.Lock()
+	f.code = natpmp.NotAuthorized
+	f.mu.Unlock()
+	c := newTestClient(t, f, nil, func(cfg *Config) { cfg.Method = NATPMP })
+	err := c.Unmap(t.Context(), Request{Protocol: TCP, InternalPort: 8080})
+	if err == nil || !errors.Is(err, ErrNonceNeeded) || !strings.Contains(err.Error(), "--nonce") {
+		t.Fatalf("Unmap = %v; want ErrNonceNeeded naming --nonce", err)
+	}
+	var re *natpmp.ResultError
+	if !errors.As(err, &re) || re.Code != natpmp.NotAuthorized {
+		t.Fatalf("Unmap = %v; want the gateway's NOT_AUTHORIZED kept", err)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/portlease/portlease/natpmp"
 )
 
 // binding is where a mapping lives: a gateway, the protocol spoken to it and,
@@ -352,7 +354,8 @@ func (c *Client) Map(ctx context.Context, r Request) (Result, error) {
 // protocol (RFC 6886 §3.4; a gateway deletes only the requester's own
 // mappings, and answers success for one it does not hold). Over PCP it is
 // found by internal address, port and protocol, and deleted only with its
-// nonce, r.Nonce (RFC 6887 §15); Auto tries PCP only when r.Nonce is set.
+// nonce, r.Nonce (RFC 6887 §15); Auto tries PCP only when r.Nonce is set,
+// and a gateway's NAT-PMP refusal without it is ErrNonceNeeded.
 // With Auto the protocols are tried in turn. A mapping found nowhere is
 // ErrNotFound.
 func (c *Client) Unmap(ctx context.Context, r Request) error {
@@ -435,6 +438,14 @@ func (c *Client) unmapNATPMP(ctx context.Context, g *gateway, r Request) error {
 	}
 	c.natpmpEpoch(g, a, nil)
 	if err := a.resp.Err(); err != nil {
+		var re *natpmp.ResultError
+		if r.Nonce.IsZero() && errors.As(err, &re) && re.Code == natpmp.NotAuthorized {
+			// A deletion of a mapping that is not there succeeds
+			// (RFC 6886 §3.4); a refusal is a mapping NAT-PMP may
+			// not touch, such as one made over PCP, which goes only
+			// with its nonce (RFC 6887 §15).
+			err = fmt.Errorf("%w: %w", ErrNonceNeeded, err)
+		}
 		return fail(err)
 	}
 	return nil

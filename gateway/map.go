@@ -155,7 +155,7 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 	// nor the other way round: both stay in force.
 	id, found := t.existing(req)
 	if found {
-		if req.CheckNonce && t.store.nonce(id) != req.Nonce {
+		if req.CheckNonce && t.store.nonce(id) != req.Nonce || !req.isPinhole() && !mayRenew(req.Origin, t.store.get(id).origin) {
 			return p, 0, ErrNonceMismatch
 		}
 		if req.Origin == OriginUPnP && !slices.Equal(t.store.filters(id), req.Filters) {
@@ -235,6 +235,19 @@ func (t *Table) existing(req *MapRequest) (leaseID, bool) {
 		return id, true
 	}
 	return 0, false
+}
+
+// mayRenew reports whether a request over origin may act on a lease that
+// origin leaseOrigin made without naming its PCP nonce. A PCP mapping is
+// renewed and deleted only with its nonce (RFC 6887 §11.3: a request for an
+// existing mapping whose "mapping nonce does not match" is refused; §15),
+// and NAT-PMP, sharing the port (RFC 6887 §9), has none to give: a NAT-PMP
+// request for the endpoint of a PCP lease is refused (ErrNonceMismatch)
+// rather than renew or delete it behind its nonce. UPnP names its mappings
+// its own way and is not bound here, nor are pinholes, which any protocol
+// renews (NAT-PMP has none: it is IPv4 only).
+func mayRenew(origin, leaseOrigin Origin) bool {
+	return origin != OriginNATPMP || leaseOrigin != OriginPCP
 }
 
 // finishMap waits for the kernel and the journal to take a grant or renewal,

@@ -6,9 +6,11 @@ import (
 	"net/netip"
 )
 
-// Delete removes the NAT-PMP or PCP lease of an internal endpoint (NAT-PMP
+// Delete removes the NAT-PMP lease of an internal endpoint (NAT-PMP
 // lifetime 0, RFC 6886 §3.4), or the pinhole of an IPv6 one; UPnP IPv4
-// leases of the same endpoint stay.
+// leases of the same endpoint stay. A lease made over PCP needs its nonce
+// (DeleteChecked, RFC 6887 §15): Delete refuses it with ErrNonceMismatch
+// and leaves it (see mayRenew); a pinhole goes whatever its origin.
 func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort) (Lease, error) {
 	internal = netip.AddrPortFrom(internal.Addr().Unmap(), internal.Port())
 	t.mu.Lock()
@@ -16,6 +18,10 @@ func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort)
 	if !ok {
 		t.mu.Unlock()
 		return Lease{}, ErrNotFound
+	}
+	if e := t.store.get(id); !e.pinhole() && !mayRenew(OriginNATPMP, e.origin) {
+		t.mu.Unlock()
+		return Lease{}, ErrNonceMismatch
 	}
 	return t.remove([]leaseID{id}, "deleted")[0], nil
 }

@@ -110,8 +110,16 @@ func TestThirdParty(t *testing.T) {
 	if _, ok := table.Lookup(gateway.TCP, netip.AddrPortFrom(other, 8080)); !ok {
 		t.Fatal("no lease for the third party")
 	}
+	// §13.1: "A PCP server receiving a THIRD_PARTY Option specifying
+	// the same address as the source address of the packet MUST return
+	// a MALFORMED_REQUEST result code."
 	req.Options.ThirdParty = host
-	wantResult(t, "THIRD_PARTY naming the client itself", ask(t, s, req), pcp.Success)
+	wantResult(t, "THIRD_PARTY naming the client itself", ask(t, s, req), pcp.MalformedRequest)
+	peer := pcp.Request{Opcode: pcp.OpPeer, Lifetime: 600, Client: host, Peer: pcp.PeerData{
+		MapData:    pcp.MapData{Nonce: nonceA, Protocol: pcp.ProtocolTCP, InternalPort: 8081},
+		RemotePort: 80, RemoteAddr: netip.MustParseAddr("203.0.113.9")}}
+	peer.Options.ThirdParty = host
+	wantResult(t, "PEER with THIRD_PARTY naming the client itself", ask(t, s, peer), pcp.MalformedRequest)
 }
 
 // TestMapRefusals: the result codes of the MAP checks and of the core's

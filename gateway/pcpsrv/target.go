@@ -10,12 +10,18 @@ import (
 // target returns the internal address a MAP or PEER request of client is
 // for: the client's own, or THIRD_PARTY's when the policy lets the client
 // act for it (RFC 6887 §13.1: "the PCP server ... MUST ... NOT_AUTHORIZED"
-// otherwise).
+// otherwise). THIRD_PARTY naming the client itself is MALFORMED_REQUEST
+// (§13.1: "A PCP server receiving a THIRD_PARTY Option specifying the same
+// address as the source address of the packet MUST return a
+// MALFORMED_REQUEST result code").
 func (s *Server) target(client netip.Addr, opts *pcp.Options) (netip.Addr, pcp.ResultCode) {
 	if !opts.ThirdParty.IsValid() {
 		return client, pcp.Success
 	}
 	internal := plain(opts.ThirdParty)
+	if internal == client {
+		return netip.Addr{}, pcp.MalformedRequest
+	}
 	if internal.IsUnspecified() || !s.mayActFor(client, internal) {
 		return netip.Addr{}, pcp.NotAuthorized
 	}
