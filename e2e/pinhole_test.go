@@ -33,7 +33,9 @@ func from(addr netip.Addr) netip.AddrPort { return netip.AddrPortFrom(addr, 0) }
 func TestPinholePCP(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
+	// PCP's minimum lifetime is 120 s by default (RFC 6887 §15); the
+	// short pinhole below asks for 3 s and must get them.
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, ExtraLines: []string{"pcp lifetime min 1"}})
 	lan := lab.LAN[0]
 	const greeting = "hello over an IPv6 pinhole"
 	server := netip.AddrPortFrom(lanHost6, 8080)
@@ -74,8 +76,8 @@ func TestPinholePCP(t *testing.T) {
 	const short = 3
 	r = portleaseMapJSON(t, lan, "tcp", "8080", "--to", lanHost6.String(), "--protocol", "pcp",
 		"--lifetime", strconv.Itoa(short))
-	if !r.Pinhole {
-		t.Fatalf("portlease map --lifetime %d granted %+v; want a pinhole", short, r)
+	if !r.Pinhole || r.Lifetime != short {
+		t.Fatalf("portlease map --lifetime %d granted %+v; want a pinhole of %d s", short, r, short)
 	}
 	mustReach(t, "through the short pinhole", lab.WAN, anySource, server, greeting)
 	eventuallyUnreachable(t, "the short pinhole closes", lab.WAN, anySource, server)

@@ -20,7 +20,8 @@ type MapRequest struct {
 	// Exact makes the request fail with ErrConflict or ErrNotAuthorized
 	// rather than be given another port (UPnP AddPortMapping).
 	Exact bool
-	// Lifetime is the lifetime asked for, capped by Policy.MaxLifetime.
+	// Lifetime is the lifetime asked for, capped by Policy.MaxLifetime (and
+	// for PCP raised to Policy.PCPMinLifetime).
 	// It must be positive unless Permanent is set.
 	Lifetime time.Duration
 	// Permanent asks for a lease without an end (UPnP IGD:1 lease 0).
@@ -141,7 +142,7 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 		return p, 0, ErrClosed
 	}
 	now := t.now()
-	lifetime := min(req.Lifetime, t.policy.MaxLifetime)
+	lifetime := t.policy.lifetime(req)
 	var expires int64
 	if !req.Permanent {
 		expires = t.since(now.Add(lifetime))

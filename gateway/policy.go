@@ -13,6 +13,10 @@ type Policy struct {
 	Ports PortRange
 	// MaxLifetime caps every lifetime a client asks for. Zero: 86400 s.
 	MaxLifetime time.Duration
+	// PCPMinLifetime raises a shorter lifetime a PCP client asks for (RFC
+	// 6887 §15: "the minimum value SHOULD be 120 seconds"), up to
+	// MaxLifetime; NAT-PMP and UPnP get what they ask for. Zero: none.
+	PCPMinLifetime time.Duration
 	// Rules are checked in order, first match wins (miniupnpd's
 	// semantics). A request that no rule matches is denied. An empty list
 	// allows every port of Ports to everybody; the daemon never hands the
@@ -130,4 +134,15 @@ func sortRanges(rs []PortRange) {
 			rs[j], rs[j-1] = rs[j-1], rs[j]
 		}
 	}
+}
+
+// lifetime returns the lifetime req is granted (unless it is permanent):
+// the one asked for, raised to PCPMinLifetime for a PCP request, capped by
+// MaxLifetime.
+func (p Policy) lifetime(req *MapRequest) time.Duration {
+	d := req.Lifetime
+	if req.Origin == OriginPCP {
+		d = max(d, p.PCPMinLifetime)
+	}
+	return min(d, p.MaxLifetime)
 }

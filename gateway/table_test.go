@@ -790,3 +790,32 @@ func TestRenewalChecksTheNonce(t *testing.T) {
 		t.Fatalf("checked renewal of a lease without nonce, a nonce = %v; want ErrNonceMismatch", err)
 	}
 }
+
+// TestPCPMinLifetime: a PCP request for less than Policy.PCPMinLifetime is
+// granted the minimum (RFC 6887 §15), capped by MaxLifetime; NAT-PMP and
+// UPnP requests get what they ask for.
+func TestPCPMinLifetime(t *testing.T) {
+	tests := []struct {
+		origin   Origin
+		ask, max time.Duration
+		want     time.Duration
+	}{
+		{OriginPCP, 3 * time.Second, time.Hour, 120 * time.Second},
+		{OriginPCP, 600 * time.Second, time.Hour, 600 * time.Second},
+		{OriginPCP, 3 * time.Second, 60 * time.Second, 60 * time.Second},
+		{OriginNATPMP, 3 * time.Second, time.Hour, 3 * time.Second},
+		{OriginUPnP, 3 * time.Second, time.Hour, 3 * time.Second},
+	}
+	for i, tt := range tests {
+		table := New(Config{Policy: Policy{MaxLifetime: tt.max, PCPMinLifetime: 120 * time.Second}})
+		res, err := table.Map(context.Background(), MapRequest{Protocol: TCP, Internal: netip.MustParseAddrPort("198.51.100.10:8080"),
+			ExternalPort: 8080, Lifetime: tt.ask, Origin: tt.origin})
+		if err != nil {
+			t.Fatalf("%d: Map(%v, %v) = %v", i, tt.origin, tt.ask, err)
+		}
+		if res.Granted != tt.want {
+			t.Errorf("%d: Map(%v, %v) with maximum %v granted %v; want %v", i, tt.origin, tt.ask, tt.max, res.Granted, tt.want)
+		}
+		table.Close()
+	}
+}

@@ -41,7 +41,7 @@ func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
 
 // policyWith is policyFor with the LAN links' IPv6 prefixes given.
 func policyWith(cfg *config.Config, lans []lanAddress, v6 []netip.Prefix) gateway.Policy {
-	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty}
+	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, PCPMinLifetime: cfg.PCP.MinLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty}
 	if len(p.Rules) == 0 {
 		prefixes := make([]netip.Prefix, 0, len(lans)+len(v6))
 		for _, la := range lans {

@@ -55,6 +55,8 @@ type Config struct {
 	ThirdParty []netip.Prefix
 	// UPnP configures the UPnP IGD service.
 	UPnP UPnP
+	// PCP configures the PCP front-end.
+	PCP PCP
 	// StateFile is the file the leases are kept in across restarts
 	// ("state file PATH"); empty for "state file none", which keeps them
 	// in memory only.
@@ -132,6 +134,7 @@ func Default() *Config {
 		PortRange:   gateway.PortRange{Low: defaultPortLow, High: defaultPortHigh},
 		MaxLifetime: defaultMaxLifetime,
 		UPnP:        defaultUPnP(),
+		PCP:         defaultPCP(),
 		StateFile:   DefaultStateFile,
 	}
 }
@@ -170,6 +173,7 @@ func parse(name string, src []byte) (*Config, error) {
 	if !p.sawListen {
 		p.errorf(0, `no "listen on" given`)
 	}
+	p.checkPCP()
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {
 			return sortLine(a.Line) - sortLine(b.Line)
@@ -195,6 +199,7 @@ type parser struct {
 
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
+	pcpMinAt                  int
 	upnpSeen                  map[string]int
 }
 
@@ -254,6 +259,8 @@ func (p *parser) directive(s statement) {
 		p.rule(s)
 	case "upnp":
 		p.upnp(s)
+	case "pcp":
+		p.pcp(s)
 	case "state":
 		p.stateFile(s)
 	default:
@@ -576,6 +583,7 @@ func (c *Config) String() string {
 		fmt.Fprintf(&b, "allow third-party %s\n", pfx)
 	}
 	b.WriteString(upnpString(c.UPnP))
+	b.WriteString(pcpString(c.PCP))
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

@@ -307,6 +307,11 @@ func TestParseErrors(t *testing.T) {
 		{"lifetime max too big", head + "lifetime max 4294967296\n", `portleased.conf:3: lifetime max: 4294967296 is not a number of seconds (1-4294967295)`},
 		{"lifetime max unit", head + "lifetime max 2h\n", `portleased.conf:3: lifetime max: "2h" is not a number of seconds (1-4294967295)`},
 		{"lifetime max twice", head + "lifetime max 60\n\nlifetime max 70\n", `portleased.conf:5: lifetime max: already given at line 3`},
+		{"pcp without lifetime min", head + "pcp lifetime 60\n", `portleased.conf:3: pcp: expected "lifetime min SECONDS"`},
+		{"pcp lifetime min zero", head + "pcp lifetime min 0\n", `portleased.conf:3: pcp lifetime min: 0 is not a number of seconds (1-4294967295)`},
+		{"pcp lifetime min missing", head + "pcp lifetime min\n", `portleased.conf:3: pcp lifetime min: missing seconds`},
+		{"pcp lifetime min twice", head + "pcp lifetime min 60\npcp lifetime min 70\n", `portleased.conf:4: pcp lifetime min: already given at line 3`},
+		{"pcp lifetime min over max", head + "lifetime max 100\npcp lifetime min 200\n", `portleased.conf:4: pcp lifetime min 200 is longer than lifetime max 100`},
 		{"state without file", head + "state /var/lib/x\n", `portleased.conf:3: state: expected "file", got "/var/lib/x"`},
 		{"state file missing", head + "state file\n", `portleased.conf:3: state file: missing path (or none)`},
 		{"state file relative", head + "state file leases\n", `portleased.conf:3: state file: "leases" is not an absolute path`},
@@ -451,6 +456,7 @@ func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
 		UPnP:      UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
+		PCP:       PCP{MinLifetime: 120 * time.Second},
 		StateFile: "/var/lib/portleased/leases"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
@@ -469,21 +475,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultStateText,
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultStateText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + defaultStateText,
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultStateText,
 		},
 		{
 			name: "upnp settings",
 			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
 				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
-				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultStateText,
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultStateText,
 		},
 	}
 	for _, tt := range tests {
@@ -555,6 +561,8 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+const defaultPCPText = "pcp lifetime min 120\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 

@@ -18,6 +18,7 @@ const (
 	DirNotifyInterval = "upnp notify interval"
 	DirSecureMode     = "upnp secure mode"
 	DirUPnPVersion    = "upnp version"
+	DirPCPMinLifetime = "pcp lifetime min"
 	DirStateFile      = "state file"
 )
 
@@ -45,6 +46,7 @@ func Changed(a, b *Config) []string {
 	add(DirNotifyInterval, a.UPnP.NotifyInterval != b.UPnP.NotifyInterval)
 	add(DirSecureMode, a.UPnP.SecureMode != b.UPnP.SecureMode)
 	add(DirUPnPVersion, a.UPnP.Version != b.UPnP.Version)
+	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
 	add(DirStateFile, a.StateFile != b.StateFile)
 	return out
 }

@@ -27,7 +27,9 @@ func TestChanged(t *testing.T) {
 		{"every upnp directive", base + "upnp off\nupnp friendly name gw\nupnp http port 5001\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			[]string{DirUPnP, DirFriendlyName, DirHTTPPort, DirNotifyInterval, DirSecureMode, DirUPnPVersion}},
 		{"state file", base + "state file none\n", []string{DirStateFile}},
-		{"several", strings.Replace(base, "wan0", "wan1", 1) + "lifetime max 60\nupnp version 1\n", []string{DirInterface, DirLifetime, DirUPnPVersion}},
+		// A maximum below PCP's default minimum lowers the minimum too.
+		{"several", strings.Replace(base, "wan0", "wan1", 1) + "lifetime max 60\nupnp version 1\n", []string{DirInterface, DirLifetime, DirUPnPVersion, DirPCPMinLifetime}},
+		{"pcp lifetime min", base + "pcp lifetime min 30\n", []string{DirPCPMinLifetime}},
 	}
 	a := mustParse(t, base)
 	for _, tt := range tests {

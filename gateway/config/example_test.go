@@ -59,6 +59,7 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// upnp notify interval 900
 	// upnp secure mode on
 	// upnp version 2
+	// pcp lifetime min 120
 	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"

@@ -3,6 +3,7 @@ package pcpsrv
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/pcp"
@@ -160,5 +161,16 @@ func TestMapIPv6(t *testing.T) {
 	wantResult(t, "IPv6 MAP", r, pcp.Success)
 	if r.Map.ExternalAddr != host6 || r.Map.ExternalPort != 8080 {
 		t.Fatalf("IPv6 MAP answered %v port %d; want the internal %v port 8080", r.Map.ExternalAddr, r.Map.ExternalPort, host6)
+	}
+}
+
+// TestMinLifetime: a MAP for less than the policy's PCP minimum is granted
+// the minimum (RFC 6887 §15: "the minimum value SHOULD be 120 seconds").
+func TestMinLifetime(t *testing.T) {
+	s, _ := newServer(t, gateway.Policy{PCPMinLifetime: 120 * time.Second})
+	r := ask(t, s, mapReq(host, nonceA, pcp.ProtocolTCP, 8080, 8080, 10))
+	wantResult(t, "MAP for 10 s", r, pcp.Success)
+	if r.Lifetime != 120 {
+		t.Errorf("MAP for 10 s granted %d s; want the minimum, 120", r.Lifetime)
 	}
 }
