@@ -1,7 +1,7 @@
-// Command portleased is a NAT gateway daemon: it grants port mappings to
-// hosts on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887) and UPnP IGD
-// v1/v2, from one
-// lease table, and enforces them in the kernel with nftables.
+// Command portleased is a NAT gateway daemon: it grants port mappings and
+// IPv6 pinholes to hosts on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887)
+// and UPnP IGD v1/v2, from one lease table, and enforces them in the
+// kernel with nftables.
 package main
 
 import (
@@ -30,8 +30,12 @@ on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887: MAP, PEER, ANNOUNCE, IPv6
 pinholes) and UPnP IGD v1/v2, from one lease table, and enforces them in the
 kernel with nftables, in a table of its own ("inet portleased"). NAT-PMP and
 PCP share port 5351 on each LAN address; PCP alone is served on the LAN's
-global and unique-local IPv6 addresses. It reads OpenBSD natpmpd.conf(5)
-files unchanged.
+global and unique-local IPv6 addresses, and UPnP on both (with
+WANIPv6FirewallControl for pinholes). A host firewall whose forward chain
+drops by default must accept what portleased admits, with the line
+  meta mark & 0x10000000 == 0x10000000 accept
+in that chain; portleased warns at start when it sees one without it. It
+reads OpenBSD natpmpd.conf(5) files unchanged.
 
 Leases survive restarts and crashes: they are kept in the state file, and at
 start portleased reads what the kernel still holds, adopts what matches, adds
@@ -78,15 +82,23 @@ Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.
   listen on ADDRESS|IF        Serve clients on this LAN address or on every
                               IPv4 and global or unique-local IPv6 address
-                              of this interface (IPv6: PCP only; link-local
-                              addresses are not served). At least one.
+                              of this interface: NAT-PMP (IPv4), PCP and
+                              UPnP (both; link-local addresses are not
+                              served). At least one.
   port range LOW-HIGH         External ports handed out (default 1024-65535).
   lifetime max SECONDS        Longest lifetime granted (default 86400).
+  pcp lifetime min SECONDS    Shortest lifetime a PCP mapping is granted
+                              (default 120, RFC 6887 §15).
   allow|deny EXT ADDR/MASK INT
                               Permission rule, miniupnpd syntax, first match
-                              wins. EXT and INT are ports N or N-M. Without
-                              rules: allow 1024-65535 SUBNET 1024-65535 for
-                              each LAN subnet served.
+                              wins. EXT and INT are ports N or N-M; ADDR may
+                              be IPv6 (rules for IPv6 pinholes, whose
+                              external port is the internal one). Without
+                              rules: allow 1024-65535 PREFIX 1024-65535 for
+                              each LAN subnet served and each global IPv6
+                              prefix of the LAN links.
+  allow third-party ADDR/MASK Hosts that may map for another LAN address
+                              (PCP THIRD_PARTY; UPnP in secure mode).
   upnp on|off                 Serve UPnP IGD too (default on).
   upnp friendly name NAME     The device name clients show (default portleased).
   upnp http port PORT         The description and control port (default 5000).
