@@ -120,7 +120,14 @@ func (c *Client) onAnnouncement(from netip.AddrPort, b []byte) {
 	g.mu.Unlock()
 	c.log.Debug("NAT-PMP announcement", "gateway", from, "epoch", epoch, "address", addr, "new_burst", fresh)
 	c.learnExternal(g, addr)
-	if c.natpmpEpoch(g, pmpAnswer{resp: resp, at: at}, nil) || !fresh {
+	if g.observeEpoch(epoch, at) {
+		// The PCP mappings through g wait as after PCP's own
+		// ANNOUNCE (pcpHoldAfterAnnounce), the NAT-PMP ones do not.
+		c.log.Warn("gateway lost its mappings (NAT-PMP epoch went back, announced)", "gateway", g.route.gw, "epoch", epoch)
+		c.gatewayLostAnnounced(g, "NAT-PMP epoch")
+		return
+	}
+	if !fresh {
 		return
 	}
 	c.verifyMappings(g, NATPMP, "NAT-PMP announcement", func(*Mapping) bool { return true })

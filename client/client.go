@@ -68,6 +68,15 @@ type Config struct {
 	// EventBuffer is the capacity of the Events channel; zero means
 	// DefaultEventBuffer.
 	EventBuffer int
+	// NonceKey, when set (at least MinNonceKeyLen bytes, kept secret),
+	// derives each PCP mapping's nonce from the mapping's protocol,
+	// internal address and internal port (DeriveNonce), so that the nonce
+	// survives a restart: a later Client with the same key renews and
+	// deletes the mappings of an earlier one (RFC 6887 §11.3, §15), and
+	// Unmap needs no Request.Nonce. Without a key each mapping draws a
+	// random nonce, which only its own Client knows. Request.Nonce, when
+	// set, overrides both.
+	NonceKey []byte
 
 	// NATPMPPort is the gateway's NAT-PMP port; zero means 5351 (RFC 6886
 	// §3.1). Tests point it at a fake server.
@@ -96,6 +105,8 @@ type Config struct {
 
 	// finder replaces igdclient (tests).
 	finder igdFinder
+	// announceWait replaces randomAnnounceWait (tests).
+	announceWait func() time.Duration
 }
 
 // Client finds gateways and maps ports through them. It is safe for
@@ -109,6 +120,8 @@ type Client struct {
 	log    *slog.Logger
 	ns     *nsRunner
 	finder igdFinder
+	// announceWait draws the wait of RFC 6887 §14.1.1.
+	announceWait func() time.Duration
 
 	events  chan Event
 	evMu    sync.Mutex
@@ -170,6 +183,10 @@ func New(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("client: description URL %q: want an http URL", cfg.DescriptionURL)
 		}
 	}
+	if n := len(cfg.NonceKey); n > 0 && n < MinNonceKeyLen {
+		return nil, fmt.Errorf("client: nonce key of %d bytes: want at least %d", n, MinNonceKeyLen)
+	}
+	cfg.NonceKey = slices.Clone(cfg.NonceKey)
 	if cfg.DiscoveryWait <= 0 {
 		cfg.DiscoveryWait = DefaultDiscoveryWait
 	}
@@ -180,17 +197,21 @@ func New(cfg Config) (*Client, error) {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
 	c := &Client{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		ns:       newNSRunner(),
-		finder:   cfg.finder,
-		events:   make(chan Event, cfg.EventBuffer),
-		known:    make(map[string]*gateway),
-		mappings: make(map[*Mapping]struct{}),
-		wake:     make(chan struct{}, 1),
+		cfg:          cfg,
+		log:          cfg.Logger,
+		ns:           newNSRunner(),
+		finder:       cfg.finder,
+		announceWait: cfg.announceWait,
+		events:       make(chan Event, cfg.EventBuffer),
+		known:        make(map[string]*gateway),
+		mappings:     make(map[*Mapping]struct{}),
+		wake:         make(chan struct{}, 1),
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.announceWait == nil {
+		c.announceWait = randomAnnounceWait
 	}
 	if c.finder == nil {
 		icfg := igdclient.Config{Logger: c.log, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent}
@@ -367,15 +388,25 @@ func (c *Client) reportExternal(g *gateway) {
 	}
 }
 
-// gatewayLost handles a gateway that lost its mapping state: every kept
-// mapping through it but except is marked lost and worked on at once.
+// gatewayLost handles a gateway that lost its mapping state, as an answer
+// to the client's own request told (RFC 6886 §3.6, RFC 6887 §8.5: "it
+// promptly renews"): every kept mapping through it but except is marked
+// lost and worked on at once.
 func (c *Client) gatewayLost(g *gateway, why string, except *Mapping) {
-	c.gatewayLostIf(g, why, except, func(*Mapping) bool { return true })
+	c.gatewayLostIf(g, why, except, func(*Mapping) bool { return true }, time.Time{})
+}
+
+// gatewayLostAnnounced is gatewayLost as an unsolicited announcement told
+// it: the PCP mappings wait RFC 6887 §14.1.1's random time
+// (pcpHoldAfterAnnounce), the others are worked on at once.
+func (c *Client) gatewayLostAnnounced(g *gateway, why string) {
+	c.gatewayLostIf(g, why, nil, func(*Mapping) bool { return true }, c.pcpHoldAfterAnnounce(g, time.Now()))
 }
 
 // gatewayLostIf is gatewayLost for the mappings through g for which lost
-// reports true; lost is called with c.mu held.
-func (c *Client) gatewayLostIf(g *gateway, why string, except *Mapping, lost func(*Mapping) bool) {
+// reports true (called with c.mu held); the PCP ones are worked on at
+// pcpAt when it is later than now.
+func (c *Client) gatewayLostIf(g *gateway, why string, except *Mapping, lost func(*Mapping) bool, pcpAt time.Time) {
 	now := time.Now()
 	n := 0
 	c.mu.Lock()
@@ -389,7 +420,11 @@ func (c *Client) gatewayLostIf(g *gateway, why string, except *Mapping, lost fun
 		}
 		m.lost = true
 		m.lostSeq++
-		c.reschedule(m, now)
+		at := now
+		if m.bind.method == PCP && pcpAt.After(now) {
+			at = pcpAt
+		}
+		c.reschedule(m, at)
 	}
 	c.mu.Unlock()
 	if n == 0 {

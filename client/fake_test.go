@@ -454,6 +454,9 @@ func newTestClient(t *testing.T, pmp *fakePMP, finder *fakeFinder, mod func(*Con
 		CheckInterval: time.Hour,
 		AnnounceAddr:  netip.AddrPortFrom(loopback, freePort(t)),
 		finder:        finder,
+		// No wait after an announcement (RFC 6887 §14.1.1) unless a
+		// test asks for one.
+		announceWait: func() time.Duration { return 0 },
 	}
 	if pmp != nil {
 		cfg.NATPMPPort = pmp.port()

@@ -37,6 +37,9 @@ type gateway struct {
 	pcpErr    error
 	pcpEpoch  pcpEpochState
 	pcpBurst  announceBurst
+	// pcpHold is when the PCP mappings through the gateway may be asked
+	// for again after an announcement (RFC 6887 §14.1.1's random wait).
+	pcpHold time.Time
 	// UPnP: when IGDs were last looked for and what was found.
 	igdsFound time.Time
 	igds      []igdDevice

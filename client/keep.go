@@ -37,6 +37,7 @@ type Mapping struct {
 	renewAt   time.Time // zero: no renewal (permanent)
 	checkAt   time.Time // zero: no per-mapping check (NAT-PMP)
 	next      time.Time // when the keeper works on it next
+	notBefore time.Time // a reschedule's time: no urgent work before it
 	index     int       // in c.queue; -1 when not queued
 	urgent    bool      // work on it again as soon as the current work ends
 	busy      bool      // an attempt is under way
@@ -58,7 +59,7 @@ func (c *Client) Keep(ctx context.Context, r Request) (*Mapping, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	m := &Mapping{c: c, req: withNonce(r), index: -1}
+	m := &Mapping{c: c, req: c.withNonce(r), index: -1}
 	opCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.mu.Lock()
@@ -75,7 +76,9 @@ func (c *Client) Keep(ctx context.Context, r Request) (*Mapping, error) {
 }
 
 // Request returns the request the mapping keeps, with its defaults filled
-// in (protocol in upper case, the PCP nonce drawn for its whole life).
+// in (protocol in upper case; without Config.NonceKey, the PCP nonce drawn
+// for its whole life; with a key the nonce is derived on each request and
+// Result.Nonce tells it).
 func (m *Mapping) Request() Request { return m.req }
 
 // Current returns what is granted now, and false when nothing is: not
@@ -149,7 +152,7 @@ func (m *Mapping) Close(ctx context.Context) error {
 	switch b.method {
 	case PCP:
 		r := m.req
-		r.InternalAddr = cur.Internal.Addr()
+		r.InternalAddr, r.Nonce = cur.Internal.Addr(), cur.Nonce
 		err = c.unmapPCP(ctx, b.gw, r, cur.External.Port())
 	case NATPMP:
 		err = c.natpmpDelete(ctx, b.gw, m.req)
@@ -190,12 +193,15 @@ func (m *Mapping) begin(cancel context.CancelFunc) {
 	m.cancelOp = cancel
 }
 
-// reschedule makes the keeper work on m at t (or right after the attempt
-// under way). The caller holds c.mu.
+// reschedule makes the keeper work on m at t (or, when t has come, right
+// after the attempt under way), not before (RFC 6887 §14.1.1's wait after
+// an announcement holds even a mapping that is busy or lost). The caller
+// holds c.mu.
 func (c *Client) reschedule(m *Mapping, t time.Time) {
 	if m.stopped {
 		return
 	}
+	m.notBefore = t
 	if m.busy {
 		m.urgent = true
 		return
@@ -431,6 +437,9 @@ func (c *Client) finish(m *Mapping, st state, start time.Time, o *outcome, err e
 	m.next = c.nextAttempt(m, now)
 	if m.urgent || (m.lost && m.failures == 0) {
 		m.next = now
+		if m.notBefore.After(now) {
+			m.next = m.notBefore
+		}
 	}
 	m.urgent = false
 	if !m.stopped && !c.closed && m.index < 0 {

@@ -338,7 +338,7 @@ func (c *Client) Map(ctx context.Context, r Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	r = withNonce(r)
+	r = c.withNonce(r)
 	gws, err := c.gateways(ctx, false)
 	if err != nil {
 		return Result{}, err
@@ -354,8 +354,11 @@ func (c *Client) Map(ctx context.Context, r Request) (Result, error) {
 // protocol (RFC 6886 §3.4; a gateway deletes only the requester's own
 // mappings, and answers success for one it does not hold). Over PCP it is
 // found by internal address, port and protocol, and deleted only with its
-// nonce, r.Nonce (RFC 6887 §15); Auto tries PCP only when r.Nonce is set,
-// and a gateway's NAT-PMP refusal without it is ErrNonceNeeded.
+// nonce (RFC 6887 §15): r.Nonce, or the one Config.NonceKey derives for it;
+// Auto tries PCP only with one of them (not for r.PinholeID, a UPnP
+// pinhole), goes on to the other protocols when PCP refuses a derived nonce
+// (the mapping was made another way), and reports a gateway's NAT-PMP
+// refusal without r.Nonce as ErrNonceNeeded.
 // With Auto the protocols are tried in turn. A mapping found nowhere is
 // ErrNotFound.
 func (c *Client) Unmap(ctx context.Context, r Request) error {
@@ -373,7 +376,8 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 		deleted := false
 	methods:
 		for _, method := range c.methodsFor(r, g) {
-			if method == PCP && c.cfg.Method == Auto && r.Nonce.IsZero() {
+			derived := r.Nonce.IsZero()
+			if method == PCP && c.cfg.Method == Auto && (r.PinholeID != 0 || (derived && len(c.cfg.NonceKey) == 0)) {
 				continue
 			}
 			var err error
@@ -400,10 +404,13 @@ func (c *Client) Unmap(ctx context.Context, r Request) error {
 				// The other protocol may hold it.
 			default:
 				errs = append(errs, err)
-				if method == PCP {
-					// The gateway speaks PCP and refused (a wrong
-					// nonce): NAT-PMP's deletion, which succeeds
-					// for any mapping, must not hide it.
+				if method == PCP && !(derived && c.cfg.Method == Auto) {
+					// The gateway speaks PCP and refused the
+					// nonce the user gave: NAT-PMP's deletion,
+					// which some gateways grant for any
+					// mapping, must not hide it. A derived
+					// nonce may just be the wrong guess for a
+					// mapping made over NAT-PMP or UPnP.
 					break methods
 				}
 			}

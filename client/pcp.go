@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,22 +14,6 @@ import (
 // the mapping's nonce kept for its whole life (§11.1, §11.2, §15), the
 // epoch checked in every answer (§8.5), THIRD_PARTY (§13.1),
 // PREFER_FAILURE (§13.2) and FILTER (§13.3).
-
-// newNonce draws a random mapping nonce (§11.1: "a random value ... chosen
-// by the PCP client").
-func newNonce() Nonce {
-	var n Nonce
-	rand.Read(n[:])
-	return n
-}
-
-// withNonce gives r a random nonce when it has none.
-func withNonce(r Request) Request {
-	if r.Nonce.IsZero() {
-		r.Nonce = newNonce()
-	}
-	return r
-}
 
 // pcpPort is the gateway's PCP port.
 func (c *Client) pcpPort() uint16 {
@@ -153,13 +136,15 @@ func (c *Client) mapPCP(ctx context.Context, g *gateway, r Request, prevPort uin
 	fail := func(err error) (outcome, error) {
 		return outcome{}, &GatewayError{Op: "map", Method: PCP, Gateway: g.route.gw, Err: err}
 	}
-	if r.Nonce.IsZero() {
-		return fail(fmt.Errorf("%w: no PCP nonce", ErrInvalidRequest))
-	}
 	internal := internalAddr(r, g)
 	if internal.Is6() != g.route.gw.Is6() {
 		return fail(fmt.Errorf("%w: internal address %s through gateway %s", ErrInvalidRequest, internal, g.route.gw))
 	}
+	nonce, err := c.pcpNonce(r, internal)
+	if err != nil {
+		return fail(err)
+	}
+	r.Nonce = nonce
 	src, third, err := c.pcpSource(g, internal)
 	if err != nil {
 		return fail(err)
@@ -219,13 +204,18 @@ func (c *Client) mapPCP(ctx context.Context, g *gateway, r Request, prevPort uin
 // SUCCESS for a mapping it does not hold.
 func (c *Client) unmapPCP(ctx context.Context, g *gateway, r Request, eport uint16) error {
 	fail := func(err error) error { return &GatewayError{Op: "unmap", Method: PCP, Gateway: g.route.gw, Err: err} }
-	if r.Nonce.IsZero() {
-		return fail(fmt.Errorf("%w: PCP deletes a mapping only with its nonce (§15)", ErrUnsupported))
-	}
 	internal := internalAddr(r, g)
 	if internal.Is6() != g.route.gw.Is6() {
 		return fail(fmt.Errorf("%w: internal address %s through gateway %s", ErrInvalidRequest, internal, g.route.gw))
 	}
+	if r.Nonce.IsZero() && len(c.cfg.NonceKey) == 0 {
+		return fail(fmt.Errorf("%w: PCP deletes a mapping only with its nonce (§15)", ErrUnsupported))
+	}
+	nonce, err := c.pcpNonce(r, internal)
+	if err != nil {
+		return fail(err)
+	}
+	r.Nonce = nonce
 	src, third, err := c.pcpSource(g, internal)
 	if err != nil {
 		return fail(err)
@@ -293,29 +283,43 @@ func (g *gateway) forgetPCP() {
 // except (which the answer itself made again) is mapped again at once. It
 // reports the loss.
 func (c *Client) pcpEpochCheck(g *gateway, a pcpAnswer, except *Mapping) bool {
-	g.mu.Lock()
-	lost := g.pcpEpoch.observe(a.resp.Epoch, a.at)
-	g.mu.Unlock()
-	if !lost {
+	if !c.pcpEpochLost(g, a) {
 		return false
 	}
-	c.log.Warn("gateway lost its mappings (PCP epoch)", "gateway", g.route.gw, "epoch", a.resp.Epoch)
 	c.gatewayLost(g, "PCP epoch", except)
 	return true
 }
 
+// pcpEpochLost observes the epoch of a and reports (and logs) whether it
+// shows that g lost its state (§8.5).
+func (c *Client) pcpEpochLost(g *gateway, a pcpAnswer) bool {
+	g.mu.Lock()
+	lost := g.pcpEpoch.observe(a.resp.Epoch, a.at)
+	g.mu.Unlock()
+	if lost {
+		c.log.Warn("gateway lost its mappings (PCP epoch)", "gateway", g.route.gw, "epoch", a.resp.Epoch)
+	}
+	return lost
+}
+
 // onPCPAnnouncement digests an unsolicited ANNOUNCE response (§14.1.2)
-// from g: its epoch is checked (§8.5, a loss has every mapping made again),
-// and the first of each burst has g's PCP mappings asked for again at once
-// (a renewal where the gateway kept them, a re-creation where it lost them).
+// from g: its epoch is checked (§8.5, a loss has every mapping made
+// again), and the first of each burst has g's PCP mappings asked for again
+// (a renewal where the gateway kept them, a re-creation where it lost
+// them). Either way the PCP mappings wait first the random time of
+// §14.1.1 (pcpHoldAfterAnnounce); other mappings through g go at once.
 func (c *Client) onPCPAnnouncement(g *gateway, from netip.AddrPort, resp pcp.Response) {
 	at := time.Now()
 	g.mu.Lock()
 	fresh := g.pcpBurst.next(at, resp.Epoch, netip.Addr{})
 	g.mu.Unlock()
 	c.log.Debug("PCP announcement", "gateway", from, "epoch", resp.Epoch, "new_burst", fresh)
-	if c.pcpEpochCheck(g, pcpAnswer{resp: resp, at: at}, nil) || !fresh {
+	if c.pcpEpochLost(g, pcpAnswer{resp: resp, at: at}) {
+		c.gatewayLostAnnounced(g, "PCP epoch")
 		return
 	}
-	c.verifyMappings(g, PCP, "PCP announcement", func(*Mapping) bool { return true })
+	if !fresh {
+		return
+	}
+	c.verifyMappingsAt(g, PCP, "PCP announcement", func(*Mapping) bool { return true }, c.pcpHoldAfterAnnounce(g, at))
 }

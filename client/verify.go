@@ -11,7 +11,12 @@ import "time"
 // lost makes it again and reports Recreated. It returns how many mappings
 // are verified.
 func (c *Client) verifyMappings(g *gateway, method Method, why string, stale func(*Mapping) bool) int {
-	now := time.Now()
+	return c.verifyMappingsAt(g, method, why, stale, time.Now())
+}
+
+// verifyMappingsAt is verifyMappings at at, not before (RFC 6887 §14.1.1's
+// wait after an announcement).
+func (c *Client) verifyMappingsAt(g *gateway, method Method, why string, stale func(*Mapping) bool, at time.Time) int {
 	n := 0
 	c.mu.Lock()
 	for m := range c.mappings {
@@ -21,11 +26,12 @@ func (c *Client) verifyMappings(g *gateway, method Method, why string, stale fun
 		n++
 		m.verify = true
 		m.verifySeq++
-		c.reschedule(m, now)
+		c.reschedule(m, at)
 	}
 	c.mu.Unlock()
 	if n > 0 {
-		c.log.Debug("verifying the mappings on the gateway", "gateway", g.route.gw, "via", method, "why", why, "mappings", n)
+		c.log.Debug("verifying the mappings on the gateway", "gateway", g.route.gw, "via", method, "why", why,
+			"mappings", n, "in", max(time.Until(at), 0).Round(time.Millisecond))
 		c.poke()
 	}
 	return n

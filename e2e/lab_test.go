@@ -36,6 +36,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// portlease keeps its PCP nonce key in $XDG_STATE_HOME/portlease
+	// (as root, /var/lib/portlease without it): in the run's own
+	// directory, never the machine's.
+	if err := os.Setenv("XDG_STATE_HOME", dir+"/state"); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -26,8 +26,11 @@ const keepHelp = `Usage: portlease keep -f FILE [options]
 
 keep reads port mappings from FILE and keeps them open on the router: it maps
 each one, renews it before its lease ends, and maps it again at once when the
-router loses it (a reboot, a wiped table). FILE is read again every interval
-and as soon as it changes. It takes upnp-daemon's flags and files unchanged.
+router loses it (a reboot, a wiped table; over PCP, told by the router's
+announcement, after a random wait of up to 5 s, RFC 6887 §14.1.1). Over PCP a
+restarted keep renews the mappings of the last run (see --nonce-key). FILE is
+read again every interval and as soon as it changes. It takes upnp-daemon's
+flags and files unchanged.
 
 FILE is CSV with a header line naming the columns (matched by name, in any
 order), by default separated by semicolons:
@@ -69,7 +72,6 @@ Options:
                           When another host holds an external port: keep
                           (default) reports it; replace deletes that mapping
                           and takes the port, as upnp-daemon does.
-
 `
 
 const keepChildEnv = "PORTLEASE_KEEP_DETACHED=1"
@@ -81,6 +83,7 @@ type keepOptions struct {
 	closeOnExit, onlyClose  bool
 	pidFile, logFile        string
 	onConflict              string
+	nonceKey                string
 	clientFlags
 }
 
@@ -110,10 +113,11 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.StringVar(&o.pidFile, "pid-file", "/tmp/portlease-keep.pid", "")
 	fs.StringVar(&o.logFile, "log-file", "", "")
 	fs.StringVar(&o.onConflict, "on-conflict", "keep", "")
+	fs.StringVar(&o.nonceKey, "nonce-key", "", "")
 	o.clientFlags.register(fs, "info")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
-		return handleParseError(err, "keep", keepHelp+clientFlagsHelp, stdout, stderr)
+		return handleParseError(err, "keep", keepHelp+fmt.Sprintf(nonceKeyHelp, nonceKeyLen)+"\n"+clientFlagsHelp, stdout, stderr)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "portlease keep: %v\n", err)
@@ -188,6 +192,9 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return fail(err)
 	}
 	cfg.CheckInterval = time.Duration(o.interval) * time.Second
+	if err := applyNonceKey(&cfg, o.nonceKey); err != nil {
+		return fail(err)
+	}
 	c, err := client.New(cfg)
 	if err != nil {
 		return fail(err)

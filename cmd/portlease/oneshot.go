@@ -24,13 +24,14 @@ const mapHelp = `Usage: portlease map PROTO PORT [options]
 map asks the gateway for a mapping of PORT (TCP or UDP) and prints what it
 granted: the external address and port, the lifetime, the protocol spoken
 and, over PCP, the mapping's nonce (over UPnP, a pinhole's UniqueID). unmap
-deletes it (over UPnP, the mapping
-of external port --external-port, or PORT; over NAT-PMP, this host's mapping
-of internal port PORT; over PCP, the mapping of internal port PORT whose
-nonce --nonce gives, RFC 6887 §15). An IPv6 address for --to opens a
-firewall pinhole to it: over PCP (the IPv6 default router), else over UPnP
-(the IGD's WANIPv6FirewallControl:1), where map prints the pinhole's
-UniqueID, by which alone unmap --pinhole-id deletes it.
+deletes it (over UPnP, the mapping of external port --external-port, or
+PORT; over NAT-PMP, this host's mapping of internal port PORT; over PCP, the
+mapping of internal port PORT with its nonce, RFC 6887 §15: the one derived
+from the --nonce-key file, the same in every run, or the one --nonce
+gives). An IPv6 address for --to opens a firewall pinhole to it: over PCP
+(the IPv6 default router), else over UPnP (the IGD's
+WANIPv6FirewallControl:1), where map prints the pinhole's UniqueID, by which
+alone unmap --pinhole-id deletes it.
 
 Options:
   --external-port N   The external port wanted, and no other (default: PORT
@@ -44,14 +45,14 @@ Options:
   --allow PREFIX[,PORT]
                       Admit inbound traffic only from PREFIX (and from PORT);
                       repeat for more peers (PCP FILTER).
-  --nonce HEX         unmap over PCP: the nonce map printed.
+  --nonce HEX         PCP: this nonce instead of the --nonce-key one (for
+                      unmap, the one map printed).
   --pinhole-id N      unmap of a UPnP pinhole (--to its IPv6 address): the
                       UniqueID map printed.
   --description TEXT  The description stored with the mapping (UPnP).
   --replace           If another host holds the external port, delete its
                       mapping and take the port (UPnP).
   --json              Print the result as JSON.
-
 `
 
 const listHelp = `Usage: portlease list [options]
@@ -94,12 +95,13 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		replace     = new(bool)
 		allow       filterFlags
 		nonce       = new(string)
+		nonceKey    = new(string)
 		pinholeID   = new(uint)
 	)
 	help := listHelp
 	switch cmd {
 	case "map", "unmap":
-		help = mapHelp
+		help = mapHelp + fmt.Sprintf(nonceKeyHelp, nonceKeyLen) + "\n"
 		fs.UintVar(extPort, "external-port", 0, "")
 		fs.UintVar(lifetime, "lifetime", 3600, "")
 		fs.StringVar(to, "to", "", "")
@@ -107,6 +109,7 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		fs.BoolVar(replace, "replace", false, "")
 		fs.Var(&allow, "allow", "")
 		fs.StringVar(nonce, "nonce", "", "")
+		fs.StringVar(nonceKey, "nonce-key", "", "")
 		fs.UintVar(pinholeID, "pinhole-id", 0, "")
 	case "probe":
 		help = probeHelp
@@ -172,6 +175,9 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 				return fail(errors.New("--pinhole-id: give the pinhole's IPv6 address with --to"))
 			}
 			req.PinholeID = uint16(*pinholeID)
+		}
+		if err := applyNonceKey(&cfg, *nonceKey); err != nil {
+			return fail(err)
 		}
 	default:
 		if len(pos) != 0 {
