@@ -117,9 +117,10 @@ func TestLabPortleased(t *testing.T) {
 			return err
 		}
 		// portleased speaks PCP, which auto prefers; the mapping has a
-		// nonce of its own.
+		// nonce of its own, and the minute asked for is raised to PCP's
+		// minimum lifetime (RFC 6887 §15: 120 s).
 		want := Result{Protocol: TCP, Internal: netip.AddrPortFrom(labLocal, 8080), External: netip.AddrPortFrom(labWAN, 8080),
-			Lifetime: time.Minute, Method: PCP, Nonce: res.Nonce, Gateway: labGateway, Interface: lab.LAN[0].Link}
+			Lifetime: 2 * time.Minute, Method: PCP, Nonce: res.Nonce, Gateway: labGateway, Interface: lab.LAN[0].Link}
 		if res != want || res.Nonce.IsZero() {
 			t.Errorf("Map = %+v; want %+v with a nonce", res, want)
 		}
