@@ -85,6 +85,11 @@ func demo(bin, client string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// portlease keeps its PCP nonce key (--nonce-key) in the demo's
+	// directory, so that nothing of the demo stays on the machine.
+	if err := os.Setenv("XDG_STATE_HOME", dir); err != nil {
+		return err
+	}
 	// Its log is printed as it comes.
 	logr, logw := io.Pipe()
 	defer logw.Close()
