@@ -69,22 +69,53 @@ type Changes struct {
 
 // Forget deletes the conntrack entries of the changes c, in the network
 // namespace of file descriptor netns (0 means the caller's own), and returns
-// how many it deleted. It does nothing when c is empty.
+// how many it deleted, over a netlink connection of its own (see
+// Conn.Forget). It does nothing when c is empty.
+func Forget(netns int, c Changes) (int, error) {
+	if newMatcher(c).empty() {
+		return 0, nil
+	}
+	conn, err := Dial(netns)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	return conn.Forget(c)
+}
+
+// Conn is a netlink connection to the conntrack table of a network
+// namespace, for callers that forget flows often. It is not safe for
+// concurrent use.
+type Conn struct {
+	c *nfct.Conn
+}
+
+// Dial opens a Conn in the network namespace of file descriptor netns (0
+// means the caller's own).
+func Dial(netns int) (*Conn, error) {
+	c, err := nfct.Dial(&netlink.Config{NetNS: netns})
+	if err != nil {
+		return nil, fmt.Errorf("conntrack: open netlink: %w", err)
+	}
+	return &Conn{c: c}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Forget deletes the conntrack entries of the changes c and returns how
+// many it deleted. It does nothing when c is empty.
 //
 // It reads the table in one dump, filtered by the kernel to the address
 // family of the mappings, and deletes the entries that match. An entry that
 // ends on its own meanwhile is not an error. When some deletions fail, the
 // others still happen: the count says how many did.
-func Forget(netns int, c Changes) (int, error) {
-	m := newMatcher(c)
+func (c *Conn) Forget(ch Changes) (int, error) {
+	m := newMatcher(ch)
 	if m.empty() {
 		return 0, nil
 	}
-	conn, err := nfct.Dial(&netlink.Config{NetNS: netns})
-	if err != nil {
-		return 0, fmt.Errorf("conntrack: open netlink: %w", err)
-	}
-	defer conn.Close()
+	conn := c.c
 	flows, err := conn.DumpFilter(nfct.NewFilter().Family(m.family), nil)
 	if err != nil {
 		return 0, fmt.Errorf("conntrack: dump: %w", err)

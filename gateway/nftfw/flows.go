@@ -94,25 +94,10 @@ func (f *Firewall) peerFlowChanges(pc *peerChange, add []gateway.Mapping, c *con
 	}
 }
 
-// forgetFlows deletes the conntrack entries of the changes c, once the
-// transaction that made them is committed, so that flows the kernel already
-// tracks stop reaching the old internal endpoints of their ports and reach
-// the new ones (see package conntrack). A failure is logged, not
-// returned: the kernel's rules are right, and the flows that keep their old
-// translation end on their own. The caller holds f.mu, so that a later
-// transaction cannot grant the port again before the old flows are gone.
+// forgetFlows hands the conntrack changes c of a committed transaction to
+// the Firewall's forgetter, which deletes their entries off the request
+// path (see flowForgetter). The caller holds f.mu, so that the changes of
+// transactions reach the forgetter in the order of their commits.
 func (f *Firewall) forgetFlows(c conntrack.Changes) {
-	if len(c.Ended)+len(c.Granted)+len(c.Closed)+len(c.Filtered) == 0 {
-		return
-	}
-	n, err := conntrack.Forget(f.netns, c)
-	if err != nil {
-		f.log.Warn("conntrack entries of changed mappings not all deleted",
-			"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
-			"filtered", len(c.Filtered), "deleted", n, "err", err)
-		return
-	}
-	f.log.Debug("conntrack entries of changed mappings deleted",
-		"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
-		"filtered", len(c.Filtered), "deleted", n)
+	f.flows.add(c)
 }

@@ -101,8 +101,10 @@
 // expiry should the daemon die; the lease table stays the authority.
 //
 // Conntrack: removing a mapping, or moving its key to another internal
-// endpoint, stops new connections, and Apply then deletes the conntrack
-// entries of the connections that used it (package gateway/conntrack), so
+// endpoint, stops new connections, and the Firewall then deletes the
+// conntrack entries of the connections that used it (package
+// gateway/conntrack), in the background and within milliseconds of the
+// transaction (one conntrack dump for the transactions of that time), so
 // that their next packets follow the rules of the moment: a UDP flow from
 // the WAN stops reaching the old host, and reaches the key's new holder.
 // Renewals keep their connections. Config.KeepFlows turns this off.
@@ -204,6 +206,9 @@ type Firewall struct {
 	// vacated holds the keys of the mappings that transactions removed and
 	// nothing held since (see flowChanges). It is guarded by mu.
 	vacated map[inKey]struct{}
+	// flows deletes the conntrack entries of changed mappings in the
+	// background.
+	flows *flowForgetter
 
 	// own holds the netlink port IDs of the Firewall's connections, which
 	// tell its own changes from others' (see Watch).
@@ -259,6 +264,7 @@ func New(cfg Config) (*Firewall, error) {
 		peers: newPeerIndex(),
 
 		keepFlows: cfg.KeepFlows,
+		flows:     &flowForgetter{netns: cfg.NetNS, log: log},
 	}
 	conn, err := dial(cfg.NetNS, &f.own)
 	if err != nil {
@@ -480,6 +486,7 @@ func (f *Firewall) close(deleteTable bool) error {
 		return nil
 	}
 	f.closed = true
+	f.flows.wait() // the flows of the last transactions, before netlink closes
 	f.idx = newIndex(f.idx.base)
 	f.peers = newPeerIndex()
 	var err error
