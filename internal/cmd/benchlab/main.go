@@ -74,6 +74,7 @@ type bench struct {
 	tries          int
 	stateDir       string
 	stateRounds    int
+	pcpRounds      int
 	profile        bool
 }
 
@@ -97,6 +98,7 @@ func main() {
 	flag.StringVar(&b.out, "out", "bench", "the directory for results.json, BENCHMARKS-generated.md and rate.png")
 	flag.StringVar(&sizes, "sizes", "0,1000,10000,100000", "table sizes to measure at, ascending, comma-separated")
 	flag.StringVar(&gateways, "gateways", "portleased,portleased-state,miniupnpd", "gateways to measure, in order: portleased (state file none), portleased-state (a state file in -state-dir), miniupnpd")
+	flag.IntVar(&b.pcpRounds, "pcp-rounds", 5, "portleased only: rounds of -n new mappings (and their deletion) over NAT-PMP, PCP MAP and PCP MAP for IPv6 pinholes at each size, alternating, for the ratio of their rates; 0: none")
 	flag.IntVar(&b.stateRounds, "state-rounds", 5, "with portleased and portleased-state: rounds of -n new NAT-PMP mappings (and their deletion) on each at each size, alternating, for the ratio of their rates")
 	flag.StringVar(&b.stateDir, "state-dir", "/var/tmp", "the directory portleased-state keeps its state file in (a temporary directory is made there): on the machine's disk, not a tmpfs")
 	flag.IntVar(&b.mapN, "n", 2000, "NAT-PMP mappings made, then deleted, at each size")
@@ -285,33 +287,8 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 		step.PacedDelete = r
 		check("NAT-PMP delete after the fixed rate", b.mapN, r, err)
 	}
-	if isPortleased(name) && stop == "" {
-		// PCP MAP over IPv4 and for IPv6 pinholes: the same load on the
-		// same (freed) ports as the NAT-PMP step, for the ratio of their
-		// rates in the same run (issue 10).
-		for _, pl := range []struct {
-			what, gw string
-			first    int
-		}{
-			{"PCP MAP", natpmpGW, pcpFirst},
-			{"PCP pinhole", lab.GatewayLANAddr6.String(), first},
-		} {
-			say("%s @ %d: %d new mappings over %s", name, current, b.mapN, pl.what)
-			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "map", b.mapN, pl.first, b.stepBudget, 0})
-			del := &step.PCPDelete
-			if pl.gw == natpmpGW {
-				step.PCPMap = r
-			} else {
-				step.PinholeMap, del = r, &step.PinholeDelete
-			}
-			if check(pl.what+" map", b.mapN, r, err) {
-				say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
-			}
-			say("%s @ %d: deleting them", name, current)
-			r, err = b.plbench(ctx, lan, pl.gw, load{"pcp", "delete", b.mapN, pl.first, b.stepBudget, 0})
-			*del = r
-			check(pl.what+" delete", b.mapN, r, err)
-		}
+	if isPortleased(name) && stop == "" && b.pcpRounds > 0 {
+		step.Protocols = b.compareProtocols(ctx, s, pcpFirst)
 	}
 	if b.upnpN > 0 && stop == "" {
 		say("%s @ %d: %d UPnP AddPortMapping", name, current, b.upnpN)

@@ -66,13 +66,9 @@ type sizeResult struct {
 	PacedDelete *loadResult `json:"natpmp_paced_delete,omitempty"`
 	UPnPMap     *loadResult `json:"upnp_map,omitempty"`
 	UPnPDelete  *loadResult `json:"upnp_delete,omitempty"`
-	// PCPMap and PCPDelete are the same load as Map and Delete over PCP
-	// MAP (IPv4), PinholeMap and PinholeDelete over PCP MAP for IPv6
-	// pinholes (portleased only).
-	PCPMap        *loadResult `json:"pcp_map,omitempty"`
-	PCPDelete     *loadResult `json:"pcp_delete,omitempty"`
-	PinholeMap    *loadResult `json:"pinhole_map,omitempty"`
-	PinholeDelete *loadResult `json:"pinhole_delete,omitempty"`
+	// Protocols compares the rates of NAT-PMP, PCP MAP and PCP pinholes
+	// (portleased only).
+	Protocols *protocolRates `json:"protocols,omitempty"`
 	// RSSKiB is the daemon's VmRSS with RSSAt mappings present (after the
 	// NAT-PMP mappings were made).
 	RSSKiB int `json:"rss_kib,omitempty"`
@@ -311,7 +307,7 @@ func (r *results) markdown(plotNote string) string {
 			}
 			errs := cell(s.Map, func(l *loadResult) string {
 				n := l.Errors
-				for _, o := range []*loadResult{s.Delete, s.PacedMap, s.PacedDelete, s.UPnPMap, s.UPnPDelete, s.PCPMap, s.PCPDelete, s.PinholeMap, s.PinholeDelete} {
+				for _, o := range []*loadResult{s.Delete, s.PacedMap, s.PacedDelete, s.UPnPMap, s.UPnPDelete} {
 					if o != nil {
 						n += o.Errors
 					}
