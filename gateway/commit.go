@@ -82,9 +82,11 @@ func journalKeyOf(l *Lease) journalKey {
 //
 // A batch runs under a context of its own, bounded by timeout, never the
 // leader's: a request that is cancelled (a UPnP client that hangs up) must
-// not fail the others of its batch. The kernel is written first and the
-// journal then records the changes the kernel took, so that the journal
-// never holds a grant the kernel refused.
+// not fail the others of its batch. The kernel's transaction and the
+// journal's write of a batch run at the same time (applyBatch), so that a
+// batch costs the slower of the two, not their sum; its requests are
+// answered once both are done, and by then the journal holds no grant the
+// kernel refused.
 type committer struct {
 	fw      Firewall
 	journal Journal
@@ -152,10 +154,11 @@ func (c *committer) wait(ch *change) error {
 	return <-ch.done
 }
 
-// apply commits a batch: one kernel transaction, then one journal write. If the transaction fails, each change is retried
-// alone so that one bad change fails only its own request. A batch with a
-// resync reconciles the kernel with the whole table instead. apply returns
-// the batch, which a resync may have grown.
+// apply commits a batch: one kernel transaction and one journal write
+// (applyBatch). If the transaction fails, each change is retried alone so
+// that one bad change fails only its own request. A batch with a resync
+// reconciles the kernel with the whole table instead, and then records the
+// batch. apply returns the batch, which a resync may have grown.
 func (c *committer) apply(batch []*change) []*change {
 	ctx := context.Background()
 	if c.fw != nil {
@@ -164,6 +167,7 @@ func (c *committer) apply(batch []*change) []*change {
 		defer cancel()
 	}
 	errs := make([]error, len(batch))
+	var journalErr error
 	if hasResync(batch) {
 		behind := c.journal != nil && c.journalBehind.Load()
 		drained, want, leases := c.snapshot(behind)
@@ -177,20 +181,21 @@ func (c *committer) apply(batch []*change) []*change {
 		if behind {
 			c.replaceJournal(leases)
 		}
+		if c.journal != nil {
+			journalErr = c.record(batch, errs)
+		}
 	} else {
-		c.applyKernel(ctx, batch, errs)
+		journalErr = c.applyBatch(ctx, batch, errs)
 	}
-	if c.journal != nil {
-		if err := c.record(batch, errs); err != nil {
-			// What the table changed and the journal lacks is written
-			// by the next resync, which Run does soon.
-			c.journalBehind.Store(true)
-			c.markDirty()
-			err = fmt.Errorf("%w: %w", ErrJournal, err)
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = err
-				}
+	if journalErr != nil {
+		// What the table changed and the journal lacks is written by
+		// the next resync, which Run does soon.
+		c.journalBehind.Store(true)
+		c.markDirty()
+		err := fmt.Errorf("%w: %w", ErrJournal, journalErr)
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
 			}
 		}
 	}
@@ -198,6 +203,79 @@ func (c *committer) apply(batch []*change) []*change {
 		ch.done <- errs[i]
 	}
 	return batch
+}
+
+// applyBatch applies the batch to the kernel (applyKernel, setting errs)
+// and records it in the journal at the same time, and returns the
+// journal's error. The journal cannot wait to learn which grants the
+// kernel refuses, so it records them all; once both are done, the grants
+// the kernel refused and the journal took are forgotten by a second write
+// (forgetRefused), before any request of the batch is answered.
+//
+// Each failure has its path: a change the kernel refused fails its request
+// (a grant is then taken back, a renewal or removal stands and the kernel
+// is dirty, for Run to resynchronise); a failed journal write fails every
+// request the kernel took and leaves the journal behind, for the next
+// resync to replace (nothing of a failed write is in the journal, whether
+// the kernel took the batch or not); a failed forgetRefused leaves the
+// journal behind in the same way, with every request already answered
+// as the kernel decided.
+func (c *committer) applyBatch(ctx context.Context, batch []*change, errs []error) error {
+	if c.journal == nil {
+		c.applyKernel(ctx, batch, errs)
+		return nil
+	}
+	if c.fw == nil {
+		return c.record(batch, errs)
+	}
+	recorded := make(chan error, 1)
+	go func() { recorded <- c.record(batch, nil) }()
+	c.applyKernel(ctx, batch, errs)
+	if err := <-recorded; err != nil {
+		return err
+	}
+	if err := c.forgetRefused(batch, errs); err != nil {
+		c.log.Error("journal keeps grants the firewall refused; rewriting it at the next resync", "err", err)
+		c.journalBehind.Store(true)
+		c.markDirty()
+	}
+	return nil
+}
+
+// forgetRefused has the journal forget the grants of batch that the kernel
+// refused (errs) but the journal recorded as the last state of their key.
+// A grant adds a key the table did not hold, so the journal did not hold
+// it before the batch either: forgetting it restores the journal's state.
+func (c *committer) forgetRefused(batch []*change, errs []error) error {
+	refused := func(i int) bool {
+		ch := batch[i]
+		return errs[i] != nil && ch.remove == nil && ch.add != nil && ch.put != nil
+	}
+	some := false
+	for i := range batch {
+		some = some || refused(i)
+	}
+	if !some {
+		return nil
+	}
+	last := make(map[journalKey]int, len(batch))
+	for i, ch := range batch {
+		for _, l := range [...]*Lease{ch.drop, ch.put} {
+			if l != nil {
+				last[journalKeyOf(l)] = i
+			}
+		}
+	}
+	var drop []Lease
+	for i, ch := range batch {
+		if refused(i) && last[journalKeyOf(ch.put)] == i {
+			drop = append(drop, *ch.put)
+		}
+	}
+	if len(drop) == 0 {
+		return nil
+	}
+	return c.journal.Commit(nil, drop)
 }
 
 // replaceJournal rewrites the journal with leases, the whole table, after
@@ -274,9 +352,9 @@ func (c *committer) applyKernel(ctx context.Context, batch []*change, errs []err
 
 // record writes the batch to the journal in one write. The journal follows
 // the table, which is the authority: it records every change but the grants
-// that the kernel refused, which the table takes back (a renewal or a
-// removal that the kernel refused stands in the table, and the run loop
-// brings the kernel to agree).
+// that the kernel refused (errs, nil when not yet known), which the table
+// takes back (a renewal or a removal that the kernel refused stands in the
+// table, and the run loop brings the kernel to agree).
 func (c *committer) record(batch []*change, errs []error) error {
 	put, drop := foldJournal(batch, errs)
 	if len(put) == 0 && len(drop) == 0 {
@@ -291,7 +369,7 @@ func foldJournal(batch []*change, errs []error) (put, drop []Lease) {
 	last := make(map[journalKey]*change, len(batch))
 	var order []journalKey
 	for i, ch := range batch {
-		if errs[i] != nil && ch.remove == nil && ch.add != nil {
+		if errs != nil && errs[i] != nil && ch.remove == nil && ch.add != nil {
 			continue // a grant the table takes back
 		}
 		for _, l := range [...]*Lease{ch.drop, ch.put} {

@@ -111,6 +111,8 @@ type recordingJournal struct {
 	commits  int
 	replaces int
 	fail     error
+	// refuse, when set, may fail a Commit by what it carries.
+	refuse func(put, drop []Lease) error
 }
 
 func (j *recordingJournal) Commit(put, drop []Lease) error {
@@ -118,6 +120,11 @@ func (j *recordingJournal) Commit(put, drop []Lease) error {
 	defer j.mu.Unlock()
 	if j.fail != nil {
 		return j.fail
+	}
+	if j.refuse != nil {
+		if err := j.refuse(put, drop); err != nil {
+			return err
+		}
 	}
 	if j.leases == nil {
 		j.leases = make(map[journalKey]Lease)
