@@ -3,6 +3,7 @@ package mapfile
 import (
 	"bytes"
 	"math"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -37,6 +38,10 @@ func FuzzRead(f *testing.F) {
 	}
 	f.Add([]byte("address,port,protocol,duration,comment\n,1,TCP,1,\"a,b\"\n"), false, byte(','))
 	f.Add([]byte("address\tport\tprotocol\tduration\tcomment\n\t1\tTCP\t1\tx\n"), false, byte('\t'))
+	// IPv6 pinholes and a range (an extension of upnp-daemon's format); the
+	// first found by FuzzRead once the column took IPv6.
+	f.Add([]byte("address,port,protocol,duration,comment\n2001:db8::10,4662,TCP,0,pinhole\n2001:db8::/64,4672,UDP,60,range\n"), false, byte(','))
+	f.Add([]byte("Address;port;protoCol;durAtion;Comment\n1::;1;TCP;0;"), false, byte(0))
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s), true, byte(0))
 	}
@@ -87,9 +92,16 @@ func checkEntry(t *testing.T, data []byte, e Entry) {
 	switch {
 	case e.Addr.IsValid() && e.Prefix.IsValid():
 		t.Errorf("Read(%q): both address and range in %#v", data, e)
-	case e.Addr.IsValid() && !e.Addr.Is4():
-		t.Errorf("Read(%q): address of %#v", data, e)
-	case e.Prefix.IsValid() && (!e.Prefix.Addr().Is4() || e.Prefix.Bits() >= 32 || e.Prefix != e.Prefix.Masked()):
+	case e.Addr.IsValid() && !e.Addr.Is4() && !globalIPv6(e.Addr):
+		t.Errorf("Read(%q): address of %#v: neither IPv4 nor a global IPv6 address", data, e)
+	case e.Prefix.IsValid() && (!e.Prefix.Addr().Is4() && !globalIPv6(e.Prefix.Addr()) ||
+		e.Prefix.Bits() >= e.Prefix.Addr().BitLen() || e.Prefix != e.Prefix.Masked()):
 		t.Errorf("Read(%q): range of %#v", data, e)
 	}
+}
+
+// globalIPv6 reports whether a is what an address column may hold of IPv6
+// (a pinhole's address): global unicast, not IPv4-mapped, without a zone.
+func globalIPv6(a netip.Addr) bool {
+	return a.Is6() && !a.Is4In6() && a.Zone() == "" && a.IsGlobalUnicast()
 }
