@@ -11,4 +11,5 @@ set format y '10^{%L}'
 set grid
 set key top right
 plot 'rate.dat' index 0 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased', \
-     'rate.dat' index 1 using 1:2 with linespoints linewidth 2 pointtype 7 title 'miniupnpd'
+     'rate.dat' index 1 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased-state', \
+     'rate.dat' index 2 using 1:2 with linespoints linewidth 2 pointtype 7 title 'miniupnpd'
