@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"log/slog"
 	"net"
@@ -315,16 +313,7 @@ func greet(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 
 // fetch connects from host to addr and returns the first line it reads.
 func fetch(host *netlab.Host, addr netip.AddrPort) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := host.Dial(ctx, "tcp4", addr.String())
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	return netlab.FetchLine(host, "tcp4", addr.String())
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -32,16 +31,7 @@ func serveTCP(t *testing.T, host *netlab.Host, port int, greeting string) {
 
 // fetchTCP connects from host to addr and returns the first line it reads.
 func fetchTCP(host *netlab.Host, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := host.Dial(ctx, "tcp4", addr)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	return netlab.FetchLine(host, "tcp4", addr)
 }
 
 // udpListener receives datagrams on host and reports them with their

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -185,33 +184,10 @@ func hasPinhole(pinholes string, p labPort, internal netip.Addr) bool {
 // and IPv6.
 func greet(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 	t.Helper()
-	ln, err := host.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(greeting + "\n"))
-			c.Close()
-		}
-	}()
+	netlab.ServeGreeting(t, host, "tcp", port, greeting)
 }
 
 // fetch connects from host to addr and returns the first line it reads.
 func fetch(host *netlab.Host, addr netip.AddrPort) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	c, err := host.Dial(ctx, "tcp", addr.String())
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	return netlab.FetchLine(host, "tcp", addr.String())
 }
