@@ -473,6 +473,7 @@ func TestParseAddress(t *testing.T) {
 		{in: "fe80::1", bad: true},
 		{in: "2001:db8::1%eth0", bad: true},
 		{in: "::/0", bad: true},
+		{in: "1::/1", bad: true}, // its range is ::/1 (found by FuzzRead)
 		{in: "localhost", bad: true},
 		{in: "1.2.3.4:80", bad: true},
 	}

@@ -194,13 +194,16 @@ func parseIPv6(s, t string) (netip.Addr, netip.Prefix, error) {
 		return netip.Addr{}, netip.Prefix{}, fmt.Errorf("%q is not a global IPv6 address or range (e.g. 2001:db8::10, 2001:db8::/64)", s)
 	}
 	if p, err := netip.ParsePrefix(t); err == nil && strings.Contains(t, "/") {
-		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() == 0 || !p.Addr().IsGlobalUnicast() {
+		// The range is what is kept, host bits cleared: it must be
+		// global as such ("1::/1" is "::/1", which is not).
+		m := p.Masked()
+		if !p.Addr().Is6() || p.Addr().Is4In6() || p.Bits() == 0 || !p.Addr().IsGlobalUnicast() || !m.Addr().IsGlobalUnicast() {
 			return bad()
 		}
 		if p.Bits() == 128 {
 			return p.Addr(), netip.Prefix{}, nil
 		}
-		return netip.Addr{}, p.Masked(), nil
+		return netip.Addr{}, m, nil
 	}
 	a, err := netip.ParseAddr(t)
 	if err != nil || !a.Is6() || a.Is4In6() || a.Zone() != "" || !a.IsGlobalUnicast() {

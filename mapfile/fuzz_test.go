@@ -42,6 +42,7 @@ func FuzzRead(f *testing.F) {
 	// first found by FuzzRead once the column took IPv6.
 	f.Add([]byte("address,port,protocol,duration,comment\n2001:db8::10,4662,TCP,0,pinhole\n2001:db8::/64,4672,UDP,60,range\n"), false, byte(','))
 	f.Add([]byte("Address;port;protoCol;durAtion;Comment\n1::;1;TCP;0;"), false, byte(0))
+	f.Add([]byte("Address,port,protoCol,durAtion,Comment\n1::/1,1,UDP,0,"), false, byte(','))
 	for _, s := range jsonSeeds {
 		f.Add([]byte(s), true, byte(0))
 	}
