@@ -3,7 +3,6 @@ package client
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -352,21 +351,6 @@ func TestLabPortleasedPinholeUPnP(t *testing.T) {
 		}
 	}
 
-	// In secure mode portleased lets the IPv4 address the SOAP request
-	// comes from open a pinhole for the host's IPv6 address when its
-	// neighbour table gives both one link-layer address. A host that uses
-	// IPv6 has an entry there; this one has not spoken IPv6 yet: one
-	// datagram from its global address makes the gateway learn it (NDP).
-	in(t, host, func() error {
-		conn, err := net.DialUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(host.Addr6, 0)),
-			net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.GatewayLANAddr6, 9)))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write([]byte{0})
-		return err
-	})
 	c, _ := labClient(t, lab, host, Config{Method: UPnP, CheckInterval: time.Second})
 	var m *Mapping
 	in(t, host, func() error {

@@ -3,8 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,21 +21,6 @@ func TestPortleaseUPnPPinholeID(t *testing.T) {
 	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true})
 	lan := lab.LAN[0]
 	addr := lan.Addr6.String()
-	// In secure mode portleased lets the host's IPv4 address open a
-	// pinhole for its IPv6 one when its neighbour table gives both one
-	// link-layer address: one datagram from the IPv6 address puts it there.
-	if err := lan.Do(func() error {
-		conn, err := net.DialUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lan.Addr6, 0)),
-			net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.GatewayLANAddr6, 9)))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write([]byte{0})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
 	pinhole := func(proto string, port int) bool {
 		set := labpeers.NFT(t, lab.Gateway, "list", "set", "inet", "portleased", "pinhole6")
 		return regexp.MustCompile(fmt.Sprintf(`%s \. %s \. %d\b`, regexp.QuoteMeta(addr), proto, port)).MatchString(set)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -62,23 +61,6 @@ func testLab(t *testing.T, protocol, method string) {
 			t.Fatalf("before the example runs, the WAN host reached %s (%q): the gateway lets it through by itself", a, line)
 		}
 	}
-	// In secure mode portleased lets a UPnP request from the host's IPv4
-	// address open a pinhole for its IPv6 one when its neighbour table
-	// gives both one link-layer address: a host that speaks IPv6 is there;
-	// this one has not yet, and one datagram makes the gateway learn it.
-	if err := lan.Do(func() error {
-		conn, err := net.DialUDP("udp6", net.UDPAddrFromAddrPort(netip.AddrPortFrom(lan.Addr6, 0)),
-			net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.GatewayLANAddr6, 9)))
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.Write([]byte{0})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-
 	var out, errs labpeers.Output
 	ed2k := lan.Command(context.Background(), bin, "-ec", "4712", "-check-interval", "1s", "-protocol", protocol)
 	ed2k.Stdout, ed2k.Stderr = &out, &errs
