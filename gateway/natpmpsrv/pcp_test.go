@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/portlease/portlease/natpmp"
 )
@@ -90,28 +89,4 @@ func TestIPv6ServedByPCP(t *testing.T) {
 			t.Errorf("%x over IPv6: answer %q; want the PCP handler's", req, got)
 		}
 	}
-}
-
-// serveOn serves conn with srv on lo and returns a client connected to it.
-func serveOn(t *testing.T, srv *Server, conn *net.UDPConn) *net.UDPConn {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(conn, loopbackIndex(t)) }()
-	client, err := net.DialUDP(conn.LocalAddr().Network(), nil, conn.LocalAddr().(*net.UDPAddr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		client.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != ErrServerClosed {
-			t.Errorf("Serve returned %v; want ErrServerClosed", err)
-		}
-		conn.Close()
-	})
-	return client
 }

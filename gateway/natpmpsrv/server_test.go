@@ -22,18 +22,12 @@ func loopbackIndex(t testing.TB) int {
 	return ifi.Index
 }
 
-// startServer serves table on 127.0.0.1 and returns a client socket
-// connected to it.
-func startServer(t testing.TB, table *gateway.Table) (*Server, *net.UDPConn) {
+// serveOn serves conn with srv on lo and returns a client connected to it.
+func serveOn(t testing.TB, srv *Server, conn *net.UDPConn) *net.UDPConn {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &Server{Table: table}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(conn, loopbackIndex(t)) }()
-	client, err := net.DialUDP("udp4", nil, conn.LocalAddr().(*net.UDPAddr))
+	client, err := net.DialUDP(conn.LocalAddr().Network(), nil, conn.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +43,19 @@ func startServer(t testing.TB, table *gateway.Table) (*Server, *net.UDPConn) {
 		}
 		conn.Close()
 	})
-	return srv, client
+	return client
+}
+
+// startServer serves table on 127.0.0.1 and returns a client socket
+// connected to it.
+func startServer(t testing.TB, table *gateway.Table) (*Server, *net.UDPConn) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &Server{Table: table}
+	return srv, serveOn(t, srv, conn)
 }
 
 // ask sends req and returns the answer, retransmitting as a NAT-PMP client
