@@ -8,9 +8,14 @@ var (
 	// ErrNotAuthorized means the permission rules forbid every external port
 	// the request could have been given (NAT-PMP result 2, UPnP 606/718).
 	ErrNotAuthorized = errors.New("gateway: not authorized by the permission rules")
-	// ErrOutOfResources means no allowed external port is free (NAT-PMP
-	// result 4, UPnP 728).
+	// ErrOutOfResources means no allowed external port is free, or the
+	// table holds Policy.MaxLeases (NAT-PMP result 4, PCP NO_RESOURCES,
+	// UPnP 728 for a mapping and 701 for a pinhole).
 	ErrOutOfResources = errors.New("gateway: no free external port")
+	// ErrHostQuota means the internal address already holds
+	// Policy.MaxPerHost leases (NAT-PMP result 4, PCP USER_EX_QUOTA RFC
+	// 6887 §7.4, UPnP 728 for a mapping and 701 for a pinhole).
+	ErrHostQuota = errors.New("gateway: host has its maximum of leases")
 	// ErrConflict means the exact external port asked for is held by another
 	// internal endpoint (UPnP 718 ConflictInMappingEntry).
 	ErrConflict = errors.New("gateway: external port held by another mapping")

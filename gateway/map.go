@@ -88,8 +88,10 @@ func (req *MapRequest) isPinhole() bool { return req.Internal.Addr().Is6() }
 // new lease gets, in order of preference, the external port of the same
 // client's lease for the same internal port in the other protocol (RFC 6886
 // §3.3: TCP and UDP mappings of one port should match), the port asked for,
-// or a random free port the policy allows. Map returns once the firewall
-// holds the lease.
+// or a random free port the policy allows. A new lease beyond
+// Policy.MaxPerHost for its internal address gets ErrHostQuota, beyond
+// Policy.MaxLeases ErrOutOfResources; a renewal is never refused by them.
+// Map returns once the firewall holds the lease.
 //
 // Whether the gateway itself uses a port (Config.Reserved) costs system
 // calls, so Map asks it without holding the table's lock: when allocation
@@ -111,7 +113,7 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		case probe != 0:
 			probed = append(probed, portProbe{probe, t.reserved(req.Protocol, probe)})
 		case err != nil:
-			if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrOutOfResources) || errors.Is(err, ErrConflict) {
+			if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrOutOfResources) || errors.Is(err, ErrConflict) || errors.Is(err, ErrHostQuota) {
 				t.log.Info("refused", "proto", req.Protocol, "internal", req.Internal, "eport", req.ExternalPort, "origin", req.Origin, "err", err)
 			}
 			return MapResult{}, err
@@ -172,6 +174,9 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 		return t.renew(id, now, expires, filters, req.Description, granted(req, lifetime)), 0, nil
 	}
 
+	if err := t.checkQuota(req.Internal.Addr()); err != nil {
+		return p, 0, err
+	}
 	var eport, pinholeID uint16
 	if req.isPinhole() {
 		eport = req.Internal.Port()

@@ -28,6 +28,15 @@ type Policy struct {
 	// internal address (PCP THIRD_PARTY, RFC 6887 §13.1; UPnP
 	// InternalClient in secure mode): config "allow third-party PREFIX".
 	ThirdParty []netip.Prefix
+	// MaxPerHost is the number of leases one internal address may hold:
+	// IPv4 mappings and IPv6 pinholes of every protocol and origin
+	// together. A new lease beyond it is refused with ErrHostQuota; a
+	// renewal never is. Zero: unlimited.
+	MaxPerHost int
+	// MaxLeases is the number of leases the whole table may hold. A new
+	// lease beyond it is refused with ErrOutOfResources; a renewal never
+	// is. Zero: unlimited.
+	MaxLeases int
 }
 
 // MayActFor reports whether requester may ask for a mapping of internal:

@@ -268,7 +268,7 @@ func (s *Server) mapping(ctx context.Context, src netip.AddrPort, req natpmp.Map
 // resultOf maps a lease core error to a NAT-PMP result code (RFC 6886 §3.5).
 func resultOf(err error) natpmp.ResultCode {
 	switch {
-	case errors.Is(err, gateway.ErrOutOfResources):
+	case errors.Is(err, gateway.ErrOutOfResources), errors.Is(err, gateway.ErrHostQuota):
 		return natpmp.OutOfResources
 	case errors.Is(err, gateway.ErrFirewall), errors.Is(err, gateway.ErrClosed):
 		return natpmp.NetworkFailure

@@ -189,6 +189,34 @@ func TestRefusals(t *testing.T) {
 	}
 }
 
+// TestQuotas: a host at its quota and a full table are both result 4, Out
+// of resources (RFC 6886 §3.5); a renewal passes.
+func TestQuotas(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		policy gateway.Policy
+	}{
+		{"host quota", gateway.Policy{MaxPerHost: 1}},
+		{"table full", gateway.Policy{MaxLeases: 1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.policy.Rules = newTable().Policy().Rules
+			table := gateway.New(gateway.Config{Policy: tt.policy})
+			table.SetExternalAddress(netip.MustParseAddr("203.0.113.1"))
+			_, c := startServer(t, table)
+			if m := askMapping(t, c, mapReq(natpmp.OpMapTCP, 8080, 0, 60)); m.ResultCode != natpmp.Success {
+				t.Fatalf("first mapping = %+v; want success", m)
+			}
+			if m := askMapping(t, c, mapReq(natpmp.OpMapUDP, 8080, 0, 60)); m.ResultCode != natpmp.OutOfResources {
+				t.Fatalf("second mapping = %+v; want Out of resources", m)
+			}
+			if m := askMapping(t, c, mapReq(natpmp.OpMapTCP, 8080, 0, 60)); m.ResultCode != natpmp.Success {
+				t.Fatalf("renewal = %+v; want success", m)
+			}
+		})
+	}
+}
+
 func TestNoAnswerOnOtherInterface(t *testing.T) {
 	table := newTable()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -153,6 +153,17 @@ func TestNoResources(t *testing.T) {
 	wantResult(t, "none left", ask(t, s, mapReq(host, nonceA, pcp.ProtocolTCP, 80, 0, 600)), pcp.NoResources)
 }
 
+// TestQuotas: a host at its quota is USER_EX_QUOTA, a full table
+// NO_RESOURCES (RFC 6887 §7.4); a renewal passes at either limit.
+func TestQuotas(t *testing.T) {
+	s, _ := newServer(t, gateway.Policy{MaxPerHost: 1, MaxLeases: 2})
+	wantResult(t, "the host's one lease", ask(t, s, mapReq(host, nonceA, pcp.ProtocolTCP, 8080, 0, 600)), pcp.Success)
+	wantResult(t, "the host's second lease", ask(t, s, mapReq(host, nonceA, pcp.ProtocolUDP, 8080, 0, 600)), pcp.UserExQuota)
+	wantResult(t, "a renewal at the quota", ask(t, s, mapReq(host, nonceA, pcp.ProtocolTCP, 8080, 0, 600)), pcp.Success)
+	wantResult(t, "another host", ask(t, s, mapReq(other, nonceA, pcp.ProtocolTCP, 8080, 0, 600)), pcp.Success)
+	wantResult(t, "a pinhole on a full table", ask(t, s, mapReq(host6, nonceA, pcp.ProtocolTCP, 8080, 0, 600)), pcp.NoResources)
+}
+
 // TestMapIPv6: the mapping of an IPv6 internal address is reached at that
 // address: no translation (a pinhole).
 func TestMapIPv6(t *testing.T) {

@@ -20,6 +20,8 @@ func resultOf(err error, exact bool) pcp.ResultCode {
 		return pcp.NetworkFailure
 	case errors.Is(err, gateway.ErrBadRequest):
 		return pcp.MalformedRequest
+	case errors.Is(err, gateway.ErrHostQuota):
+		return pcp.UserExQuota
 	default:
 		// ErrOutOfResources, and NO_RESOURCES is also §7.4's catch-all:
 		// "This can be used as a catch-all error, should no other error

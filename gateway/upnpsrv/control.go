@@ -125,7 +125,7 @@ func mapFault(err error) *upnp.Fault {
 		return fault(upnp.ConflictInMappingEntry)
 	case errors.Is(err, gateway.ErrNotAuthorized):
 		return fault(upnp.ActionNotAuthorized)
-	case errors.Is(err, gateway.ErrOutOfResources):
+	case errors.Is(err, gateway.ErrOutOfResources), errors.Is(err, gateway.ErrHostQuota):
 		return fault(upnp.NoPortMapsAvailable)
 	case errors.Is(err, gateway.ErrBadRequest):
 		return fault(upnp.InvalidArgs, "Invalid Args: "+err.Error())

@@ -214,6 +214,15 @@ func actionTests() []actionTest {
 		{name: "add any no port left 728", gateway: gateway.Config{Policy: gateway.Policy{Ports: gateway.PortRange{Low: 9090, High: 9090}}},
 			setup: []step{theirs}, client: hostA, act: upnp.AddAnyPortMapping(ip2, upnp.PortMapping{
 				ExternalPort: 9090, Protocol: "TCP", InternalPort: 9090, InternalClient: hostA, Enabled: true, LeaseDuration: 3600}), code: 728},
+		{name: "add over the host quota 728", gateway: gateway.Config{Policy: gateway.Policy{MaxPerHost: 1}}, setup: []step{mine},
+			client: hostA, act: add(8081, "TCP", 8081, hostA, 3600), code: 728},
+		{name: "add any over the host quota 728", gateway: gateway.Config{Policy: gateway.Policy{MaxPerHost: 1}}, setup: []step{mine},
+			client: hostA, act: upnp.AddAnyPortMapping(ip2, upnp.PortMapping{ExternalPort: 8081, Protocol: "TCP",
+				InternalPort: 8081, InternalClient: hostA, Enabled: true, LeaseDuration: 3600}), code: 728},
+		{name: "add renews at the host quota", gateway: gateway.Config{Policy: gateway.Policy{MaxPerHost: 1}}, setup: []step{mine},
+			client: hostA, act: add(8080, "TCP", 8080, hostA, 3600)},
+		{name: "add on a full table 728", gateway: gateway.Config{Policy: gateway.Policy{MaxLeases: 1}}, setup: []step{theirs},
+			client: hostA, act: add(8080, "TCP", 8080, hostA, 3600), code: 728},
 		{name: "add any on v1 device 401", version: 1, client: hostA, act: upnp.AddAnyPortMapping(ip1, upnp.PortMapping{
 			Protocol: "TCP", InternalPort: 9090, InternalClient: hostA, Enabled: true, LeaseDuration: 3600}), code: 401},
 

@@ -149,7 +149,7 @@ func pinholeFault(err error) *upnp.Fault {
 		return fault(upnp.NoSuchEntry)
 	case errors.Is(err, gateway.ErrNotAuthorized), errors.Is(err, gateway.ErrNonceMismatch):
 		return fault(upnp.ActionNotAuthorized)
-	case errors.Is(err, gateway.ErrOutOfResources):
+	case errors.Is(err, gateway.ErrOutOfResources), errors.Is(err, gateway.ErrHostQuota):
 		return fault(upnp.PinholeSpaceExhausted)
 	case errors.Is(err, gateway.ErrConflict):
 		return fault(upnp.ActionFailed, "Action Failed: the endpoint has a pinhole with another RemoteHost or RemotePort")

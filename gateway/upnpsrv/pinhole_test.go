@@ -279,6 +279,7 @@ func TestAddPinholeRefusals(t *testing.T) {
 		{"a host not in the neighbour table", "2001:db8:1::99", upnp.AddPinhole(base), nil, 606},
 		{"rules deny", host6A, upnp.AddPinhole(base), gateway.ErrNotAuthorized, 606},
 		{"no room", host6A, upnp.AddPinhole(base), gateway.ErrOutOfResources, 701},
+		{"host quota", host6A, upnp.AddPinhole(base), fmt.Errorf("%w: 1", gateway.ErrHostQuota), 701},
 		{"kernel refuses", host6A, upnp.AddPinhole(base), fmt.Errorf("%w: nft", gateway.ErrFirewall), 501},
 		{"IPv4 client for its own IPv6 address", hostA, upnp.AddPinhole(base), nil, 0},
 	} {
