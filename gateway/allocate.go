@@ -78,24 +78,21 @@ func (t *Table) allocate(req *MapRequest, probed portProbes) (port, probe uint16
 			return pr.port, 0, nil
 		}
 	}
-	total := 0
-	for _, r := range allowed {
-		total += r.Size()
+	// A port drawn at random among the free ones the rules allow, less
+	// those found reserved: none left is a refusal that looked at no port
+	// (freeports.go).
+	var room [8]uint16
+	free := newFreePorts(&t.order, req.Protocol, allowed, probed, func(p uint16) bool {
+		_, taken := t.byExternal[mappingKey{req.Protocol, p}]
+		return taken
+	}, room[:0])
+	if free.total == 0 {
+		return 0, 0, ErrOutOfResources
 	}
-	// Random picks find a free port at once while the table is far from
-	// full; a scan from a random start settles the rest.
-	for range 32 {
-		if port, probe, done := pick(nthPort(allowed, t.rng.IntN(total))); done {
-			return port, probe, nil
-		}
+	if port, probe, done := pick(free.nth(t.rng.IntN(free.total))); done {
+		return port, probe, nil
 	}
-	start := t.rng.IntN(total)
-	for i := range total {
-		if port, probe, done := pick(nthPort(allowed, (start+i)%total)); done {
-			return port, probe, nil
-		}
-	}
-	return 0, 0, ErrOutOfResources
+	panic("gateway: a free port drawn is not usable")
 }
 
 func inRanges(rs []PortRange, p uint16) bool {
@@ -105,14 +102,4 @@ func inRanges(rs []PortRange, p uint16) bool {
 		}
 	}
 	return false
-}
-
-func nthPort(rs []PortRange, n int) uint16 {
-	for _, r := range rs {
-		if n < r.Size() {
-			return r.Low + uint16(n)
-		}
-		n -= r.Size()
-	}
-	panic("gateway: port index out of range")
 }

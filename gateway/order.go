@@ -8,6 +8,8 @@ package gateway
 // order an index keeps naming the same entry while entries after it come and
 // go, and a walk never costs a scan.
 //
+// The same tree counts the free ports for allocation (freeports.go).
+//
 // The slots are TCP ports 0-65535 then UDP ports 0-65535: 2×65536 int32
 // counters, 512 KiB, allocated when the first lease is.
 type keyOrder struct {
