@@ -41,7 +41,8 @@ func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
 
 // policyWith is policyFor with the LAN links' IPv6 prefixes given.
 func policyWith(cfg *config.Config, lans []lanAddress, v6 []netip.Prefix) gateway.Policy {
-	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, PCPMinLifetime: cfg.PCP.MinLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty}
+	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, PCPMinLifetime: cfg.PCP.MinLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty,
+		MaxPerHost: cfg.Limits.MaxPerHost, MaxLeases: cfg.Limits.MaxMappings}
 	if len(p.Rules) == 0 {
 		prefixes := make([]netip.Prefix, 0, len(lans)+len(v6))
 		for _, la := range lans {
@@ -177,7 +178,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 	log.Info("serving NAT-PMP", "listen", listenAttr(lans), "external", cfg.ExternalInterface,
-		"ports", policy.Ports.String(), "max_lifetime", policy.MaxLifetime, "rules", len(policy.Rules))
+		"ports", policy.Ports.String(), "max_lifetime", policy.MaxLifetime, "max_per_host", policy.MaxPerHost, "max_leases", policy.MaxLeases, "rules", len(policy.Rules))
 	ready()
 
 	var runErr error

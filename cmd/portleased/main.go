@@ -89,6 +89,10 @@ Configuration (one directive a line, # starts a comment):
   lifetime max SECONDS        Longest lifetime granted (default 86400).
   pcp lifetime min SECONDS    Shortest lifetime a PCP mapping is granted
                               (default 120, RFC 6887 §15).
+  max mappings per host N|none
+                              Leases one LAN address may hold, mappings and
+                              pinholes of every protocol (default 1024).
+  max mappings N|none         Leases in the whole table (default 65536).
   allow|deny EXT ADDR/MASK INT
                               Permission rule, miniupnpd syntax, first match
                               wins. EXT and INT are ports N or N-M; ADDR may

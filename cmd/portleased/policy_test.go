@@ -40,3 +40,17 @@ func TestPolicyWith(t *testing.T) {
 		})
 	}
 }
+
+// TestPolicyLimits: the file's fair shares reach the policy, none as the
+// core's zero (unlimited).
+func TestPolicyLimits(t *testing.T) {
+	cfg := config.Default()
+	p := policyWith(cfg, nil, nil)
+	if p.MaxPerHost != config.DefaultMaxPerHost || p.MaxLeases != config.DefaultMaxMappings {
+		t.Fatalf("default policy limits %d per host, %d in all; want %d, %d", p.MaxPerHost, p.MaxLeases, config.DefaultMaxPerHost, config.DefaultMaxMappings)
+	}
+	cfg.Limits = config.Limits{}
+	if p := policyWith(cfg, nil, nil); p.MaxPerHost != 0 || p.MaxLeases != 0 {
+		t.Fatalf("policy limits with none: %d, %d; want 0, 0", p.MaxPerHost, p.MaxLeases)
+	}
+}

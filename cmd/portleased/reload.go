@@ -81,7 +81,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 	removed = append(removed, dropInside(ctx, table, lost)...)
 	log.Info("configuration reloaded", "file", d.file, "changed", changed, "external", cfg.ExternalInterface,
 		"listen", listenAttr(lans), "rules", len(policy.Rules), "ports", policy.Ports.String(),
-		"max_lifetime", policy.MaxLifetime, "leases_removed", len(removed), "leases", table.Len())
+		"max_lifetime", policy.MaxLifetime, "max_per_host", policy.MaxPerHost, "max_leases", policy.MaxLeases, "leases_removed", len(removed), "leases", table.Len())
 }
 
 // restartOnly names, with its file:line, each directive of next that

@@ -57,6 +57,8 @@ type Config struct {
 	UPnP UPnP
 	// PCP configures the PCP front-end.
 	PCP PCP
+	// Limits are the fair shares: leases per host and in the table.
+	Limits Limits
 	// StateFile is the file the leases are kept in across restarts
 	// ("state file PATH"); empty for "state file none", which keeps them
 	// in memory only.
@@ -135,6 +137,7 @@ func Default() *Config {
 		MaxLifetime: defaultMaxLifetime,
 		UPnP:        defaultUPnP(),
 		PCP:         defaultPCP(),
+		Limits:      defaultLimits(),
 		StateFile:   DefaultStateFile,
 	}
 }
@@ -200,6 +203,8 @@ type parser struct {
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
 	pcpMinAt                  int
+	maxPerHostAt              int
+	maxMappingsAt             int
 	upnpSeen                  map[string]int
 }
 
@@ -263,6 +268,8 @@ func (p *parser) directive(s statement) {
 		p.pcp(s)
 	case "state":
 		p.stateFile(s)
+	case "max":
+		p.max(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -584,6 +591,7 @@ func (c *Config) String() string {
 	}
 	b.WriteString(upnpString(c.UPnP))
 	b.WriteString(pcpString(c.PCP))
+	b.WriteString(limitsString(c.Limits))
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

@@ -19,6 +19,8 @@ const (
 	DirSecureMode     = "upnp secure mode"
 	DirUPnPVersion    = "upnp version"
 	DirPCPMinLifetime = "pcp lifetime min"
+	DirMaxPerHost     = "max mappings per host"
+	DirMaxMappings    = "max mappings"
 	DirStateFile      = "state file"
 )
 
@@ -47,6 +49,8 @@ func Changed(a, b *Config) []string {
 	add(DirSecureMode, a.UPnP.SecureMode != b.UPnP.SecureMode)
 	add(DirUPnPVersion, a.UPnP.Version != b.UPnP.Version)
 	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
+	add(DirMaxPerHost, a.Limits.MaxPerHost != b.Limits.MaxPerHost)
+	add(DirMaxMappings, a.Limits.MaxMappings != b.Limits.MaxMappings)
 	add(DirStateFile, a.StateFile != b.StateFile)
 	return out
 }

@@ -81,6 +81,18 @@
 // each global IPv6 prefix of its LAN links: only the daemon knows those. miniupnpd's optional fifth field, a regular
 // expression on the mapping's description, is refused as unsupported.
 //
+//	max mappings per host N|none
+//	max mappings N|none
+//
+// Fair shares. The first is the number of leases one internal address may
+// hold: IPv4 mappings and IPv6 pinholes of NAT-PMP, PCP and UPnP together
+// (default 1024); the second the number of leases of the whole table
+// (default 65536). N is 1 to 2147483647; none lifts the limit. A host at
+// its limit is refused a new lease with each protocol's "out of resources"
+// (NAT-PMP result 4, PCP USER_EX_QUOTA, UPnP 728 or 701 for a pinhole; a
+// full table is PCP NO_RESOURCES); its renewals pass. A reload that lowers
+// a limit keeps the leases beyond it. Each at most once.
+//
 // # UPnP IGD
 //
 // UPnP is on by default, as NAT-PMP is, so a natpmpd.conf with only

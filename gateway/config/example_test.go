@@ -60,6 +60,8 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// upnp secure mode on
 	// upnp version 2
 	// pcp lifetime min 120
+	// max mappings per host 1024
+	// max mappings 65536
 	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"

@@ -67,8 +67,9 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, pr
 	cfg := labpeers.PortleasedConfig{
 		Binary: bin,
 		Dir:    dir,
-		// Every port, the longest lifetime the load asks for.
-		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400"},
+		// Every port, the longest lifetime the load asks for, and no fair
+		// shares: the tables are filled from one LAN host.
+		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400", "max mappings per host none", "max mappings none"},
 		StateFile:   stateFile,
 		Log:         logf,
 		StopTimeout: removalBudget,
