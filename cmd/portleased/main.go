@@ -14,6 +14,7 @@ import (
 
 	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/internal/daemon"
+	"github.com/portlease/portlease/internal/sdnotify"
 	"github.com/portlease/portlease/internal/syslogx"
 )
 
@@ -220,8 +221,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	d := &gatewayDaemon{file: o.file, log: log}
-	if err := d.run(cfg, func() { daemon.Ready(childEnv) }); err != nil {
+	notify, err := sdnotify.FromEnv(os.Getenv)
+	if err != nil {
+		log.Warn("service manager not told", "err", err)
+	}
+	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
+	if err := d.run(cfg, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
