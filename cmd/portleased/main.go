@@ -47,6 +47,9 @@ Options:
   -d          Do not detach: stay in the foreground and log to standard error.
               Without -d, portleased detaches once it is serving, writes and
               locks its PID file and logs to syslog (facility daemon).
+              Started by systemd as a Type=notify service (-d), it reports
+              through $NOTIFY_SOCKET: ready once serving, reloading during
+              a SIGHUP, stopping at SIGTERM.
   -f file     Read the configuration from file (default /etc/portleased.conf).
   -n          Check the configuration only: print "configuration OK" and exit
               0, or print each error as file:line: message and exit 1.
