@@ -6,13 +6,71 @@ GO       ?= go
 GOBIN    := $(shell $(GO) env GOPATH)/bin
 PKGS     := ./...
 FUZZTIME ?= 5
+# BUILDDIR receives the programs `make build` makes.
+BUILDDIR ?= bin
 
-.PHONY: all build deps demo test check unit lab fuzz-short fuzz bench bench-go clean
+# Where `make install` puts things; DESTDIR is prepended to each (packagers
+# set PREFIX=/usr and DESTDIR=their staging tree). The configuration and the
+# state directory stay where portleased looks for them by default.
+PREFIX             ?= /usr/local
+BINDIR             ?= $(PREFIX)/bin
+SBINDIR            ?= $(PREFIX)/sbin
+SYSTEMDUNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSTEMDUSERUNITDIR ?= $(PREFIX)/lib/systemd/user
+SYSUSERSDIR        ?= $(PREFIX)/lib/sysusers.d
+DOCDIR             ?= $(PREFIX)/share/doc/portlease
+SYSCONFDIR         ?= /etc
+STATEDIR           ?= /var/lib/portleased
+
+.PHONY: all build deps demo test check unit lab fuzz-short fuzz bench bench-go clean install uninstall
 
 all: build
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -o $(BUILDDIR)/ ./cmd/...
+
+# install: the programs, the systemd units (their paths rewritten to where
+# the programs go), the sysusers.d file, the example configuration (also as
+# $(SYSCONFDIR)/portleased.conf when there is none yet) and the state
+# directory. Without DESTDIR it also creates the system user portleased
+# (scripts/add-user.sh) and hands it the state directory; with DESTDIR that
+# is the package's job (systemd-sysusers with the sysusers.d file).
+UNITPATHS = -e 's|/usr/sbin/portleased|$(SBINDIR)/portleased|g' \
+	-e 's|/usr/bin/portlease |$(BINDIR)/portlease |g' \
+	-e 's|/etc/|$(SYSCONFDIR)/|g'
+
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSCONFDIR)/portlease
+	install -d -m 0750 $(DESTDIR)$(STATEDIR)
+	install -m 0755 $(BUILDDIR)/portleased $(DESTDIR)$(SBINDIR)/portleased
+	install -m 0755 $(BUILDDIR)/portlease $(DESTDIR)$(BINDIR)/portlease
+	sed $(UNITPATHS) dist/systemd/portleased.service >$(DESTDIR)$(SYSTEMDUNITDIR)/portleased.service
+	sed $(UNITPATHS) dist/systemd/portlease-keep@.service >'$(DESTDIR)$(SYSTEMDUNITDIR)/portlease-keep@.service'
+	sed $(UNITPATHS) dist/systemd/user/portlease-keep.service >$(DESTDIR)$(SYSTEMDUSERUNITDIR)/portlease-keep.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/portleased.service '$(DESTDIR)$(SYSTEMDUNITDIR)/portlease-keep@.service' \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR)/portlease-keep.service
+	install -m 0644 dist/sysusers.d/portleased.conf $(DESTDIR)$(SYSUSERSDIR)/portleased.conf
+	install -m 0644 dist/portleased.conf.example $(DESTDIR)$(DOCDIR)/portleased.conf.example
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/portleased.conf ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/portleased.conf exists; kept as it is"; \
+	else \
+		echo "install -m 0644 dist/portleased.conf.example $(DESTDIR)$(SYSCONFDIR)/portleased.conf"; \
+		install -m 0644 dist/portleased.conf.example $(DESTDIR)$(SYSCONFDIR)/portleased.conf; \
+	fi
+	@if [ -z "$(DESTDIR)" ]; then \
+		./scripts/add-user.sh && chown portleased:portleased $(STATEDIR) && \
+		echo "install: now edit $(SYSCONFDIR)/portleased.conf, then: systemctl daemon-reload; systemctl enable --now portleased"; \
+	fi
+
+# uninstall removes what install put in place but the configuration, the
+# state directory (the leases) and the user.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/portleased $(DESTDIR)$(BINDIR)/portlease \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/portleased.service '$(DESTDIR)$(SYSTEMDUNITDIR)/portlease-keep@.service' \
+		$(DESTDIR)$(SYSTEMDUSERUNITDIR)/portlease-keep.service $(DESTDIR)$(SYSUSERSDIR)/portleased.conf \
+		$(DESTDIR)$(DOCDIR)/portleased.conf.example
 
 deps:
 	@./scripts/install-deps.sh
@@ -49,4 +107,4 @@ bench-go: deps
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
 clean:
-	rm -rf bin
+	rm -rf $(BUILDDIR)

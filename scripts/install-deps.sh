@@ -14,6 +14,7 @@ command -v natpmpc >/dev/null 2>&1 || need="$need natpmpc"
 command -v upnpc >/dev/null 2>&1 || need="$need miniupnpc"
 command -v miniupnpd >/dev/null 2>&1 || need="$need miniupnpd-nftables"
 command -v tcpdump >/dev/null 2>&1 || need="$need tcpdump"
+command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -21,6 +21,7 @@ import (
 	"github.com/portlease/portlease/gateway/natpmpsrv"
 	"github.com/portlease/portlease/gateway/nftfw"
 	"github.com/portlease/portlease/gateway/pcpsrv"
+	"github.com/portlease/portlease/internal/sdnotify"
 	"github.com/portlease/portlease/natpmp"
 )
 
@@ -29,6 +30,9 @@ import (
 type gatewayDaemon struct {
 	file string
 	log  *slog.Logger
+	// notify tells the service manager the daemon's state; nil when not
+	// started by one.
+	notify *sdnotify.Notifier
 }
 
 // policyFor builds the lease policy: the configured rules, or, without any,
@@ -187,7 +191,7 @@ loop:
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				d.reload(ctx, lan, wan, table)
+				d.reloadTold(func() { d.reload(ctx, lan, wan, table) })
 				continue
 			}
 			log.Info("stopping", "signal", sig.String(), "leases", table.Len())
@@ -201,6 +205,7 @@ loop:
 			}
 		}
 	}
+	d.tell(sdnotify.Stopping)
 	table.Close()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()

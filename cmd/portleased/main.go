@@ -14,6 +14,7 @@ import (
 
 	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/internal/daemon"
+	"github.com/portlease/portlease/internal/sdnotify"
 	"github.com/portlease/portlease/internal/syslogx"
 )
 
@@ -46,6 +47,9 @@ Options:
   -d          Do not detach: stay in the foreground and log to standard error.
               Without -d, portleased detaches once it is serving, writes and
               locks its PID file and logs to syslog (facility daemon).
+              Started by systemd as a Type=notify service (-d), it reports
+              through $NOTIFY_SOCKET: ready once serving, reloading during
+              a SIGHUP, stopping at SIGTERM.
   -f file     Read the configuration from file (default /etc/portleased.conf).
   -n          Check the configuration only: print "configuration OK" and exit
               0, or print each error as file:line: message and exit 1.
@@ -224,8 +228,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	d := &gatewayDaemon{file: o.file, log: log}
-	if err := d.run(cfg, func() { daemon.Ready(childEnv) }); err != nil {
+	notify, err := sdnotify.FromEnv(os.Getenv)
+	if err != nil {
+		log.Warn("service manager not told", "err", err)
+	}
+	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
+	if err := d.run(cfg, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
