@@ -64,6 +64,11 @@ type Config struct {
 	// StateFileLine is the line of the state file directive, for messages
 	// the daemon emits later; 0 if none.
 	StateFileLine int
+	// User is the unprivileged user the daemon runs as after its start
+	// ("user NAME", default portleased).
+	User string
+	// UserLine is the line of the user directive; 0 if none.
+	UserLine int
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -136,6 +141,7 @@ func Default() *Config {
 		UPnP:        defaultUPnP(),
 		PCP:         defaultPCP(),
 		StateFile:   DefaultStateFile,
+		User:        DefaultUser,
 	}
 }
 
@@ -263,6 +269,8 @@ func (p *parser) directive(s statement) {
 		p.pcp(s)
 	case "state":
 		p.stateFile(s)
+	case "user":
+		p.user(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -584,6 +592,7 @@ func (c *Config) String() string {
 	}
 	b.WriteString(upnpString(c.UPnP))
 	b.WriteString(pcpString(c.PCP))
+	fmt.Fprintf(&b, "user %s\n", c.User)
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

@@ -20,6 +20,7 @@ const (
 	DirUPnPVersion    = "upnp version"
 	DirPCPMinLifetime = "pcp lifetime min"
 	DirStateFile      = "state file"
+	DirUser           = "user"
 )
 
 // Changed returns the names of the directives whose settings differ from a
@@ -48,6 +49,7 @@ func Changed(a, b *Config) []string {
 	add(DirUPnPVersion, a.UPnP.Version != b.UPnP.Version)
 	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
 	add(DirStateFile, a.StateFile != b.StateFile)
+	add(DirUser, a.User != b.User)
 	return out
 }
 
