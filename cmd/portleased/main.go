@@ -220,6 +220,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		log.Error("not started", "err", err)
+		daemon.Fail(childEnv, err)
+		if o.foreground {
+			fmt.Fprintf(stderr, "portleased: %v\n", err)
+		}
+		return 1
+	}
 	d := &gatewayDaemon{file: o.file, log: log}
 	if err := d.run(cfg, func() { daemon.Ready(childEnv) }); err != nil {
 		log.Error("stopped", "err", err)
