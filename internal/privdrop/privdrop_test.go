@@ -247,3 +247,25 @@ func TestCapNames(t *testing.T) {
 		t.Errorf("Mask = %#x; want 0x1400", got)
 	}
 }
+
+// TestCheckThreadsRefusesRoot: the test process itself, not dropped, fails
+// the check on every thread, with what is wrong named.
+func TestCheckThreadsRefusesRoot(t *testing.T) {
+	needRoot(t)
+	threads, err := ReadThreads(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = CheckThreads(threads, Options{}, Options{}.Mask())
+	if err == nil {
+		t.Fatal("CheckThreads accepted a root process")
+	}
+	for _, want := range []string{"Uid [0 0 0 0]", "CapEff", "NoNewPrivs 0", "CapBnd"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckThreads = %v; want it to name %q", err, want)
+		}
+	}
+	if got := strings.Count(err.Error(), "thread "); got != len(threads) {
+		t.Errorf("CheckThreads named %d threads; the process has %d", got, len(threads))
+	}
+}
