@@ -75,8 +75,9 @@ Signals:
                    and interface (the mappings move to the new WAN link
                    without a gap; clients learn its address). A file with
                    an error, or one that changes state file or user, is
-                   refused whole, each such line named as file:line, and the
-                   running configuration stays. The log names what changed.
+                   refused whole, each such line named as file:line, and
+                   the running configuration stays. The log names what
+                   changed.
 
 Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.
