@@ -13,11 +13,13 @@ import (
 
 	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
+	"github.com/portlease/portlease/internal/privdrop"
 )
 
 // TestDetached: without -d, portleased detaches once it serves, writes and
-// locks its PID file, refuses a second instance with a clear message, and
-// on SIGTERM removes its table and its PID file.
+// locks its PID file, drops its privileges, refuses a second instance with
+// a clear message, and on SIGTERM removes its table and empties its PID
+// file.
 func TestDetached(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
@@ -51,6 +53,13 @@ func TestDetached(t *testing.T) {
 		t.Fatalf("process %d from the PID file: %v", pid, err)
 	}
 	defer syscall.Kill(pid, syscall.SIGKILL)
+	threads, err := privdrop.ReadThreads(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := privdrop.CheckThreads(threads, privdrop.Options{}, privdrop.Options{}.Mask()); err != nil {
+		t.Errorf("the detached daemon: %v", err)
+	}
 	if out := natpmpc(t, lab, lab.LAN[0]); !strings.Contains(out, "Public IP address : 203.0.113.1") {
 		t.Fatalf("the detached daemon does not serve:\n%s", out)
 	}
@@ -69,8 +78,10 @@ func TestDetached(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the daemon exits after SIGTERM", func() bool { return syscall.Kill(pid, 0) != nil })
-	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
-		t.Errorf("PID file still there after SIGTERM: %v", err)
+	// The daemon, no longer root, cannot remove a file of root's
+	// directory: it empties it instead.
+	if b, err := os.ReadFile(pidFile); err != nil && !os.IsNotExist(err) || len(b) > 0 {
+		t.Errorf("PID file after SIGTERM holds %q (%v); want it empty or gone", b, err)
 	}
 	if rs := nftRuleset(t, lab); strings.Contains(rs, "portleased") {
 		t.Errorf("after SIGTERM the ruleset holds portleased:\n%s", rs)

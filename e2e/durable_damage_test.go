@@ -72,7 +72,7 @@ func TestDamagedStateFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			lab := netlab.New(t, netlab.Config{})
-			state := filepath.Join(t.TempDir(), "leases")
+			state := filepath.Join(labpeers.StateDir(t), "leases")
 			d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: state})
 			lan := lab.LAN[0]
 			ports := []int{6500, 6501, 6502}

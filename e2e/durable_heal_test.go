@@ -32,7 +32,7 @@ const (
 func TestKernelHealed(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
-	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: filepath.Join(t.TempDir(), "leases")})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: filepath.Join(labpeers.StateDir(t), "leases")})
 	lan := lab.LAN[0]
 	keepOneShot(t, lan, d, "natpmp", restartCSV(healMappings, 21000, 3000, "heal"))
 	table := readTable(t, lan, d)

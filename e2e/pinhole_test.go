@@ -135,7 +135,7 @@ func TestPinholePCPRestart(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
 	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
-		StateFile: t.TempDir() + "/leases"})
+		StateFile: labpeers.StateDir(t) + "/leases"})
 	lan := lab.LAN[0]
 	const greeting = "hello after a restart"
 	server := netip.AddrPortFrom(lanHost6, 8087)

@@ -156,7 +156,7 @@ func TestPinholeUPnPCFilter(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
 	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true,
-		StateFile: t.TempDir() + "/leases"})
+		StateFile: labpeers.StateDir(t) + "/leases"})
 	lan := lab.LAN[0]
 	addWANAddr6(t, lab, wanOther6)
 	const greeting = "hello to the UPnP remote host"

@@ -31,6 +31,15 @@ if [ -n "$need" ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
 fi
 
+# The user portleased drops to: the lab tests run it as root, and it
+# becomes this user once serving.
+if [ "$(id -u)" = 0 ]; then
+	"$(dirname "$0")/add-user.sh"
+elif ! id portleased >/dev/null 2>&1; then
+	echo "install-deps: user portleased missing; run as root (sudo make ...) to create it" >&2
+	exit 1
+fi
+
 # Go tools, from the module proxy, pinned.
 GOBIN="$(go env GOPATH)/bin"
 if [ ! -x "$GOBIN/staticcheck" ]; then

@@ -78,9 +78,10 @@ Signals:
                    close; the leases of a LAN no longer served are removed)
                    and interface (the mappings move to the new WAN link
                    without a gap; clients learn its address). A file with
-                   an error, or one that changes state file, is refused
-                   whole, each such line named as file:line, and the
-                   running configuration stays. The log names what changed.
+                   an error, or one that changes state file or user, is
+                   refused whole, each such line named as file:line, and
+                   the running configuration stays. The log names what
+                   changed.
 
 Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.
@@ -117,6 +118,13 @@ Configuration (one directive a line, # starts a comment):
                               across restarts and crashes in PATH (default
                               /var/lib/portleased/leases); none keeps them
                               in memory only.
+  user NAME                   The unprivileged user portleased runs as once
+                              it has read its configuration and prepared
+                              the state file's directory (default
+                              portleased): CAP_NET_ADMIN alone kept,
+                              no_new_privs set. Started as another user
+                              with CAP_NET_ADMIN (systemd), it stays that
+                              user.
 
 Example /etc/portleased.conf:
   interface eth0
@@ -227,6 +235,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer stop()
+	}
+	if err := dropPrivileges(cfg, log); err != nil {
+		log.Error("not started", "err", err)
+		daemon.Fail(childEnv, err)
+		if o.foreground {
+			fmt.Fprintf(stderr, "portleased: %v\n", err)
+		}
+		return 1
 	}
 	notify, err := sdnotify.FromEnv(os.Getenv)
 	if err != nil {

@@ -86,16 +86,23 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 
 // restartOnly names, with its file:line, each directive of next that
 // changes what the daemon cannot change while running: the state file,
-// which the lease store opens once, at start.
+// which the lease store opens once, at start, and the user, whose
+// privileges the daemon gave up at start.
 func restartOnly(file string, running, next *config.Config) error {
-	if next.StateFile == running.StateFile {
-		return nil
+	at := func(line int) string {
+		if line == 0 {
+			return file
+		}
+		return fmt.Sprintf("%s:%d", file, line)
 	}
-	at := file
-	if next.StateFileLine != 0 {
-		at = fmt.Sprintf("%s:%d", file, next.StateFileLine)
+	var errs []error
+	if next.StateFile != running.StateFile {
+		errs = append(errs, fmt.Errorf("%s: state file: the state file changes only at a restart", at(next.StateFileLine)))
 	}
-	return fmt.Errorf("%s: state file: the state file changes only at a restart", at)
+	if next.User != running.User {
+		errs = append(errs, fmt.Errorf("%s: user: the user changes only at a restart", at(next.UserLine)))
+	}
+	return errors.Join(errs...)
 }
 
 // lostSubnets returns the subnets of before that after no longer serves.

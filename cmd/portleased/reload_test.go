@@ -8,7 +8,7 @@ import (
 )
 
 // TestRestartOnly: a reload is refused, naming the line, for the state
-// file only; the external interface and new LAN links change in place.
+// file and the user only; the external interface and new LAN links change in place.
 func TestRestartOnly(t *testing.T) {
 	const running = "interface wan0\nlisten on lan0\n"
 	tests := []struct {
@@ -21,6 +21,7 @@ func TestRestartOnly(t *testing.T) {
 		{"interface", "interface wan1\nlisten on lan0\n", ""},
 		{"a new link", "interface wan0\nlisten on lan0\n\nlisten on lan1\n", ""},
 		{"state file", running + "state file none\n", "f.conf:3: state file:"},
+		{"user", running + "user nobody\n", "f.conf:3: user:"},
 		{"all three", "listen on lan1\ninterface wan1\nlisten on lan0\nstate file none\n", "f.conf:4: state file:"},
 	}
 	run := parseConf(t, running)

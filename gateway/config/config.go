@@ -66,6 +66,11 @@ type Config struct {
 	// StateFileLine is the line of the state file directive, for messages
 	// the daemon emits later; 0 if none.
 	StateFileLine int
+	// User is the unprivileged user the daemon runs as after its start
+	// ("user NAME", default portleased).
+	User string
+	// UserLine is the line of the user directive; 0 if none.
+	UserLine int
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -139,6 +144,7 @@ func Default() *Config {
 		PCP:         defaultPCP(),
 		Limits:      defaultLimits(),
 		StateFile:   DefaultStateFile,
+		User:        DefaultUser,
 	}
 }
 
@@ -270,6 +276,8 @@ func (p *parser) directive(s statement) {
 		p.stateFile(s)
 	case "max":
 		p.max(s)
+	case "user":
+		p.user(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -592,6 +600,7 @@ func (c *Config) String() string {
 	b.WriteString(upnpString(c.UPnP))
 	b.WriteString(pcpString(c.PCP))
 	b.WriteString(limitsString(c.Limits))
+	fmt.Fprintf(&b, "user %s\n", c.User)
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

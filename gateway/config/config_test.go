@@ -179,6 +179,11 @@ func TestParseExtensions(t *testing.T) {
 			edit: func(c *Config) { c.StateFile, c.StateFileLine = "/srv/portleased/leases", 3 },
 		},
 		{
+			name: "user",
+			src:  "user _portleased\n",
+			edit: func(c *Config) { c.User, c.UserLine = "_portleased", 3 },
+		},
+		{
 			name: "state file none",
 			src:  "state file none\n",
 			edit: func(c *Config) { c.StateFile, c.StateFileLine = "", 3 },
@@ -291,6 +296,12 @@ func TestParseErrors(t *testing.T) {
 			`portleased.conf:2: listen on: "abcdefghijklmnop" is too long for an interface name (at most 15 bytes)`},
 		{"listen on two words", "interface sis0\nlisten on 10.0.0.1 10.0.0.2\n", `portleased.conf:2: listen on: unexpected "10.0.0.2"`},
 		{"listen on bad zone", "interface sis0\nlisten on 'fe80::1%a b'\n", `portleased.conf:2: listen on: "fe80::1%a b": bad zone "a b"`},
+		{"user without name", head + "user\n", `portleased.conf:3: user: missing user name`},
+		{"user twice", head + "user a\nuser b\n", `portleased.conf:4: user: already given at line 3`},
+		{"user two words", head + "user a b\n", `portleased.conf:3: user: unexpected "b"`},
+		{"user a uid", head + "user 1000\n", `portleased.conf:3: user: "1000" is a number; name the user`},
+		{"user with slash", head + "user a/b\n", `portleased.conf:3: user: "a/b" is not a user name (letters, digits, '.', '_', '-')`},
+		{"user with dash first", head + "user -a\n", `portleased.conf:3: user: "-a" starts with '-'`},
 		{"port without range", head + "port 1024-65535\n", `portleased.conf:3: port: expected "range", got "1024-65535"`},
 		{"port range missing", head + "port range\n", `portleased.conf:3: port range: missing LOW-HIGH`},
 		{"port range too high", head + "port range 1024-70000\n", `portleased.conf:3: port range: 70000 is not a port (1-65535)`},
@@ -458,7 +469,7 @@ func TestDefault(t *testing.T) {
 		UPnP:      UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
 		PCP:       PCP{MinLifetime: 120 * time.Second},
 		Limits:    Limits{MaxPerHost: 1024, MaxMappings: 65536},
-		StateFile: "/var/lib/portleased/leases"}
+		StateFile: "/var/lib/portleased/leases", User: "portleased"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -476,21 +487,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultLimitsText + defaultStateText,
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultLimitsText + defaultUserStateText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultLimitsText + defaultStateText,
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultLimitsText + defaultUserStateText,
 		},
 		{
 			name: "upnp settings",
 			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
 				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
-				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultLimitsText + defaultStateText,
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultLimitsText + defaultUserStateText,
 		},
 	}
 	for _, tt := range tests {
@@ -517,6 +528,7 @@ func withoutLines(c *Config) *Config {
 	d := *c
 	d.InterfaceLine = 0
 	d.StateFileLine = 0
+	d.UserLine = 0
 	d.Listen = nil
 	for _, l := range c.Listen {
 		l.Line = 0
@@ -569,7 +581,7 @@ const defaultLimitsText = "max mappings per host 1024\nmax mappings 65536\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 
-const defaultStateText = "state file /var/lib/portleased/leases\n"
+const defaultUserStateText = "user portleased\nstate file /var/lib/portleased/leases\n"
 
 func TestUPnPErrors(t *testing.T) {
 	tests := []struct{ line, want string }{

@@ -22,6 +22,7 @@ const (
 	DirMaxPerHost     = "max mappings per host"
 	DirMaxMappings    = "max mappings"
 	DirStateFile      = "state file"
+	DirUser           = "user"
 )
 
 // Changed returns the names of the directives whose settings differ from a
@@ -52,6 +53,7 @@ func Changed(a, b *Config) []string {
 	add(DirMaxPerHost, a.Limits.MaxPerHost != b.Limits.MaxPerHost)
 	add(DirMaxMappings, a.Limits.MaxMappings != b.Limits.MaxMappings)
 	add(DirStateFile, a.StateFile != b.StateFile)
+	add(DirUser, a.User != b.User)
 	return out
 }
 

@@ -37,7 +37,22 @@ func NewProber() *Prober {
 // port (Linux inet6 bind conflict rules). Where IPv6 is unavailable, an IPv4
 // socket asks. The probe costs three system calls (four where
 // net.ipv6.bindv6only is set) and no scan of the socket tables.
+//
+// A process without CAP_NET_BIND_SERVICE (portleased after its privilege
+// drop) may not bind a port below net.ipv4.ip_unprivileged_port_start: the
+// bind fails with EACCES, which says nothing of the port. For that case
+// alone the kernel's socket tables are read instead (see tablesHold).
 func (p *Prober) InUse(proto uint8, port uint16) bool {
+	err := p.bind(proto, port)
+	if errors.Is(err, unix.EACCES) {
+		return tablesHold(proto, port)
+	}
+	return errors.Is(err, unix.EADDRINUSE)
+}
+
+// bind binds a fresh socket of proto to the wildcard address and port and
+// returns bind's error.
+func (p *Prober) bind(proto uint8, port uint16) error {
 	typ := unix.SOCK_DGRAM
 	if proto == unix.IPPROTO_TCP {
 		typ = unix.SOCK_STREAM
@@ -46,15 +61,15 @@ func (p *Prober) InUse(proto uint8, port uint16) bool {
 		if p.dualStack || unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 0) == nil {
 			err = unix.Bind(fd, &unix.SockaddrInet6{Port: int(port)})
 			unix.Close(fd)
-			return errors.Is(err, unix.EADDRINUSE)
+			return err
 		}
 		unix.Close(fd)
 	}
 	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return false
+		return err
 	}
 	err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(port)})
 	unix.Close(fd)
-	return errors.Is(err, unix.EADDRINUSE)
+	return err
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -159,13 +160,20 @@ func WritePIDFile(path string) (*PIDFile, error) {
 	return &PIDFile{f: f, path: path}, nil
 }
 
-// Remove deletes the PID file and releases its lock. It is safe to call on
-// a nil *PIDFile and more than once.
+// Remove deletes the PID file and releases its lock. A process that has
+// given up root since it wrote the file in a directory only root may
+// change (/run) cannot delete it: it empties the file through the
+// descriptor it holds instead, so that no stale process ID is left, and
+// the next start (as root) writes it again. It is safe to call on a nil
+// *PIDFile and more than once.
 func (p *PIDFile) Remove() error {
 	if p == nil || p.f == nil {
 		return nil
 	}
 	err := os.Remove(p.path)
+	if errors.Is(err, fs.ErrPermission) {
+		err = p.f.Truncate(0)
+	}
 	p.f.Close()
 	p.f = nil
 	return err

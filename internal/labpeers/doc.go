@@ -16,7 +16,7 @@
 // file" line in its configuration: none by default, or a file of the test's,
 // so that no two tests share the daemon's default state file.
 //
-//	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: filepath.Join(t.TempDir(), "leases")})
+//	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{StateFile: filepath.Join(labpeers.StateDir(t), "leases")})
 //	err := d.Kill()              // a crash: the table stays in the kernel
 //	err = d.Start(t.Context())   // the same configuration and state file
 //	err = d.Restart(t.Context()) // SIGTERM, exit 0, start again

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,8 +36,9 @@ type PortleasedConfig struct {
 	// cmd/portleased when it is empty (see PortleasedBinary);
 	// NewPortleased needs it.
 	Binary string
-	// Dir holds the configuration file. StartPortleased uses t.TempDir()
-	// when it is empty; NewPortleased needs it.
+	// Dir holds the configuration file, which portleased reads again on
+	// SIGHUP as ServiceUser: StateDir makes one. StartPortleased uses
+	// StateDir(t) when it is empty; NewPortleased needs it.
 	Dir string
 	// Directives are the configuration's lines; nil means the lab's
 	// gateway: "interface <lab.GatewayWANLink>" and "listen on
@@ -46,7 +48,8 @@ type PortleasedConfig struct {
 	// 40000-40001".
 	ExtraLines []string
 	// StateFile is the absolute path of the file the leases are kept in
-	// across restarts, typically in t.TempDir(); empty means "state file
+	// across restarts, in a directory ServiceUser can write, typically
+	// filepath.Join(StateDir(t), "leases"); empty means "state file
 	// none". The configuration always carries a "state file" line, after
 	// the other lines, so that no two daemons share the default file;
 	// Directives and ExtraLines must not have one.
@@ -61,6 +64,10 @@ type PortleasedConfig struct {
 	// standard output and error, as it writes it. It must not block for
 	// long: portleased waits for it.
 	Log io.Writer
+	// Service, if set, starts portleased as a systemd unit with these
+	// settings does, already unprivileged (see ServiceCredentials); nil
+	// starts it as root, and it drops to ServiceUser itself.
+	Service *ServiceCredentials
 	// StopTimeout bounds the wait for the exit after SIGTERM in Stop,
 	// before SIGKILL; 0 means 15 s.
 	StopTimeout time.Duration
@@ -147,7 +154,7 @@ func StartPortleased(t testing.TB, lab *netlab.Lab, cfg PortleasedConfig) *Portl
 		cfg.Binary = PortleasedBinary(t)
 	}
 	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
+		cfg.Dir = StateDir(t)
 	}
 	p, err := NewPortleased(lab, cfg)
 	if err != nil {
@@ -187,7 +194,10 @@ func (p *Portleased) Start(ctx context.Context) error {
 	}
 	args = append(args, p.cfg.Args...)
 	// Not ctx: the daemon lives until Stop or Kill.
-	cmd := p.lab.Gateway.Command(context.Background(), p.cfg.Binary, args...)
+	cmd, err := p.command(args)
+	if err != nil {
+		return err
+	}
 	var out io.Writer = &p.log
 	if p.cfg.Log != nil {
 		out = io.MultiWriter(&p.log, p.cfg.Log)
@@ -209,13 +219,43 @@ func (p *Portleased) Start(ctx context.Context) error {
 	p.mu.Lock()
 	p.run = r
 	p.mu.Unlock()
-	if err := p.waitServing(ctx, r); err != nil {
+	err = p.waitServing(ctx, r)
+	if err == nil {
+		err = p.checkDropped(cmd.Process.Pid)
+	}
+	if err != nil {
 		p.take()
 		_ = cmd.Process.Kill()
 		<-r.proc.done
 		return err
 	}
 	return nil
+}
+
+// command returns the command that runs portleased with args in the
+// gateway namespace: as root, or through setpriv as Service says. `ip
+// netns exec` and setpriv replace themselves with the next program, so the
+// command's process is the daemon.
+func (p *Portleased) command(args []string) (*exec.Cmd, error) {
+	if p.cfg.Service == nil {
+		return p.lab.Gateway.Command(context.Background(), p.cfg.Binary, args...), nil
+	}
+	wrap, err := p.cfg.Service.setprivArgs()
+	if err != nil {
+		return nil, err
+	}
+	// The built program lies under go test's root-only work directory.
+	bin := filepath.Join(p.cfg.Dir, "portleased")
+	if _, err := os.Stat(bin); err != nil {
+		b, err := os.ReadFile(p.cfg.Binary)
+		if err != nil {
+			return nil, fmt.Errorf("labpeers: portleased binary: %w", err)
+		}
+		if err := os.WriteFile(bin, b, 0o755); err != nil {
+			return nil, fmt.Errorf("labpeers: portleased binary: %w", err)
+		}
+	}
+	return p.lab.Gateway.Command(context.Background(), "setpriv", append(append(wrap, bin), args...)...), nil
 }
 
 // waitServing waits until run r serves, exits, or ctx or startTimeout ends.

@@ -57,7 +57,7 @@ func comm(t *testing.T, pid int) string {
 // through nft after each step.
 func TestPortleased(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
-	state := filepath.Join(t.TempDir(), "leases")
+	state := filepath.Join(StateDir(t), "leases")
 	p := StartPortleased(t, lab, PortleasedConfig{StateFile: state, Verbose: true})
 	conf, err := os.ReadFile(p.ConfigPath())
 	if err != nil {
@@ -156,7 +156,7 @@ func TestPortleased(t *testing.T) {
 // asked to.
 func TestPortleasedExitsBySelf(t *testing.T) {
 	lab := netlab.New(t, netlab.Config{})
-	p, err := NewPortleased(lab, PortleasedConfig{Binary: PortleasedBinary(t), Dir: t.TempDir()})
+	p, err := NewPortleased(lab, PortleasedConfig{Binary: PortleasedBinary(t), Dir: StateDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/portlease/portlease/internal/labpeers"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -130,7 +131,8 @@ func (b *bench) newSeries(ctx context.Context, name string) (_ *series, err erro
 	}
 	stateFile := ""
 	if name == gwPortleasedState {
-		stateDir, err := os.MkdirTemp(b.stateDir, "benchlab-state-")
+		// Where the daemon, once it has dropped to its user, can write.
+		stateDir, err := labpeers.NewStateDir(b.stateDir)
 		if err != nil {
 			return nil, fmt.Errorf("-state-dir: %w", err)
 		}

@@ -80,7 +80,9 @@ func demo(bin, client string) error {
 	say("WAN host  %-15s the outside world (namespace %s)", lab.WAN.Addr4, lab.WAN.NS)
 
 	step("Starting portleased on the gateway")
-	dir, err := os.MkdirTemp("", "portleased-demo-")
+	// A directory the daemon can still read and write once it has dropped
+	// to its user (SIGHUP reads the configuration again).
+	dir, err := labpeers.NewStateDir("")
 	if err != nil {
 		return err
 	}

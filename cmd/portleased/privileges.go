@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/portlease/portlease/gateway/config"
+	"github.com/portlease/portlease/internal/privdrop"
+)
+
+// dropPrivileges gives up root, and every capability but CAP_NET_ADMIN
+// (and CAP_NET_BIND_SERVICE when the UPnP HTTP port is below 1024), on
+// every thread, before the daemon opens a socket or parses a request: see
+// internal/privdrop. Started as root, the daemon first prepares the state
+// file's directory for the "user" of cfg (root creates it or takes over
+// /var/lib/portleased), then becomes that user. Started as another user
+// (systemd's User= with AmbientCapabilities=CAP_NET_ADMIN), it keeps its
+// uid and checks that CAP_NET_ADMIN is there.
+//
+// Everything after it works as the user: the state file's journal and
+// compaction in its directory, SIGHUP's reading of the configuration
+// file, nftables, conntrack and netlink (CAP_NET_ADMIN). What root opened
+// before it stays open: the PID file (emptied rather than removed at the
+// exit, see daemon.PIDFile.Remove) and the profile socket (left behind at
+// the exit; the next start replaces it).
+func dropPrivileges(cfg *config.Config, log *slog.Logger) error {
+	o := privdrop.Options{BindService: cfg.UPnP.HTTPPort < 1024}
+	if os.Geteuid() != 0 {
+		if err := privdrop.Narrow(o); err != nil {
+			return err
+		}
+		log.Info("privileges dropped", "uid", os.Getuid(), "gid", os.Getgid(), "capabilities", capNames(o))
+		return nil
+	}
+	acct, err := privdrop.Lookup(cfg.User)
+	if err != nil {
+		return err
+	}
+	if cfg.StateFile != "" {
+		if err := privdrop.PrepareStateDir(cfg.StateFile, acct); err != nil {
+			return err
+		}
+	}
+	if err := privdrop.Become(acct, o); err != nil {
+		return fmt.Errorf("%w (user %s)", err, acct.Name)
+	}
+	log.Info("privileges dropped", "user", acct.Name, "uid", acct.UID, "gid", acct.GID, "capabilities", capNames(o))
+	return nil
+}
+
+// capNames returns the capabilities kept with o, comma-separated.
+func capNames(o privdrop.Options) string {
+	var names []string
+	for _, v := range o.Kept() {
+		names = append(names, strings.ToUpper(v.String()))
+	}
+	return strings.Join(names, ",")
+}
