@@ -88,7 +88,7 @@ func TestSystemdNotify(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{})
 	notify := newNotifySocket(t)
-	d, err := labpeers.NewPortleased(lab, labpeers.PortleasedConfig{Binary: notify.wrapper, Dir: t.TempDir()})
+	d, err := labpeers.NewPortleased(lab, labpeers.PortleasedConfig{Binary: notify.wrapper, Dir: labpeers.StateDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
