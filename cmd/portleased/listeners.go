@@ -180,7 +180,7 @@ func (n *natpmpListeners) add(lans []lanAddress) ([]lanAddress, error) {
 		n.open[la] = l
 		added = append(added, la)
 		go func() {
-			err := n.srv.Serve(conn, la.index)
+			err := n.srv.Serve(conn, la.index, la.addr)
 			if l.closing.Load() || errors.Is(err, natpmpsrv.ErrServerClosed) {
 				return
 			}
