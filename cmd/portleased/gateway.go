@@ -145,9 +145,11 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	// RFC 6887 §13.1: THIRD_PARTY only for the hosts "allow third-party"
 	// names; the policy in force at the time of the request decides.
 	mayActFor := func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) }
-	srv := &natpmpsrv.Server{Table: table, Logger: log, PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
+	natpmpRate := newHostLimiter("natpmp", cfg.RequestRate, log)
+	srv := &natpmpsrv.Server{Table: table, Logger: log, Limiter: natpmpRate,
+		PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
 	lan := &lanSide{
-		cfg: cfg, fwLinks: lanLinks,
+		cfg: cfg, fwLinks: lanLinks, natpmpRate: natpmpRate,
 		natpmp: newNATPMPListeners(srv, log, errc),
 		upnp:   newUPnPRunner(table, log, errc, state.firstBootID(time.Now()), state.setBootID),
 	}

@@ -225,7 +225,9 @@ type lanSide struct {
 	// those of lans at start, and at each reload.
 	fwLinks []string
 	natpmp  *natpmpListeners
-	upnp    *upnpRunner
+	// natpmpRate is the request rate per host of NAT-PMP and PCP.
+	natpmpRate *hostLimiter
+	upnp       *upnpRunner
 }
 
 // serve starts serving lans at start: an error stops the daemon.

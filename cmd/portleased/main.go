@@ -89,6 +89,12 @@ Configuration (one directive a line, # starts a comment):
   lifetime max SECONDS        Longest lifetime granted (default 86400).
   pcp lifetime min SECONDS    Shortest lifetime a PCP mapping is granted
                               (default 120, RFC 6887 §15).
+  request rate per host N [burst M] | none
+                              Requests per second one address may make, M
+                              at once (default 50 burst 200; burst 4×N when
+                              not given); NAT-PMP and PCP share a budget,
+                              UPnP has its own. Over it: NAT-PMP result 4,
+                              PCP NO_RESOURCES, UPnP refused.
   allow|deny EXT ADDR/MASK INT
                               Permission rule, miniupnpd syntax, first match
                               wins. EXT and INT are ports N or N-M; ADDR may

@@ -57,6 +57,9 @@ type Config struct {
 	UPnP UPnP
 	// PCP configures the PCP front-end.
 	PCP PCP
+	// RequestRate bounds the requests of each source address ("request
+	// rate per host"); the zero value is no limit.
+	RequestRate RequestRate
 	// StateFile is the file the leases are kept in across restarts
 	// ("state file PATH"); empty for "state file none", which keeps them
 	// in memory only.
@@ -135,6 +138,7 @@ func Default() *Config {
 		MaxLifetime: defaultMaxLifetime,
 		UPnP:        defaultUPnP(),
 		PCP:         defaultPCP(),
+		RequestRate: DefaultRequestRate,
 		StateFile:   DefaultStateFile,
 	}
 }
@@ -200,6 +204,7 @@ type parser struct {
 	sawInterface, sawListen   bool
 	portRangeLine, lifetimeAt int
 	pcpMinAt                  int
+	requestRateAt             int
 	upnpSeen                  map[string]int
 }
 
@@ -263,6 +268,8 @@ func (p *parser) directive(s statement) {
 		p.pcp(s)
 	case "state":
 		p.stateFile(s)
+	case "request":
+		p.request(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -584,6 +591,7 @@ func (c *Config) String() string {
 	}
 	b.WriteString(upnpString(c.UPnP))
 	b.WriteString(pcpString(c.PCP))
+	fmt.Fprintf(&b, "request rate per host %s\n", c.RequestRate)
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

@@ -455,9 +455,10 @@ func TestParseFile(t *testing.T) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
-		UPnP:      UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
-		PCP:       PCP{MinLifetime: 120 * time.Second},
-		StateFile: "/var/lib/portleased/leases"}
+		UPnP:        UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
+		PCP:         PCP{MinLifetime: 120 * time.Second},
+		RequestRate: RequestRate{PerSecond: 50, Burst: 200},
+		StateFile:   "/var/lib/portleased/leases"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -475,21 +476,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultStateText,
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultRateText + defaultStateText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultStateText,
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultRateText + defaultStateText,
 		},
 		{
 			name: "upnp settings",
 			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
 				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
-				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultStateText,
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultRateText + defaultStateText,
 		},
 	}
 	for _, tt := range tests {
@@ -563,6 +564,8 @@ func FuzzParse(f *testing.F) {
 }
 
 const defaultPCPText = "pcp lifetime min 120\n"
+
+const defaultRateText = "request rate per host 50 burst 200\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 

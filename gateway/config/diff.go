@@ -19,6 +19,7 @@ const (
 	DirSecureMode     = "upnp secure mode"
 	DirUPnPVersion    = "upnp version"
 	DirPCPMinLifetime = "pcp lifetime min"
+	DirRequestRate    = "request rate per host"
 	DirStateFile      = "state file"
 )
 
@@ -47,6 +48,7 @@ func Changed(a, b *Config) []string {
 	add(DirSecureMode, a.UPnP.SecureMode != b.UPnP.SecureMode)
 	add(DirUPnPVersion, a.UPnP.Version != b.UPnP.Version)
 	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
+	add(DirRequestRate, a.RequestRate != b.RequestRate)
 	add(DirStateFile, a.StateFile != b.StateFile)
 	return out
 }

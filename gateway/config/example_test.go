@@ -60,6 +60,7 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// upnp secure mode on
 	// upnp version 2
 	// pcp lifetime min 120
+	// request rate per host 50 burst 200
 	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"
