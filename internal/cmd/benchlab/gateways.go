@@ -67,8 +67,10 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, pr
 	cfg := labpeers.PortleasedConfig{
 		Binary: bin,
 		Dir:    dir,
-		// Every port, the longest lifetime the load asks for.
-		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400"},
+		// Every port, the longest lifetime the load asks for, and no
+		// request rate: the load is thousands of requests a second
+		// from a few hosts.
+		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400", "request rate per host none"},
 		StateFile:   stateFile,
 		Log:         logf,
 		StopTimeout: removalBudget,
