@@ -102,7 +102,8 @@ Configuration (one directive a line, # starts a comment):
                               external port is the internal one). Without
                               rules: allow 1024-65535 PREFIX 1024-65535 for
                               each LAN subnet served and each global IPv6
-                              prefix of the LAN links.
+                              prefix of the LAN links, for requests from
+                              hosts of the same link only.
   allow third-party ADDR/MASK Hosts that may map for another LAN address
                               (PCP THIRD_PARTY; UPnP in secure mode).
   upnp on|off                 Serve UPnP IGD too (default on).
