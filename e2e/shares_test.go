@@ -21,9 +21,8 @@ import (
 
 // floodLines are added to the configuration of every test here: a flood
 // must meet the fair shares, not a limit of the request rate, which
-// answers NAT-PMP with the same result 4. (With issue 11's per-host rate
-// limit in place, "request rate per host none" belongs here.)
-var floodLines = []string{}
+// answers NAT-PMP with the same result 4.
+var floodLines = []string{"request rate per host none"}
 
 // natpmpKey names a NAT-PMP mapping request: its opcode and internal port.
 type natpmpKey struct {

@@ -23,7 +23,7 @@ func (ps portProbes) lookup(port uint16) (reserved, known bool) {
 // (Config.Reserved), it returns that port as probe instead, for the caller
 // to ask about without the lock and call again with the answer in probed.
 func (t *Table) allocate(req *MapRequest, probed portProbes) (port, probe uint16, err error) {
-	allowed := t.policy.allowedPorts(req.Internal.Addr(), req.Internal.Port())
+	allowed := t.policy.allowedPorts(req.requester(), req.Internal.Addr(), req.Internal.Port())
 	if len(allowed) == 0 {
 		return 0, 0, ErrNotAuthorized
 	}

@@ -38,6 +38,19 @@ type MapRequest struct {
 	// UPnP request whose filters differ from its pinhole's fails with
 	// ErrConflict.
 	Filters []Filter
+	// Requester is the host that asked, for the rules with Requesters
+	// (Rule.Requesters): a third party (PCP THIRD_PARTY, UPnP's
+	// InternalClient) or the internal host itself. The zero Addr: the
+	// internal address asked for itself.
+	Requester netip.Addr
+}
+
+// requester returns the host that asked req.
+func (req *MapRequest) requester() netip.Addr {
+	if req.Requester.IsValid() {
+		return req.Requester
+	}
+	return req.Internal.Addr()
 }
 
 // MapResult is what Map granted.
@@ -181,7 +194,7 @@ func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, prob
 	if req.isPinhole() {
 		eport = req.Internal.Port()
 		switch {
-		case !t.policy.Allows(eport, req.Internal.Addr(), eport):
+		case !t.policy.allowsFor(req.requester(), eport, req.Internal.Addr(), eport):
 			return p, 0, ErrNotAuthorized
 		case req.Exact && req.ExternalPort != 0 && req.ExternalPort != eport:
 			return p, 0, fmt.Errorf("%w: a pinhole's external port is its internal port", ErrConflict)

@@ -72,8 +72,20 @@ func (p Policy) withDefaults() Policy {
 }
 
 // Allows reports whether the policy permits mapping external port eport to
-// internal address iaddr and port iport.
+// internal address iaddr and port iport, whoever asked: it decides the
+// leases held (at a restart, a reload), whose requester is not kept, so a
+// rule's Requesters do not narrow it.
 func (p Policy) Allows(eport uint16, iaddr netip.Addr, iport uint16) bool {
+	return p.allows(eport, iaddr, iport, func(Rule) bool { return true })
+}
+
+// allowsFor is Allows for a new request from requester: rules whose
+// Requesters leave requester out are skipped.
+func (p Policy) allowsFor(requester netip.Addr, eport uint16, iaddr netip.Addr, iport uint16) bool {
+	return p.allows(eport, iaddr, iport, func(r Rule) bool { return r.appliesTo(requester) })
+}
+
+func (p Policy) allows(eport uint16, iaddr netip.Addr, iport uint16, applies func(Rule) bool) bool {
 	p = p.withDefaults()
 	if !p.Ports.Contains(eport) {
 		return false
@@ -82,18 +94,19 @@ func (p Policy) Allows(eport uint16, iaddr netip.Addr, iport uint16) bool {
 		return true
 	}
 	for _, r := range p.Rules {
-		if r.Matches(eport, iaddr, iport) {
+		if applies(r) && r.Matches(eport, iaddr, iport) {
 			return r.Allow
 		}
 	}
 	return false
 }
 
-// allowedPorts returns the external ports the policy permits for internal
-// address iaddr and port iport, as disjoint ranges in ascending order. It
-// costs O(rules²) at worst and nothing per port, so that a request the rules
-// refuse never makes the allocator walk the port space.
-func (p Policy) allowedPorts(iaddr netip.Addr, iport uint16) []PortRange {
+// allowedPorts returns the external ports the policy permits for a new
+// request from requester for internal address iaddr and port iport, as
+// disjoint ranges in ascending order. It costs O(rules²) at worst and
+// nothing per port, so that a request the rules refuse never makes the
+// allocator walk the port space.
+func (p Policy) allowedPorts(requester, iaddr netip.Addr, iport uint16) []PortRange {
 	p = p.withDefaults()
 	if len(p.Rules) == 0 {
 		return []PortRange{p.Ports}
@@ -104,7 +117,7 @@ func (p Policy) allowedPorts(iaddr netip.Addr, iport uint16) []PortRange {
 		if len(undecided) == 0 {
 			break
 		}
-		if !r.Internal.Contains(iaddr.Unmap()) || !r.InternalPorts.Contains(iport) {
+		if !r.Internal.Contains(iaddr.Unmap()) || !r.InternalPorts.Contains(iport) || !r.appliesTo(requester) {
 			continue
 		}
 		var rest []PortRange

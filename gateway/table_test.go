@@ -499,7 +499,7 @@ func TestAllowedPorts(t *testing.T) {
 		{Allow: false, ExternalPorts: PortRange{2000, 2999}, Internal: lan, InternalPorts: DefaultPorts},
 		{Allow: true, ExternalPorts: PortRange{1, 65535}, Internal: lan, InternalPorts: DefaultPorts},
 	}}
-	got := fmt.Sprint(p.allowedPorts(client1, 5000))
+	got := fmt.Sprint(p.allowedPorts(client1, client1, 5000))
 	if want := "[1000-1999 3000-9000]"; got != want {
 		t.Fatalf("allowedPorts = %s; want %s", got, want)
 	}

@@ -60,11 +60,28 @@ func (r PortRange) String() string {
 // Rule is one permission rule in miniupnpd's form
 // "allow|deny EXT-PORTS ADDR/MASK INT-PORTS". Rules are checked in order and
 // the first one that matches a request decides it.
+//
+// Requesters, set only on the daemon's default rules, narrows a rule to the
+// requests of hosts in that prefix: the default rules of a served LAN apply
+// to the hosts of that LAN only, so that a host on one LAN cannot map for
+// another LAN's subnet (UPnP with secure mode off, PCP THIRD_PARTY), while
+// a rule of the file, without Requesters, keeps its meaning for every host.
+// A front-end serves only requests from the subnet they arrived on (the
+// source checks), so the requester's prefix is the LAN the request came
+// from.
 type Rule struct {
 	Allow         bool
 	ExternalPorts PortRange
 	Internal      netip.Prefix
 	InternalPorts PortRange
+	// Requesters is the prefix the requesting host must be in for the
+	// rule to apply to a new request; the zero Prefix: every host.
+	Requesters netip.Prefix
+}
+
+// appliesTo reports whether the rule applies to a request from requester.
+func (r Rule) appliesTo(requester netip.Addr) bool {
+	return !r.Requesters.IsValid() || r.Requesters.Contains(requester.Unmap().WithZone(""))
 }
 
 // Matches reports whether the rule applies to a mapping of external port
@@ -75,13 +92,19 @@ func (r Rule) Matches(eport uint16, iaddr netip.Addr, iport uint16) bool {
 	return r.ExternalPorts.Contains(eport) && r.Internal.Contains(iaddr.Unmap()) && r.InternalPorts.Contains(iport)
 }
 
-// String formats the rule as it is written in the configuration file.
+// String formats the rule as it is written in the configuration file; a
+// default rule's Requesters, which the file cannot name, follow in
+// parentheses.
 func (r Rule) String() string {
 	verb := "deny"
 	if r.Allow {
 		verb = "allow"
 	}
-	return fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
+	s := fmt.Sprintf("%s %s %s %s", verb, r.ExternalPorts, r.Internal, r.InternalPorts)
+	if r.Requesters.IsValid() {
+		s += " (requests from " + r.Requesters.String() + ")"
+	}
+	return s
 }
 
 // Filter admits inbound traffic from remote peers (PCP FILTER RFC 6887

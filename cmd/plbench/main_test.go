@@ -51,7 +51,7 @@ func startNATPMP(t testing.TB, table *gateway.Table) int {
 	srv := &natpmpsrv.Server{Table: table, PCP: &pcpsrv.Server{Table: table}}
 	idx := loopbackIndex(t)
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(conn, idx) }()
+	go func() { done <- srv.Serve(conn, idx, netip.MustParsePrefix("127.0.0.0/8")) }()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -36,45 +36,63 @@ type gatewayDaemon struct {
 }
 
 // policyFor builds the lease policy: the configured rules, or, without any,
-// "allow 1024-65535 PREFIX 1024-65535" for each LAN subnet served and each
-// global IPv6 prefix of the LAN links (for pinholes); and the hosts that may
-// map for others.
+// the default rules of each LAN link (see policyWith); and the hosts that
+// may map for others.
 func policyFor(cfg *config.Config, lans []lanAddress) gateway.Policy {
 	return policyWith(cfg, lans, lanIPv6Prefixes(lans))
 }
 
-// policyWith is policyFor with the LAN links' IPv6 prefixes given.
-func policyWith(cfg *config.Config, lans []lanAddress, v6 []netip.Prefix) gateway.Policy {
+// policyWith is policyFor with the global IPv6 prefixes of each LAN link
+// given (by link name). Without rules of the file's own, each LAN link gets
+// "allow 1024-65535 PREFIX 1024-65535" for each subnet served on it and each
+// of its IPv6 prefixes (for pinholes), narrowed to requests from the hosts
+// of that link (gateway.Rule.Requesters: one rule per prefix of the link, so
+// that a host asking over IPv4 for its own IPv6 pinhole is served): a host
+// on one LAN cannot map for another LAN's subnet, whatever secure mode or
+// third-party directive allows.
+func policyWith(cfg *config.Config, lans []lanAddress, v6 map[string][]netip.Prefix) gateway.Policy {
 	p := gateway.Policy{Ports: cfg.PortRange, MaxLifetime: cfg.MaxLifetime, PCPMinLifetime: cfg.PCP.MinLifetime, Rules: cfg.Rules, ThirdParty: cfg.ThirdParty,
 		MaxPerHost: cfg.Limits.MaxPerHost, MaxLeases: cfg.Limits.MaxMappings}
-	if len(p.Rules) == 0 {
-		prefixes := make([]netip.Prefix, 0, len(lans)+len(v6))
+	if len(p.Rules) > 0 {
+		return p
+	}
+	for _, link := range linksOf(lans) {
+		var prefixes []netip.Prefix
 		for _, la := range lans {
-			prefixes = append(prefixes, la.addr.Masked())
+			if la.ifname == link && !slices.Contains(prefixes, la.addr.Masked()) {
+				prefixes = append(prefixes, la.addr.Masked())
+			}
 		}
-		for _, pfx := range append(prefixes, v6...) {
-			r := gateway.Rule{Allow: true, ExternalPorts: gateway.DefaultPorts, Internal: pfx.Masked(), InternalPorts: gateway.DefaultPorts}
-			if !slices.Contains(p.Rules, r) {
-				p.Rules = append(p.Rules, r)
+		for _, pfx := range v6[link] {
+			if !slices.Contains(prefixes, pfx.Masked()) {
+				prefixes = append(prefixes, pfx.Masked())
+			}
+		}
+		for _, internal := range prefixes {
+			for _, from := range prefixes {
+				r := gateway.Rule{Allow: true, ExternalPorts: gateway.DefaultPorts, Internal: internal, InternalPorts: gateway.DefaultPorts, Requesters: from}
+				if !slices.Contains(p.Rules, r) {
+					p.Rules = append(p.Rules, r)
+				}
 			}
 		}
 	}
 	return p
 }
 
-// lanIPv6Prefixes returns the global IPv6 prefixes of the links of lans (no
+// lanIPv6Prefixes returns the global IPv6 prefixes of each link of lans (no
 // link-local ones: a pinhole needs a routed address). A link that cannot be
-// read adds none.
-func lanIPv6Prefixes(lans []lanAddress) []netip.Prefix {
-	var out []netip.Prefix
+// read has none.
+func lanIPv6Prefixes(lans []lanAddress) map[string][]netip.Prefix {
+	out := make(map[string][]netip.Prefix)
 	for _, link := range linksOf(lans) {
 		ifc, err := ifaddr.Lookup(link)
 		if err != nil {
 			continue
 		}
 		for _, p := range ifc.Prefixes {
-			if a := p.Addr(); a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !slices.Contains(out, p.Masked()) {
-				out = append(out, p.Masked())
+			if a := p.Addr(); a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !slices.Contains(out[link], p.Masked()) {
+				out[link] = append(out[link], p.Masked())
 			}
 		}
 	}
@@ -150,9 +168,11 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	// RFC 6887 §13.1: THIRD_PARTY only for the hosts "allow third-party"
 	// names; the policy in force at the time of the request decides.
 	mayActFor := func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) }
-	srv := &natpmpsrv.Server{Table: table, Logger: log, PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
+	natpmpRate := newHostLimiter("natpmp", cfg.RequestRate, log)
+	srv := &natpmpsrv.Server{Table: table, Logger: log, Limiter: natpmpRate,
+		PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
 	lan := &lanSide{
-		cfg: cfg, fwLinks: lanLinks,
+		cfg: cfg, fwLinks: lanLinks, natpmpRate: natpmpRate,
 		natpmp: newNATPMPListeners(srv, log, errc),
 		upnp:   newUPnPRunner(table, log, errc, state.firstBootID(time.Now()), state.setBootID),
 	}

@@ -180,7 +180,7 @@ func (n *natpmpListeners) add(lans []lanAddress) ([]lanAddress, error) {
 		n.open[la] = l
 		added = append(added, la)
 		go func() {
-			err := n.srv.Serve(conn, la.index)
+			err := n.srv.Serve(conn, la.index, la.addr)
 			if l.closing.Load() || errors.Is(err, natpmpsrv.ErrServerClosed) {
 				return
 			}
@@ -225,7 +225,9 @@ type lanSide struct {
 	// those of lans at start, and at each reload.
 	fwLinks []string
 	natpmp  *natpmpListeners
-	upnp    *upnpRunner
+	// natpmpRate is the request rate per host of NAT-PMP and PCP.
+	natpmpRate *hostLimiter
+	upnp       *upnpRunner
 }
 
 // serve starts serving lans at start: an error stops the daemon.

@@ -98,6 +98,12 @@ Configuration (one directive a line, # starts a comment):
                               Leases one LAN address may hold, mappings and
                               pinholes of every protocol (default 1024).
   max mappings N|none         Leases in the whole table (default 65536).
+  request rate per host N [burst M] | none
+                              Requests per second one address may make, M
+                              at once (default 50 burst 200; burst 4×N when
+                              not given); NAT-PMP and PCP share a budget,
+                              UPnP has its own. Over it: NAT-PMP result 4,
+                              PCP NO_RESOURCES, UPnP refused.
   allow|deny EXT ADDR/MASK INT
                               Permission rule, miniupnpd syntax, first match
                               wins. EXT and INT are ports N or N-M; ADDR may
@@ -105,7 +111,8 @@ Configuration (one directive a line, # starts a comment):
                               external port is the internal one). Without
                               rules: allow 1024-65535 PREFIX 1024-65535 for
                               each LAN subnet served and each global IPv6
-                              prefix of the LAN links.
+                              prefix of the LAN links, for requests from
+                              hosts of the same link only.
   allow third-party ADDR/MASK Hosts that may map for another LAN address
                               (PCP THIRD_PARTY; UPnP in secure mode).
   upnp on|off                 Serve UPnP IGD too (default on).

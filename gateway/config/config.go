@@ -59,6 +59,9 @@ type Config struct {
 	PCP PCP
 	// Limits are the fair shares: leases per host and in the table.
 	Limits Limits
+	// RequestRate bounds the requests of each source address ("request
+	// rate per host"); the zero value is no limit.
+	RequestRate RequestRate
 	// StateFile is the file the leases are kept in across restarts
 	// ("state file PATH"); empty for "state file none", which keeps them
 	// in memory only.
@@ -143,6 +146,7 @@ func Default() *Config {
 		UPnP:        defaultUPnP(),
 		PCP:         defaultPCP(),
 		Limits:      defaultLimits(),
+		RequestRate: DefaultRequestRate,
 		StateFile:   DefaultStateFile,
 		User:        DefaultUser,
 	}
@@ -211,6 +215,7 @@ type parser struct {
 	pcpMinAt                  int
 	maxPerHostAt              int
 	maxMappingsAt             int
+	requestRateAt             int
 	upnpSeen                  map[string]int
 }
 
@@ -278,6 +283,8 @@ func (p *parser) directive(s statement) {
 		p.max(s)
 	case "user":
 		p.user(s)
+	case "request":
+		p.request(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -600,6 +607,7 @@ func (c *Config) String() string {
 	b.WriteString(upnpString(c.UPnP))
 	b.WriteString(pcpString(c.PCP))
 	b.WriteString(limitsString(c.Limits))
+	fmt.Fprintf(&b, "request rate per host %s\n", c.RequestRate)
 	fmt.Fprintf(&b, "user %s\n", c.User)
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")

@@ -466,10 +466,11 @@ func TestParseFile(t *testing.T) {
 func TestDefault(t *testing.T) {
 	c := Default()
 	want := &Config{PortRange: gateway.PortRange{Low: 1024, High: 65535}, MaxLifetime: 86400 * time.Second,
-		UPnP:      UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
-		PCP:       PCP{MinLifetime: 120 * time.Second},
-		Limits:    Limits{MaxPerHost: 1024, MaxMappings: 65536},
-		StateFile: "/var/lib/portleased/leases", User: "portleased"}
+		UPnP:        UPnP{Enabled: true, FriendlyName: "portleased", HTTPPort: 5000, NotifyInterval: 900 * time.Second, SecureMode: true, Version: 2},
+		PCP:         PCP{MinLifetime: 120 * time.Second},
+		Limits:      Limits{MaxPerHost: 1024, MaxMappings: 65536},
+		RequestRate: RequestRate{PerSecond: 50, Burst: 200},
+		StateFile:   "/var/lib/portleased/leases", User: "portleased"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -487,21 +488,21 @@ func TestString(t *testing.T) {
 		{
 			name: "natpmpd.conf gets the defaults written out",
 			src:  "interface carp0\nlisten on 10.0.0.1\n",
-			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultLimitsText + defaultUserStateText,
+			want: "interface carp0\nlisten on 10.0.0.1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText + defaultPCPText + defaultLimitsText + defaultRateText + defaultUserStateText,
 		},
 		{
 			name: "everything",
 			src: "interface 'em0'\nlisten on *\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
 				"allow 1-2 10.0.0.0/255.255.0.0 3-3\ndeny 0-65535 2001:db8::1 0-65535\n",
 			want: "interface em0\nlisten on 0.0.0.0\nlisten on br-lan\nlisten on fe80::1%br-lan\nport range 5000\nlifetime max 60\n" +
-				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultLimitsText + defaultUserStateText,
+				"allow 1-2 10.0.0.0/16 3\ndeny 0-65535 2001:db8::1/128 0-65535\n" + defaultUPnPText + "pcp lifetime min 60\n" + defaultLimitsText + defaultRateText + defaultUserStateText,
 		},
 		{
 			name: "upnp settings",
 			src: "interface em0\nlisten on em1\nupnp off\nupnp friendly name \"Home gateway\"\nupnp http port 2189\n" +
 				"upnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
-				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultLimitsText + defaultUserStateText,
+				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultLimitsText + defaultRateText + defaultUserStateText,
 		},
 	}
 	for _, tt := range tests {
@@ -578,6 +579,7 @@ func FuzzParse(f *testing.F) {
 const defaultPCPText = "pcp lifetime min 120\n"
 
 const defaultLimitsText = "max mappings per host 1024\nmax mappings 65536\n"
+const defaultRateText = "request rate per host 50 burst 200\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 

@@ -21,6 +21,7 @@ const (
 	DirPCPMinLifetime = "pcp lifetime min"
 	DirMaxPerHost     = "max mappings per host"
 	DirMaxMappings    = "max mappings"
+	DirRequestRate    = "request rate per host"
 	DirStateFile      = "state file"
 	DirUser           = "user"
 )
@@ -52,6 +53,7 @@ func Changed(a, b *Config) []string {
 	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
 	add(DirMaxPerHost, a.Limits.MaxPerHost != b.Limits.MaxPerHost)
 	add(DirMaxMappings, a.Limits.MaxMappings != b.Limits.MaxMappings)
+	add(DirRequestRate, a.RequestRate != b.RequestRate)
 	add(DirStateFile, a.StateFile != b.StateFile)
 	add(DirUser, a.User != b.User)
 	return out

@@ -30,6 +30,7 @@ func TestChanged(t *testing.T) {
 		// A maximum below PCP's default minimum lowers the minimum too.
 		{"several", strings.Replace(base, "wan0", "wan1", 1) + "lifetime max 60\nupnp version 1\n", []string{DirInterface, DirLifetime, DirUPnPVersion, DirPCPMinLifetime}},
 		{"pcp lifetime min", base + "pcp lifetime min 30\n", []string{DirPCPMinLifetime}},
+		{"request rate", base + "request rate per host none\n", []string{DirRequestRate}},
 	}
 	a := mustParse(t, base)
 	for _, tt := range tests {

@@ -62,6 +62,7 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// pcp lifetime min 120
 	// max mappings per host 1024
 	// max mappings 65536
+	// request rate per host 50 burst 200
 	// user portleased
 	// state file /var/lib/portleased/leases
 	// ---

@@ -16,13 +16,16 @@ type listener struct {
 	v6      *ipv6.PacketConn // set on an IPv6 socket
 	ifindex int
 	port    uint16
+	// subnet is the on-link prefix of the address the socket serves: a
+	// request from outside it gets no answer.
+	subnet netip.Prefix
 }
 
 // newListener asks the kernel for each packet's interface and destination
 // and sets the interface and scope of the socket's multicast.
-func newListener(conn *net.UDPConn, ifindex int) (*listener, error) {
+func newListener(conn *net.UDPConn, ifindex int, subnet netip.Prefix) (*listener, error) {
 	local, _ := conn.LocalAddr().(*net.UDPAddr)
-	l := &listener{conn: conn, ifindex: ifindex}
+	l := &listener{conn: conn, ifindex: ifindex, subnet: subnet.Masked()}
 	if local != nil {
 		l.port = uint16(local.Port)
 	}
@@ -88,6 +91,20 @@ func (l *listener) read(b []byte) (n int, src, dst netip.AddrPort, ok bool, err 
 		dst = netip.AddrPortFrom(a.Unmap(), l.port)
 	}
 	return n, udp.AddrPort(), dst, true, nil
+}
+
+// onLink reports whether a request from src may be answered: src is on the
+// subnet of the address the socket serves, or, on an IPv6 socket, a
+// link-local address (fe80::/10), which only a host on the link can have
+// since the packet arrived through the listener's interface (read checks
+// that). Anything else is spoofed or belongs to another subnet that shares
+// the link, and is no client of this address.
+func (l *listener) onLink(src netip.Addr) bool {
+	src = src.Unmap().WithZone("")
+	if l.v6 != nil && src.Is6() && src.IsLinkLocalUnicast() {
+		return true
+	}
+	return l.subnet.Contains(src)
 }
 
 // multicast sends b to the group dst on the listener's interface.

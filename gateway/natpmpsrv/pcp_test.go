@@ -80,7 +80,7 @@ func TestIPv6ServedByPCP(t *testing.T) {
 	if err != nil {
 		t.Skip("no IPv6 loopback:", err)
 	}
-	if err := (&Server{Table: newTable()}).Serve(conn, loopbackIndex(t)); err == nil {
+	if err := (&Server{Table: newTable()}).Serve(conn, loopbackIndex(t), loopbackSubnet(conn)); err == nil {
 		t.Fatal("Serve of an IPv6 socket without a PCP handler returned nil")
 	}
 	c := serveOn(t, &Server{Table: newTable(), PCP: &fakePCP{}}, conn)

@@ -53,6 +53,13 @@ type Server struct {
 	// alone, which answers other versions with its "unsupported version"
 	// (RFC 6886 §3.5), and no IPv6 sockets.
 	PCP PCP
+	// Limiter bounds the requests of each source address, NAT-PMP and
+	// PCP together (gateway/ratelimit.Limiter). A request over the rate
+	// is refused with NAT-PMP's result 4, Out of resources (RFC 6886
+	// §3.5), or PCP's NO_RESOURCES with the short error lifetime (RFC
+	// 6887 §7.4), and reaches neither the core nor the PCP handler. Nil:
+	// no limit.
+	Limiter RequestLimiter
 
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -70,6 +77,11 @@ type PCP interface {
 	// Announcement appends the unsolicited ANNOUNCE (RFC 6887 §14.1.3)
 	// to out; Announce sends it with NAT-PMP's announcements.
 	Announcement(out []byte) []byte
+}
+
+// RequestLimiter decides whether a host may make one more request now.
+type RequestLimiter interface {
+	Allow(host netip.Addr) bool
 }
 
 type job struct {
@@ -91,7 +103,10 @@ func (s *Server) logger() *slog.Logger {
 
 // Serve answers requests that arrive on conn through interface ifindex,
 // until Shutdown. conn must be bound to the gateway's address on that
-// interface, port 5351. Packets that arrive through any other interface are
+// interface, port 5351, and subnet is that address's on-link prefix (the
+// address with its prefix length): a request whose source is outside it (on
+// an IPv6 socket: outside it and not link-local) gets no answer, so that a
+// spoofed source or a host of another subnet sharing the link cannot map. Packets that arrive through any other interface are
 // ignored: the gateway never answers the WAN side (RFC 6886 §3: "the NAT
 // gateway MUST NOT accept mapping requests destined to the NAT gateway's
 // external IP address or received on its external network interface").
@@ -102,8 +117,11 @@ func (s *Server) logger() *slog.Logger {
 //
 // conn may be bound to an IPv6 address: its packets all go to the PCP
 // handler, which must be set.
-func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
-	l, err := newListener(conn, ifindex)
+func (s *Server) Serve(conn *net.UDPConn, ifindex int, subnet netip.Prefix) error {
+	if !subnet.IsValid() {
+		return errors.New("natpmpsrv: Serve needs the subnet of the address served")
+	}
+	l, err := newListener(conn, ifindex, subnet)
 	if err != nil {
 		return err
 	}
@@ -137,6 +155,7 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 		free <- new(job)
 	}
 	todo := make(chan *job)
+	var offLink offLinkLog
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
@@ -171,6 +190,11 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 			free <- j
 			continue
 		}
+		if !l.onLink(src.Addr()) {
+			free <- j
+			offLink.note(s.logger(), src, l.subnet)
+			continue
+		}
 		j.n, j.src, j.dst = n, src, dst
 		todo <- j
 	}
@@ -180,7 +204,15 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int) error {
 func (s *Server) handle(ctx context.Context, l *listener, j *job, out []byte) []byte {
 	pkt := j.buf[:j.n]
 	src := netip.AddrPortFrom(j.src.Addr().Unmap(), j.src.Port())
-	if s.PCP != nil && (l.v6 != nil || len(pkt) > 0 && pkt[0] != natpmp.Version) {
+	isPCP := s.PCP != nil && (l.v6 != nil || len(pkt) > 0 && pkt[0] != natpmp.Version)
+	if s.Limiter != nil && !s.Limiter.Allow(src.Addr()) {
+		out = s.overRate(isPCP, pkt, out)
+		if len(out) > 0 {
+			s.reply(l, out, src)
+		}
+		return out
+	}
+	if isPCP {
 		r := s.PCP.Handle(ctx, pkt, src, j.dst, out)
 		if r == nil {
 			return out
@@ -217,6 +249,26 @@ func (s *Server) handle(ctx context.Context, l *listener, j *job, out []byte) []
 	}
 	s.reply(l, out, src)
 	return out
+}
+
+// overRate appends the refusal of a request over its host's rate: result 4,
+// Out of resources, for a NAT-PMP request (RFC 6886 §3.5), NO_RESOURCES with
+// the short error lifetime for a PCP one (RFC 6887 §7.4: "the server is
+// temporarily out of resources"). A packet that is no well-formed request of
+// either gets nothing: a host over its rate is not owed the other answers.
+func (s *Server) overRate(isPCP bool, pkt, out []byte) []byte {
+	epoch := s.Table.Epoch()
+	if isPCP {
+		if len(pkt) < pcp.HeaderLen || len(pkt)%4 != 0 || pkt[0] != pcp.Version || pkt[1]&pcp.ResponseBit != 0 {
+			return out
+		}
+		return pcp.AppendErrorResponse(out, pkt, pcp.NoResources, pcp.NoResources.ErrorLifetime(), epoch)
+	}
+	req, err := natpmp.ParseRequest(pkt)
+	if err != nil {
+		return out
+	}
+	return natpmp.AppendErrorResponse(out, req.Opcode, natpmp.OutOfResources, epoch, pkt)
 }
 
 // mapping serves a mapping request (RFC 6886 §3.3) or a deletion (§3.4).

@@ -22,11 +22,21 @@ func loopbackIndex(t testing.TB) int {
 	return ifi.Index
 }
 
+// loopbackSubnet is the on-link prefix of conn's loopback address:
+// 127.0.0.0/8 or ::1/128.
+func loopbackSubnet(conn *net.UDPConn) netip.Prefix {
+	a := conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
+	if a.Is4() {
+		return netip.MustParsePrefix("127.0.0.0/8")
+	}
+	return netip.PrefixFrom(a, 128)
+}
+
 // serveOn serves conn with srv on lo and returns a client connected to it.
 func serveOn(t testing.TB, srv *Server, conn *net.UDPConn) *net.UDPConn {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(conn, loopbackIndex(t)) }()
+	go func() { done <- srv.Serve(conn, loopbackIndex(t), loopbackSubnet(conn)) }()
 	client, err := net.DialUDP(conn.LocalAddr().Network(), nil, conn.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)
@@ -228,7 +238,7 @@ func TestNoAnswerOnOtherInterface(t *testing.T) {
 	done := make(chan error, 1)
 	// Serve as if the listener's interface were another one than lo: the
 	// packet arrives on lo, which is then not the served link.
-	go func() { done <- srv.Serve(conn, loopbackIndex(t)+1000) }()
+	go func() { done <- srv.Serve(conn, loopbackIndex(t)+1000, loopbackSubnet(conn)) }()
 	c, err := net.DialUDP("udp4", nil, conn.LocalAddr().(*net.UDPAddr))
 	if err != nil {
 		t.Fatal(err)

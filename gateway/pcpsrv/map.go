@@ -64,6 +64,7 @@ func (s *Server) mapping(ctx context.Context, client netip.Addr, req *pcp.Reques
 		Filters:      filters,
 		Origin:       gateway.OriginPCP,
 		Description:  req.Options.Description,
+		Requester:    client,
 	})
 	if err != nil {
 		code := resultOf(err, exact)

@@ -101,6 +101,7 @@ func (s *Server) peer(ctx context.Context, client netip.Addr, req *pcp.Request, 
 		Filters:      filters,
 		Origin:       gateway.OriginPCP,
 		Description:  req.Options.Description,
+		Requester:    client,
 	})
 	if err != nil {
 		code := resultOf(err, false)

@@ -217,6 +217,7 @@ func (s *Server) addMapping(ctx context.Context, rq *request, exact bool) (gatew
 		Exact:        exact,
 		Origin:       gateway.OriginUPnP,
 		Description:  cleanDescription(pm.Description),
+		Requester:    rq.client,
 	}
 	switch lease := pm.LeaseDuration; {
 	case s.cfg.Version == 1 && lease == 0:

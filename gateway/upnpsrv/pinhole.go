@@ -116,6 +116,7 @@ func (s *Server) addPinhole(ctx context.Context, rq *request) ([]upnp.Arg, *upnp
 		Lifetime:     time.Duration(p.LeaseTime) * time.Second,
 		Origin:       gateway.OriginUPnP,
 		Filters:      pinholeFilters(p),
+		Requester:    rq.client,
 	}
 	res, err := s.table.Map(ctx, req)
 	if err != nil {

@@ -67,9 +67,10 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, pr
 	cfg := labpeers.PortleasedConfig{
 		Binary: bin,
 		Dir:    dir,
-		// Every port, the longest lifetime the load asks for, and no fair
-		// shares: the tables are filled from one LAN host.
-		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400", "max mappings per host none", "max mappings none"},
+		// Every port, the longest lifetime the load asks for, no fair
+		// shares and no request rate: the tables are filled from one LAN
+		// host, thousands of requests a second.
+		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400", "max mappings per host none", "max mappings none", "request rate per host none"},
 		StateFile:   stateFile,
 		Log:         logf,
 		StopTimeout: removalBudget,
