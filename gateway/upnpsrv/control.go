@@ -59,6 +59,12 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, svc *service, c
 		httpError(w, http.StatusMethodNotAllowed)
 		return
 	}
+	if s.cfg.Limiter != nil && !s.cfg.Limiter.Allow(client) {
+		// The limiter logs its refusals, once per interval and host.
+		w.Header().Set("Retry-After", "1")
+		httpError(w, http.StatusServiceUnavailable)
+		return
+	}
 	if r.ContentLength > s.cfg.MaxRequestBytes {
 		httpError(w, http.StatusRequestEntityTooLarge)
 		return
