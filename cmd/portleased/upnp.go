@@ -137,6 +137,10 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 		BootID:            bootID,
 		ConfigID:          configID,
 		Server:            server,
+		// One host cannot hold every connection; the Host header may
+		// name the router (upnp hostname).
+		MaxConnectionsPerHost: u.ConnectionsPerHost(),
+		HostNames:             u.HostNames,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -242,12 +246,17 @@ type upnpKey struct {
 	external string
 	lans     string
 	lans6    string
+	// hostNames and connsPerHost are the HTTP server's, which takes them
+	// at start.
+	hostNames    string
+	connsPerHost int
 }
 
 func keyOf(cfg *config.Config, lans, lans6 []lanAddress) upnpKey {
 	u := cfg.UPnP
 	return upnpKey{enabled: u.Enabled, name: u.FriendlyName, port: u.HTTPPort, interval: u.NotifyInterval,
-		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans), lans6: fmt.Sprint(lans6)}
+		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans), lans6: fmt.Sprint(lans6),
+		hostNames: strings.Join(u.HostNames, " "), connsPerHost: u.ConnectionsPerHost()}
 }
 
 // newUPnPRunner returns a runner whose first start advertises firstBootID,
