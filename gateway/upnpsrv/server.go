@@ -35,7 +35,10 @@
 // # Error codes
 //
 // Every refusal of a control request is a SOAP fault with a UPnPError and
-// HTTP status 500 (UDA 1.1 §3.2.2):
+// HTTP status 500 (UDA 1.1 §3.2.2), except a body over the limit (HTTP 413)
+// and an action over the client's rate (Config.Limiter: HTTP 503 with
+// Retry-After: 1, no body, so that a control point retries rather than
+// reading a failure of the action):
 //
 //	401 Invalid Action          unknown action or service type; SOAPACTION does not name the body's action
 //	402 Invalid Args            malformed XML; an argument missing or of the wrong type; NewEnabled 0;
