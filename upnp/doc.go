@@ -38,8 +38,10 @@
 // # Control (UDA 1.1 §3)
 //
 // An Action is a SOAP request: AppendEnvelope writes its body and
-// SOAPAction its SOAPACTION header; ParseActionRequest reads it on the
-// device. A Response is the answer: AppendEnvelope on the device,
+// SOAPAction its SOAPACTION header; ParseActionRequest (or
+// ParseActionRequestBody, of a body already read) reads it on the device,
+// with a scanner written for the envelope whose allocation is proportional
+// to the body (a device parses what any LAN host sends). A Response is the answer: AppendEnvelope on the device,
 // ParseResponse on the control point, which returns a *Fault when the
 // device sent a UPnP error (AppendFaultEnvelope writes one). ErrorCode names
 // the codes of UDA and of the IGD service templates.
@@ -61,8 +63,9 @@
 // and IsWorking decode the answers, and PinholeArgs, UniqueIDArg and
 // NewLeaseTimeArg decode and check the requests on the device.
 //
-// XML is read into a small tree rather than bound to structs, so that every
-// element matches by its local name whatever its prefix, namespace or case;
+// XML is read into a small tree (control requests: scanned in place)
+// rather than bound to structs, so that every element matches by its local
+// name whatever its prefix, namespace or case;
 // documents are bounded in size (MaxDescriptionSize, MaxActionRequestSize,
 // MaxResponseSize) and in nesting.
 package upnp

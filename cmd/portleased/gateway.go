@@ -174,7 +174,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks, natpmpRate: natpmpRate,
 		natpmp: newNATPMPListeners(srv, log, errc),
-		upnp:   newUPnPRunner(table, log, errc, state.firstBootID(time.Now()), state.setBootID),
+		upnp:   newUPnPRunner(table, newHostLimiter("upnp", cfg.RequestRate, log), log, errc, state.firstBootID(time.Now()), state.setBootID),
 	}
 	defer lan.natpmp.closeAll()
 	if err := lan.serve(lans); err != nil {

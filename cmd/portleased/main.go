@@ -121,6 +121,12 @@ Configuration (one directive a line, # starts a comment):
   upnp notify interval SECS   How often SSDP alive is sent (default 900).
   upnp secure mode on|off     Clients map only to their own address (default on).
   upnp version 1|2            The IGD version offered (default 2).
+  upnp hostname NAME ...      Names a request's Host header may give for the
+                              gateway besides its addresses (default none;
+                              other names are refused: DNS rebinding).
+  upnp max connections per host N
+                              HTTP connections one host may hold at once
+                              (default 16, of 256 in all).
   state file PATH|none        Keep the leases, the epoch and the UPnP BOOTID
                               across restarts and crashes in PATH (default
                               /var/lib/portleased/leases); none keeps them

@@ -68,6 +68,7 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 	// Committed from here on.
 	s.natpmp.retain(lans)
 	s.natpmpRate.set(cfg.RequestRate)
+	s.upnp.rate.set(cfg.RequestRate)
 	if err := plan.commit(); err != nil {
 		log.Error("UPnP IGD not serving", "err", err)
 	}

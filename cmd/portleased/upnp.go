@@ -107,7 +107,7 @@ func closeAll(lns []net.Listener) {
 // advertising bootID; over IPv6 (FF02::C, FF05::C) on the links of lans6,
 // with the Location on the link's first IPv6 address there. A failure of an
 // HTTP server is sent to errc. On an error it closes lns.
-func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, rate upnpsrv.Limiter, log *slog.Logger, errc chan<- error) (*upnpService, error) {
 	all := append(slices.Clip(lans), lans6...)
 	u := cfg.UPnP
 	uuid := deviceUUID()
@@ -137,6 +137,12 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 		BootID:            bootID,
 		ConfigID:          configID,
 		Server:            server,
+		// One host cannot hold every connection; the Host header may
+		// name the router (upnp hostname).
+		MaxConnectionsPerHost: u.ConnectionsPerHost(),
+		HostNames:             u.HostNames,
+		// SOAP actions count against the host's request rate.
+		Limiter: rate,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -219,6 +225,9 @@ type upnpRunner struct {
 	table *gateway.Table
 	log   *slog.Logger
 	errc  chan<- error
+	// rate is the request rate per host of the SOAP actions; it outlives
+	// the restarts of the service.
+	rate *hostLimiter
 
 	mu  sync.Mutex   // guards svc against the external address watcher
 	svc *upnpService // nil while UPnP is off or no LAN address is served
@@ -242,18 +251,23 @@ type upnpKey struct {
 	external string
 	lans     string
 	lans6    string
+	// hostNames and connsPerHost are the HTTP server's, which takes them
+	// at start.
+	hostNames    string
+	connsPerHost int
 }
 
 func keyOf(cfg *config.Config, lans, lans6 []lanAddress) upnpKey {
 	u := cfg.UPnP
 	return upnpKey{enabled: u.Enabled, name: u.FriendlyName, port: u.HTTPPort, interval: u.NotifyInterval,
-		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans), lans6: fmt.Sprint(lans6)}
+		version: u.Version, external: cfg.ExternalInterface, lans: fmt.Sprint(lans), lans6: fmt.Sprint(lans6),
+		hostNames: strings.Join(u.HostNames, " "), connsPerHost: u.ConnectionsPerHost()}
 }
 
 // newUPnPRunner returns a runner whose first start advertises firstBootID,
 // and which tells onBoot each BOOTID it advertises (for the state to keep).
-func newUPnPRunner(table *gateway.Table, log *slog.Logger, errc chan<- error, firstBootID int, onBoot func(int)) *upnpRunner {
-	return &upnpRunner{table: table, log: log, errc: errc, bootID: firstBootID - 1, onBoot: onBoot}
+func newUPnPRunner(table *gateway.Table, rate *hostLimiter, log *slog.Logger, errc chan<- error, firstBootID int, onBoot func(int)) *upnpRunner {
+	return &upnpRunner{table: table, rate: rate, log: log, errc: errc, bootID: firstBootID - 1, onBoot: onBoot}
 }
 
 // upnpPlan is a change of the UPnP service, prepared so that a reload can
@@ -318,7 +332,7 @@ func (p *upnpPlan) commit() error {
 	}
 	r.bootID = (r.bootID + 1) & 0x7fffffff
 	r.onBoot(r.bootID)
-	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.log, r.errc)
+	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.rate, r.log, r.errc)
 	if err != nil {
 		return err
 	}

@@ -504,6 +504,12 @@ func TestString(t *testing.T) {
 			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\nupnp off\nupnp friendly name \"Home gateway\"\n" +
 				"upnp http port 2189\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n" + defaultPCPText + defaultLimitsText + defaultRateText + defaultUserStateText,
 		},
+		{
+			name: "upnp hostname and connections",
+			src:  "interface em0\nlisten on em1\nupnp hostname Router.lan. gw\nupnp max connections per host 4\n",
+			want: "interface em0\nlisten on em1\nport range 1024-65535\nlifetime max 86400\n" + defaultUPnPText +
+				"upnp hostname router.lan gw\nupnp max connections per host 4\n" + defaultPCPText + defaultLimitsText + defaultRateText + defaultUserStateText,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -587,8 +593,17 @@ const defaultUserStateText = "user portleased\nstate file /var/lib/portleased/le
 
 func TestUPnPErrors(t *testing.T) {
 	tests := []struct{ line, want string }{
-		{"upnp", "x.conf:3: upnp: expected on, off, friendly name, http port, notify interval, secure mode or version"},
-		{"upnp maybe", `x.conf:3: upnp: unknown setting "maybe" (want on, off, friendly name, http port, notify interval, secure mode or version)`},
+		{"upnp", "x.conf:3: upnp: expected on, off, friendly name, http port, notify interval, secure mode, version, hostname or max connections per host"},
+		{"upnp maybe", `x.conf:3: upnp: unknown setting "maybe" (want on, off, friendly name, http port, notify interval, secure mode, version, hostname or max connections per host)`},
+		{"upnp hostname", "x.conf:3: upnp hostname: missing value"},
+		{"upnp hostname 198.51.100.1", `x.conf:3: upnp hostname: "198.51.100.1" is not a DNS name (letters, digits, - and . ; not an address)`},
+		{"upnp hostname router.lan:5000", `x.conf:3: upnp hostname: "router.lan:5000" is not a DNS name (letters, digits, - and . ; not an address)`},
+		{"upnp hostname -a.lan", `x.conf:3: upnp hostname: "-a.lan" is not a DNS name (letters, digits, - and . ; not an address)`},
+		{"upnp hostname a\nupnp hostname b", "x.conf:4: upnp hostname: already given at line 3"},
+		{"upnp max connections 4", `x.conf:3: upnp max: expected "connections per host"`},
+		{"upnp max connections per host 0", "x.conf:3: upnp max connections per host: 0 is not a number from 1 to 256"},
+		{"upnp max connections per host 257", "x.conf:3: upnp max connections per host: 257 is not a number from 1 to 256"},
+		{"upnp max connections per host", "x.conf:3: upnp max connections per host: missing value"},
 		{"upnp http 5000", `x.conf:3: upnp http: expected "port"`},
 		{"upnp http port 0", "x.conf:3: upnp http port: 0 is not a port (1-65535)"},
 		{"upnp http port", "x.conf:3: upnp http port: missing value"},

@@ -18,6 +18,8 @@ const (
 	DirNotifyInterval = "upnp notify interval"
 	DirSecureMode     = "upnp secure mode"
 	DirUPnPVersion    = "upnp version"
+	DirUPnPHostname   = "upnp hostname"
+	DirUPnPMaxConns   = "upnp max connections per host"
 	DirPCPMinLifetime = "pcp lifetime min"
 	DirMaxPerHost     = "max mappings per host"
 	DirMaxMappings    = "max mappings"
@@ -50,6 +52,8 @@ func Changed(a, b *Config) []string {
 	add(DirNotifyInterval, a.UPnP.NotifyInterval != b.UPnP.NotifyInterval)
 	add(DirSecureMode, a.UPnP.SecureMode != b.UPnP.SecureMode)
 	add(DirUPnPVersion, a.UPnP.Version != b.UPnP.Version)
+	add(DirUPnPHostname, !slices.Equal(a.UPnP.HostNames, b.UPnP.HostNames))
+	add(DirUPnPMaxConns, a.UPnP.ConnectionsPerHost() != b.UPnP.ConnectionsPerHost())
 	add(DirPCPMinLifetime, a.PCP.MinLifetime != b.PCP.MinLifetime)
 	add(DirMaxPerHost, a.Limits.MaxPerHost != b.Limits.MaxPerHost)
 	add(DirMaxMappings, a.Limits.MaxMappings != b.Limits.MaxMappings)

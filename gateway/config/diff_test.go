@@ -27,6 +27,8 @@ func TestChanged(t *testing.T) {
 		{"every upnp directive", base + "upnp off\nupnp friendly name gw\nupnp http port 5001\nupnp notify interval 60\nupnp secure mode off\nupnp version 1\n",
 			[]string{DirUPnP, DirFriendlyName, DirHTTPPort, DirNotifyInterval, DirSecureMode, DirUPnPVersion}},
 		{"state file", base + "state file none\n", []string{DirStateFile}},
+		{"upnp hostname and connections", base + "upnp hostname router.lan\nupnp max connections per host 4\n", []string{DirUPnPHostname, DirUPnPMaxConns}},
+		{"connections per host written out", base + "upnp max connections per host 16\n", nil},
 		// A maximum below PCP's default minimum lowers the minimum too.
 		{"several", strings.Replace(base, "wan0", "wan1", 1) + "lifetime max 60\nupnp version 1\n", []string{DirInterface, DirLifetime, DirUPnPVersion, DirPCPMinLifetime}},
 		{"pcp lifetime min", base + "pcp lifetime min 30\n", []string{DirPCPMinLifetime}},

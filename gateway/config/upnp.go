@@ -27,6 +27,15 @@ type UPnP struct {
 	// Version is the InternetGatewayDevice version offered, 1 or 2 ("upnp
 	// version"); 2 also answers requests for the version 1 services.
 	Version int
+	// HostNames are names a request's Host header may give for the
+	// gateway besides its addresses ("upnp hostname NAME ..."): upnpc -u
+	// http://router.lan:5000/rootDesc.xml. Other names are still refused
+	// (DNS rebinding).
+	HostNames []string
+	// MaxConnectionsPerHost bounds the HTTP connections one source
+	// address holds at once ("upnp max connections per host N"); 0, when
+	// the directive is not given, is DefaultMaxConnectionsPerHost.
+	MaxConnectionsPerHost int
 }
 
 // The UPnP defaults.
@@ -36,6 +45,10 @@ const (
 	DefaultNotifyInterval = 900 * time.Second
 	DefaultUPnPVersion    = 2
 )
+
+// DefaultMaxConnectionsPerHost is the default of "upnp max connections per
+// host", of the 256 the HTTP server serves at once.
+const DefaultMaxConnectionsPerHost = 16
 
 func defaultUPnP() UPnP {
 	return UPnP{
@@ -56,10 +69,12 @@ func defaultUPnP() UPnP {
 //	upnp notify interval SECONDS
 //	upnp secure mode on|off
 //	upnp version 1|2
+//	upnp hostname NAME ...
+//	upnp max connections per host N
 func (p *parser) upnp(s statement) {
 	args := s.tokens[1:]
 	if len(args) == 0 {
-		p.errorf(s.line, "upnp: expected on, off, friendly name, http port, notify interval, secure mode or version")
+		p.errorf(s.line, "upnp: expected on, off, friendly name, http port, notify interval, secure mode, version, hostname or max connections per host")
 		return
 	}
 	// The sub-directive is one or two words.
@@ -74,6 +89,14 @@ func (p *parser) upnp(s statement) {
 		}
 		sub += " " + second
 		rest = rest[1:]
+	case "max":
+		const words = "connections per host"
+		if len(rest) < 3 || rest[0].text+" "+rest[1].text+" "+rest[2].text != words {
+			p.errorf(args[0].line, "upnp max: expected %q", words)
+			return
+		}
+		sub += " " + words
+		rest = rest[3:]
 	}
 	name := "upnp " + sub
 	if sub == "on" || sub == "off" {
@@ -155,9 +178,71 @@ func (p *parser) upnp(s statement) {
 			return
 		}
 		u.Version = int(w.text[0] - '0')
+	case "hostname":
+		if len(rest) == 0 {
+			p.errorf(s.line, "%s: missing value", name)
+			return
+		}
+		for _, w := range rest {
+			if !hostName(w.text) {
+				p.errorf(w.line, "upnp hostname: %q is not a DNS name (letters, digits, - and . ; not an address)", w.text)
+				return
+			}
+		}
+		for _, w := range rest {
+			u.HostNames = append(u.HostNames, strings.ToLower(strings.TrimSuffix(w.text, ".")))
+		}
+	case "max connections per host":
+		w, ok := one()
+		if !ok {
+			return
+		}
+		n, err := strconv.Atoi(w.text)
+		if err != nil || n < 1 || n > 256 {
+			p.errorf(w.line, "upnp max connections per host: %s is not a number from 1 to 256", quoteNonNumber(w.text))
+			return
+		}
+		u.MaxConnectionsPerHost = n
 	default:
-		p.errorf(args[0].line, "upnp: unknown setting %q (want on, off, friendly name, http port, notify interval, secure mode or version)", sub)
+		p.errorf(args[0].line, "upnp: unknown setting %q (want on, off, friendly name, http port, notify interval, secure mode, version, hostname or max connections per host)", sub)
 	}
+}
+
+// ConnectionsPerHost returns the bound on one source address's HTTP
+// connections: MaxConnectionsPerHost, or its default when not given.
+func (u UPnP) ConnectionsPerHost() int {
+	if u.MaxConnectionsPerHost == 0 {
+		return DefaultMaxConnectionsPerHost
+	}
+	return u.MaxConnectionsPerHost
+}
+
+// hostName reports whether n is a DNS name (RFC 1123 §2.1: labels of
+// letters, digits and "-", not starting or ending with "-", up to 63
+// bytes; at most 253 in all, a final "." allowed) that is not an IPv4
+// address.
+func hostName(n string) bool {
+	n = strings.TrimSuffix(n, ".")
+	if n == "" || len(n) > 253 {
+		return false
+	}
+	digits := true
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			switch {
+			case '0' <= c && c <= '9':
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '-':
+				digits = false
+			default:
+				return false
+			}
+		}
+	}
+	return !digits
 }
 
 // upnpString renders the UPnP settings as directives.
@@ -168,6 +253,15 @@ func upnpString(u UPnP) string {
 		}
 		return "off"
 	}
-	return fmt.Sprintf("upnp %s\nupnp friendly name %q\nupnp http port %d\nupnp notify interval %d\nupnp secure mode %s\nupnp version %d\n",
+	s := fmt.Sprintf("upnp %s\nupnp friendly name %q\nupnp http port %d\nupnp notify interval %d\nupnp secure mode %s\nupnp version %d\n",
 		onOff(u.Enabled), u.FriendlyName, u.HTTPPort, int(u.NotifyInterval/time.Second), onOff(u.SecureMode), u.Version)
+	if len(u.HostNames) > 0 {
+		s += "upnp hostname " + strings.Join(u.HostNames, " ") + "\n"
+	}
+	// Rendered only when given, so that the rendering of a configuration
+	// that does not give it stays what it was.
+	if u.MaxConnectionsPerHost != 0 {
+		s += fmt.Sprintf("upnp max connections per host %d\n", u.MaxConnectionsPerHost)
+	}
+	return s
 }

@@ -20,15 +20,25 @@
 // for its own addresses: those with its link-layer address in
 // Config.Neighbours.
 //
-// Requests come only from the LAN prefixes of Config.Clients; in secure mode
-// (the default) a client maps ports only to its own address and deletes only
-// its own mappings. Event callbacks go only to the subscriber's own address
-// (CallStranger, CVE-2020-12695).
+// Requests come only from the LAN prefixes of Config.Clients, each from the
+// prefix of the gateway's address it reached; one host holds at most
+// Config.MaxConnectionsPerHost connections, so that it cannot take all
+// Config.MaxConnections; a Host header names an address or one of
+// Config.HostNames (DNS rebinding); Config.Limiter, when set, bounds each
+// client's rate of control actions (HTTP 503 with Retry-After beyond). A
+// control request's body is read into one buffer of its length and parsed
+// by upnp.ParseActionRequestBody, whose allocation is proportional to it.
+// In secure mode (the default) a client maps ports only to its own address
+// and deletes only its own mappings. Event callbacks go only to the
+// subscriber's own address (CallStranger, CVE-2020-12695).
 //
 // # Error codes
 //
 // Every refusal of a control request is a SOAP fault with a UPnPError and
-// HTTP status 500 (UDA 1.1 §3.2.2):
+// HTTP status 500 (UDA 1.1 §3.2.2), except a body over the limit (HTTP 413)
+// and an action over the client's rate (Config.Limiter: HTTP 503 with
+// Retry-After: 1, no body, so that a control point retries rather than
+// reading a failure of the action):
 //
 //	401 Invalid Action          unknown action or service type; SOAPACTION does not name the body's action
 //	402 Invalid Args            malformed XML; an argument missing or of the wrong type; NewEnabled 0;
@@ -88,6 +98,11 @@ const (
 	DefaultMaxConnections   = 256
 	DefaultMaxSubscriptions = 64
 )
+
+// DefaultMaxConnectionsPerHost is the default of Config.MaxConnectionsPerHost:
+// a browser opens at most 6 connections to one host, a control point one or
+// two.
+const DefaultMaxConnectionsPerHost = 16
 
 // Config configures a Server. Table, UUID and Clients are required; the
 // zero value of every other field is a documented default.
@@ -169,6 +184,23 @@ type Config struct {
 	// MaxConnections bounds the connections served at once, over all
 	// listeners; more wait in the kernel's backlog. Default 256.
 	MaxConnections int
+	// MaxConnectionsPerHost bounds the connections one source address
+	// holds at once, counted as they are accepted, so that one host cannot
+	// take every one of MaxConnections: a connection beyond it is closed at
+	// once. Default 16.
+	MaxConnectionsPerHost int
+	// HostNames are names a request's Host header may give besides an IP
+	// address (the router's name in the LAN's DNS, "router.lan"), compared
+	// without regard to case, with or without a port. Any other name is
+	// refused (403): a page of another site that a browser on the LAN
+	// loads reaches the gateway under its own name (DNS rebinding).
+	HostNames []string
+	// Limiter, when not nil, is asked before every control action (SOAP
+	// POST) of a client; a refused one is answered HTTP 503 Service
+	// Unavailable with Retry-After: 1 and no body, which control points
+	// retry later (a SOAP fault would read as the action's own failure).
+	// Descriptions and subscriptions are not counted.
+	Limiter Limiter
 	// MaxSubscriptions bounds the event subscriptions, a quarter of them
 	// (at least 4) per client. Default 64.
 	MaxSubscriptions int
@@ -205,6 +237,7 @@ type Server struct {
 	started      time.Time
 
 	slots     chan struct{} // one per connection served
+	conns     hostConns     // connections served per source address
 	done      chan struct{} // closed by Shutdown
 	notifier  *http.Client
 	transport *http.Transport
@@ -271,6 +304,14 @@ func newServer(cfg Config, c core) (*Server, error) {
 	if len(cfg.Clients) == 0 {
 		return nil, errors.New("upnpsrv: no client prefixes")
 	}
+	cfg.HostNames = slices.Clone(cfg.HostNames)
+	for i, n := range cfg.HostNames {
+		n = strings.TrimSuffix(n, ".")
+		if n == "" || strings.ContainsAny(n, ":/[] \t\r\n") {
+			return nil, fmt.Errorf("upnpsrv: host name %q", cfg.HostNames[i])
+		}
+		cfg.HostNames[i] = n
+	}
 	cfg.Clients = slices.Clone(cfg.Clients)
 	for i, p := range cfg.Clients {
 		if !p.IsValid() {
@@ -295,6 +336,7 @@ func newServer(cfg Config, c core) (*Server, error) {
 	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
 	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
 	setDefault(&cfg.MaxConnections, DefaultMaxConnections)
+	setDefault(&cfg.MaxConnectionsPerHost, DefaultMaxConnectionsPerHost)
 	setDefault(&cfg.MaxSubscriptions, DefaultMaxSubscriptions)
 
 	s := &Server{
@@ -309,6 +351,7 @@ func newServer(cfg Config, c core) (*Server, error) {
 		changed:   make(chan struct{}, 1),
 		subs:      make(map[string]*subscription),
 		perClient: make(map[netip.Addr]int),
+		conns:     hostConns{max: cfg.MaxConnectionsPerHost, n: make(map[netip.Addr]int)},
 		walks:     make(map[walkKey]walkEntry),
 	}
 	if s.log == nil {
@@ -390,9 +433,11 @@ func (s *Server) DescriptionPath() string { return DescriptionPath }
 
 // Serve serves HTTP on ln, which must listen on a LAN address, until
 // Shutdown; it returns http.ErrServerClosed then. It may be called for
-// several listeners at once. Connections from outside Config.Clients are
-// closed as soon as they are accepted; at most Config.MaxConnections are
-// served at once over all listeners.
+// several listeners at once. Connections from outside Config.Clients, or
+// from outside the prefix of the address they reached, are closed as soon
+// as they are accepted; at most Config.MaxConnections are served at once
+// over all listeners, at most Config.MaxConnectionsPerHost from one
+// address.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	closed := s.closed
@@ -474,64 +519,21 @@ func remoteAddr(hostport string) netip.Addr {
 	return ap.Addr().Unmap().WithZone("")
 }
 
-// guardListener closes connections from outside Config.Clients at once and
-// bounds the connections served at once (golang.org/x/net/netutil's
-// LimitListener, shared by every listener and ended by Shutdown).
-type guardListener struct {
-	net.Listener
-	s *Server
-}
-
-func (l *guardListener) Accept() (net.Conn, error) {
-	for {
-		select {
-		case l.s.slots <- struct{}{}:
-		case <-l.s.done:
-			return nil, http.ErrServerClosed
-		}
-		c, err := l.Listener.Accept()
-		if err != nil {
-			<-l.s.slots
-			return nil, err
-		}
-		if a := remoteAddr(c.RemoteAddr().String()); !l.s.allowed(a) {
-			l.s.log.Debug("refused connection", "client", c.RemoteAddr().String())
-			c.Close()
-			<-l.s.slots
-			continue
-		}
-		return &slotConn{Conn: c, slots: l.s.slots}, nil
-	}
-}
-
-// slotConn gives its slot back when closed.
-type slotConn struct {
-	net.Conn
-	slots chan struct{}
-	once  sync.Once
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { <-c.slots })
-	return err
-}
-
 // ServeHTTP answers one request: GET of a description, POST of a control
 // action, SUBSCRIBE or UNSUBSCRIBE of events. Serve uses it; it also checks
 // the client's address itself, for use behind another listener.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Server", s.cfg.Server)
 	client := remoteAddr(r.RemoteAddr)
-	if !client.IsValid() || !s.allowed(client) {
+	if !s.onLink(client, localAddr(r)) {
 		s.log.Debug("refused request", "client", r.RemoteAddr, "path", r.URL.Path)
 		httpError(w, http.StatusForbidden)
 		return
 	}
 	// DNS rebinding: a web page of another site that a browser on the LAN
 	// loads cannot name the gateway by its address in Host.
-	if !hostIsAddress(r.Host) {
-		s.log.Debug("refused request: Host is not an address", "client", client, "host", r.Host)
+	if !s.hostAllowed(r.Host) {
+		s.log.Debug("refused request: Host is neither an address nor a host name of the gateway", "client", client, "host", r.Host)
 		httpError(w, http.StatusForbidden)
 		return
 	}
@@ -555,18 +557,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// hostIsAddress reports whether the Host header names an IP address, with
-// or without a port. An empty Host (HTTP/1.0) is accepted.
-func hostIsAddress(host string) bool {
+// hostAllowed reports whether the Host header names an IP address or one of
+// Config.HostNames, with or without a port. An empty Host (HTTP/1.0) is
+// accepted.
+func (s *Server) hostAllowed(host string) bool {
 	if host == "" {
 		return true
 	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	_, err := netip.ParseAddr(host)
-	return err == nil
+	if _, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
+		return true
+	}
+	host = strings.TrimSuffix(host, ".")
+	for _, n := range s.cfg.HostNames {
+		if strings.EqualFold(host, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // writeXML sends an XML document with the headers of a description's
