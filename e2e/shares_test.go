@@ -21,8 +21,10 @@ import (
 
 // floodLines are added to the configuration of every test here: a flood
 // must meet the fair shares, not a limit of the request rate, which
-// answers NAT-PMP with the same result 4.
-var floodLines = []string{"request rate per host none"}
+// answers NAT-PMP with the same result 4, nor the connection cap (16
+// requests in flight and the connections being closed and opened around
+// them).
+var floodLines = []string{"request rate per host none", "upnp max connections per host 64"}
 
 // natpmpKey names a NAT-PMP mapping request: its opcode and internal port.
 type natpmpKey struct {

@@ -102,8 +102,9 @@ Configuration (one directive a line, # starts a comment):
                               Requests per second one address may make, M
                               at once (default 50 burst 200; burst 4×N when
                               not given); NAT-PMP and PCP share a budget,
-                              UPnP has its own. Over it: NAT-PMP result 4,
-                              PCP NO_RESOURCES, UPnP refused.
+                              UPnP's actions that change the table have
+                              their own (reads are free). Over it: NAT-PMP
+                              result 4, PCP NO_RESOURCES, UPnP HTTP 503.
   allow|deny EXT ADDR/MASK INT
                               Permission rule, miniupnpd syntax, first match
                               wins. EXT and INT are ports N or N-M; ADDR may

@@ -147,22 +147,50 @@ type refuseAfter struct{ n atomic.Int32 }
 
 func (l *refuseAfter) Allow(netip.Addr) bool { return l.n.Add(-1) >= 0 }
 
-// TestLimiter: a control action the limiter refuses is answered 503 with
-// Retry-After; descriptions are not counted.
+// TestLimiter: an action that may change the table and that the limiter
+// refuses is answered 503 with Retry-After; reads (a walk of the table) and
+// descriptions are not counted.
 func TestLimiter(t *testing.T) {
 	cfg := testConfig(t)
 	lim := &refuseAfter{}
 	lim.n.Store(1)
 	cfg.Limiter = lim
 	s := startServer(t, cfg, nil, nil)
-	mustCall(t, s, hostA, ctlIP, upnp.GetStatusInfo(upnp.ServiceWANIP2))
-	act := upnp.GetStatusInfo(upnp.ServiceWANIP2)
-	w := serve(s, hostA, http.MethodPost, ctlIP, http.Header{"Soapaction": {act.SOAPAction()}}, act.AppendEnvelope(nil))
+	del := upnp.DeletePortMapping(upnp.ServiceWANIP2, "", 40000, "TCP")
+	// The one the limiter allows reaches the table: 714, no such entry.
+	w := serve(s, hostA, http.MethodPost, ctlIP, http.Header{"Soapaction": {del.SOAPAction()}}, del.AppendEnvelope(nil))
+	if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), "714") {
+		t.Fatalf("first DeletePortMapping: HTTP %d %s; want 500 with 714", w.Code, w.Body)
+	}
+	w = serve(s, hostA, http.MethodPost, ctlIP, http.Header{"Soapaction": {del.SOAPAction()}}, del.AppendEnvelope(nil))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "1" {
 		t.Fatalf("over the rate: HTTP %d, Retry-After %q; want 503, 1", w.Code, w.Header().Get("Retry-After"))
 	}
+	for range 5 {
+		mustCall(t, s, hostA, ctlIP, upnp.GetStatusInfo(upnp.ServiceWANIP2))
+		act := upnp.GetGenericPortMappingEntry(upnp.ServiceWANIP2, 0)
+		if w := serve(s, hostA, http.MethodPost, ctlIP, http.Header{"Soapaction": {act.SOAPAction()}}, act.AppendEnvelope(nil)); w.Code == http.StatusServiceUnavailable {
+			t.Fatal("GetGenericPortMappingEntry over the rate: 503; reads are not counted")
+		}
+	}
 	if w := serve(s, hostA, http.MethodGet, DescriptionPath, nil, nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "InternetGatewayDevice") {
 		t.Fatalf("GET of the description over the rate: HTTP %d", w.Code)
+	}
+}
+
+func TestChangesState(t *testing.T) {
+	for h, want := range map[string]bool{
+		`"urn:schemas-upnp-org:service:WANIPConnection:2#AddPortMapping"`:             true,
+		`urn:schemas-upnp-org:service:WANIPv6FirewallControl:1#DeletePinhole`:         true,
+		`"urn:schemas-upnp-org:service:WANIPConnection:2#GetListOfPortMappings"`:      false,
+		`"urn:schemas-upnp-org:control-1-0#QueryStateVariable"`:                       false,
+		`"urn:schemas-upnp-org:service:WANIPv6FirewallControl:1#CheckPinholeWorking"`: false,
+		``:            true,
+		`no-fragment`: true,
+	} {
+		if got := changesState(h); got != want {
+			t.Errorf("changesState(%s) = %v; want %v", h, got, want)
+		}
 	}
 }
 

@@ -59,7 +59,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, svc *service, c
 		httpError(w, http.StatusMethodNotAllowed)
 		return
 	}
-	if s.cfg.Limiter != nil && !s.cfg.Limiter.Allow(client) {
+	if s.cfg.Limiter != nil && changesState(r.Header.Get("SOAPAction")) && !s.cfg.Limiter.Allow(client) {
 		// The limiter logs its refusals, once per interval and host.
 		w.Header().Set("Retry-After", "1")
 		httpError(w, http.StatusServiceUnavailable)
@@ -110,6 +110,21 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, svc *service, c
 		f = fault(upnp.InvalidArgs, "Invalid Args: NewInternalPort 0")
 	}
 	s.reply(w, client, svc, act, args, f)
+}
+
+// changesState reports whether the action a SOAPACTION header names (UDA
+// 1.1 §3.2.1: "urn:...:service:...:N#ActionName", quoted) may change the
+// table, and so counts against the client's request rate. The reads (Get*,
+// QueryStateVariable, CheckPinholeWorking) do not: a walk of a big table
+// (upnpc -l, GetGenericPortMappingEntry by index) must not be cut short
+// halfway, and a host that floods them holds no more than its share of
+// connections. A header that names no action counts.
+func changesState(soapAction string) bool {
+	_, name, ok := strings.Cut(strings.Trim(soapAction, `"`), "#")
+	if !ok {
+		return true
+	}
+	return !strings.HasPrefix(name, "Get") && name != "QueryStateVariable" && name != "CheckPinholeWorking"
 }
 
 // readBody reads a request body into one buffer of its Content-Length (the

@@ -196,7 +196,8 @@ type Config struct {
 	// loads reaches the gateway under its own name (DNS rebinding).
 	HostNames []string
 	// Limiter, when not nil, is asked before every control action (SOAP
-	// POST) of a client; a refused one is answered HTTP 503 Service
+	// POST) of a client that may change the table (not the reads: see
+	// changesState); a refused one is answered HTTP 503 Service
 	// Unavailable with Retry-After: 1 and no body, which control points
 	// retry later (a SOAP fault would read as the action's own failure).
 	// Descriptions and subscriptions are not counted.

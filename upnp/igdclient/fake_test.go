@@ -113,6 +113,8 @@ type fakeRouter struct {
 	noAddAny         bool           // 401 to AddAnyPortMapping
 	noSpecific       bool           // 401 to GetSpecificPortMappingEntry
 	grantedElsewhere string         // AddPortMapping succeeds, but the entry forwards to this client
+	busy             int            // 503 with busyAfter to this many actions, before answering
+	busyAfter        string         // the Retry-After of a busy answer
 }
 
 // newFakeRouter starts a router serving the descriptions in descs (path ->
@@ -168,6 +170,13 @@ func (r *fakeRouter) serve(w http.ResponseWriter, req *http.Request) {
 	call.SOAPAction = req.Header.Get("SOAPAction")
 	r.mu.Lock()
 	r.calls = append(r.calls, call)
+	if r.busy > 0 {
+		r.busy--
+		r.mu.Unlock()
+		w.Header().Set("Retry-After", r.busyAfter)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	svc := r.services[req.URL.Path]
 	status, out := r.answer(svc, call)
 	r.mu.Unlock()

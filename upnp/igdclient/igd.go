@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/portlease/portlease/upnp"
 )
@@ -171,9 +173,25 @@ func (g *IGD) controlURL() (*url.URL, bool) {
 // not answer (the connection fails or times out), the call is repeated once
 // with the control URL rebased onto the description's host
 // (upnp.RebaseToHost); if that works, the IGD keeps using the rebased URL.
+//
+// A gateway that limits each host's request rate answers HTTP 503 with
+// Retry-After (RFC 9110 §15.6.4, §10.2.3); the call waits that long, up to
+// maxBusyWait, and tries again, at most busyRetries times.
 func (g *IGD) call(ctx context.Context, a upnp.Action) (upnp.Response, error) {
 	ctl, settled := g.controlURL()
 	r, err := g.c.soap(ctx, ctl, a)
+	var busy *BusyError
+	for try := 0; try < busyRetries && errors.As(err, &busy) && busy.RetryAfter <= maxBusyWait; try++ {
+		g.c.log.Debug("igdclient: gateway busy, waiting", "action", a.Name, "retry_after", busy.RetryAfter)
+		t := time.NewTimer(max(busy.RetryAfter, time.Second))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
+		r, err = g.c.soap(ctx, ctl, a)
+	}
 	var te *transportError
 	if err == nil || settled || ctx.Err() != nil || !errors.As(err, &te) {
 		return r, err
@@ -194,6 +212,24 @@ func (g *IGD) call(ctx context.Context, a upnp.Action) (upnp.Response, error) {
 	g.control, g.rebased = alt, true
 	g.mu.Unlock()
 	return r2, err2
+}
+
+// Retries of a call the gateway answers 503 Service Unavailable.
+const (
+	busyRetries = 3
+	maxBusyWait = 10 * time.Second
+)
+
+// BusyError is an HTTP 503 answer to an action: the gateway is busy, or
+// limits this host's rate of requests (portleased's "request rate per
+// host"). RetryAfter is its Retry-After in seconds, 0 when it gave none.
+type BusyError struct {
+	Action     string
+	RetryAfter time.Duration
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("igdclient: %s: the gateway is busy or limits this host's requests (HTTP 503, retry after %v)", e.Action, e.RetryAfter)
 }
 
 // transportError is a failure to reach the HTTP server at all (no
@@ -224,6 +260,10 @@ func (c *Client) soap(ctx context.Context, ctl *url.URL, a upnp.Action) (upnp.Re
 		return upnp.Response{}, &transportError{fmt.Errorf("igdclient: %s: %w", a.Name, err)}
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusServiceUnavailable {
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return upnp.Response{}, &BusyError{Action: a.Name, RetryAfter: time.Duration(max(secs, 0)) * time.Second}
+	}
 	b, err := readLimited(resp.Body, upnp.MaxResponseSize)
 	if err != nil {
 		return upnp.Response{}, fmt.Errorf("igdclient: %s: read response: %w", a.Name, err)

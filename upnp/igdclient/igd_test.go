@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/portlease/portlease/upnp"
 )
@@ -659,4 +660,32 @@ func readSSDPGolden(t *testing.T, name string) [][]byte {
 		out = append(out, []byte(rest))
 	}
 	return out
+}
+
+// TestBusyRetried: a gateway over its request rate for this host answers
+// 503 with Retry-After; the call waits and tries again, and gives up with a
+// BusyError after three retries or when the wait is too long.
+func TestBusyRetried(t *testing.T) {
+	r := routerFor(t, 2)
+	g := dial(t, r)
+	r.mu.Lock()
+	r.busy, r.busyAfter = 2, "1"
+	r.mu.Unlock()
+	if _, err := g.ExternalIPAddress(t.Context()); err != nil {
+		t.Fatalf("after two 503s: %v", err)
+	}
+	r.mu.Lock()
+	r.busy, r.busyAfter = 5, "1"
+	r.mu.Unlock()
+	_, err := g.ExternalIPAddress(t.Context())
+	var busy *BusyError
+	if !errors.As(err, &busy) || busy.RetryAfter != time.Second || !strings.Contains(err.Error(), "HTTP 503") {
+		t.Fatalf("after four 503s: %v; want a BusyError", err)
+	}
+	r.mu.Lock()
+	r.busy, r.busyAfter = 1, "3600"
+	r.mu.Unlock()
+	if _, err := g.ExternalIPAddress(t.Context()); !errors.As(err, &busy) {
+		t.Fatalf("503 with Retry-After 3600: %v; want a BusyError at once", err)
+	}
 }
