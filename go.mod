@@ -11,6 +11,8 @@ require (
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/net v0.53.0
 	golang.org/x/sys v0.49.0
+	kernel.org/pub/linux/libs/security/libcap/cap v1.2.78
+	kernel.org/pub/linux/libs/security/libcap/psx v1.2.78
 )
 
 require (
@@ -18,6 +20,4 @@ require (
 	github.com/mdlayher/socket v0.6.0 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 	golang.org/x/sync v0.20.0 // indirect
-	kernel.org/pub/linux/libs/security/libcap/cap v1.2.78 // indirect
-	kernel.org/pub/linux/libs/security/libcap/psx v1.2.78 // indirect
 )

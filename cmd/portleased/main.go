@@ -136,7 +136,9 @@ Configuration (one directive a line, # starts a comment):
                               it has read its configuration and prepared
                               the state file's directory (default
                               portleased): CAP_NET_ADMIN alone kept,
-                              no_new_privs set. Started as another user
+                              no_new_privs set, files changed only in
+                              the state file's directory (Landlock, where
+                              the kernel has it). Started as another user
                               with CAP_NET_ADMIN (systemd), it stays that
                               user.
 

@@ -17,7 +17,9 @@ import (
 // file's directory for the "user" of cfg (root creates it or takes over
 // /var/lib/portleased), then becomes that user. Started as another user
 // (systemd's User= with AmbientCapabilities=CAP_NET_ADMIN), it keeps its
-// uid and checks that CAP_NET_ADMIN is there.
+// uid and checks that CAP_NET_ADMIN is there. Either way it can then
+// change files beneath the state file's directory alone (Landlock: see
+// restrictFilesystem).
 //
 // Everything after it works as the user: the state file's journal and
 // compaction in its directory, SIGHUP's reading of the configuration
@@ -32,7 +34,7 @@ func dropPrivileges(cfg *config.Config, log *slog.Logger) error {
 			return err
 		}
 		log.Info("privileges dropped", "uid", os.Getuid(), "gid", os.Getgid(), "capabilities", capNames(o))
-		return nil
+		return restrictFilesystem(cfg.StateFile, log)
 	}
 	acct, err := privdrop.Lookup(cfg.User)
 	if err != nil {
@@ -47,7 +49,7 @@ func dropPrivileges(cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("%w (user %s)", err, acct.Name)
 	}
 	log.Info("privileges dropped", "user", acct.Name, "uid", acct.UID, "gid", acct.GID, "capabilities", capNames(o))
-	return nil
+	return restrictFilesystem(cfg.StateFile, log)
 }
 
 // capNames returns the capabilities kept with o, comma-separated.

@@ -223,6 +223,9 @@ func (p *Portleased) Start(ctx context.Context) error {
 	if err == nil {
 		err = p.checkDropped(cmd.Process.Pid)
 	}
+	if err == nil {
+		err = checkRestricted(p.log.Since(r.logStart))
+	}
 	if err != nil {
 		p.take()
 		_ = cmd.Process.Kill()

@@ -153,3 +153,22 @@ func (p *Portleased) checkDropped(pid int) error {
 	}
 	return nil
 }
+
+// portleasedRestricted is what portleased logs once Landlock confines its
+// writes to the state directory.
+const portleasedRestricted = `msg="filesystem restricted"`
+
+// checkRestricted checks that a portleased run with log has confined its
+// writes with Landlock, where the kernel has it. /proc shows no Landlock
+// domain, so the daemon's word is read here; privdrop's tests show that
+// the restriction holds on every thread.
+func checkRestricted(log string) error {
+	abi, err := privdrop.LandlockABI()
+	if err != nil {
+		return fmt.Errorf("labpeers: %w", err)
+	}
+	if abi > 0 && !strings.Contains(log, portleasedRestricted) {
+		return fmt.Errorf("labpeers: portleased serving without restricting its writes (the kernel has Landlock ABI %d): not logged %s", abi, portleasedRestricted)
+	}
+	return nil
+}

@@ -28,4 +28,20 @@
 // whose psx package applies each system call to all the threads of the
 // process, with or without cgo; a thread that kept root would be a way
 // back.
+//
+// # The filesystem
+//
+// After the drop, RestrictWrites takes away the rest of the filesystem
+// with Landlock (landlock(7)): a ruleset that handles every right of
+// changing files the kernel's ABI knows (writing, making and removing
+// entries; renaming and linking across directories from ABI 2, truncating
+// from ABI 3) and allows them beneath the state file's directory alone, or
+// nowhere, laid on every thread with psx like the credentials. Reading is
+// not handled: the configuration is read again at SIGHUP, /proc and /sys
+// are read while serving. Under systemd, ProtectSystem=strict with
+// StateDirectory= does the same; Landlock makes it hold without systemd
+// too (OpenWrt's procd, sysvinit). A kernel without Landlock leaves only
+// the user's permissions, which the daemon logs. /proc shows no Landlock
+// domain; the tests check the restriction by trying writes on each
+// thread.
 package privdrop
