@@ -197,10 +197,12 @@ func secondHostServed(t *testing.T, lab *netlab.Lab, host *netlab.Host, port int
 // (728); once it has let its NAT-PMP mappings go, 65,535 asked over UPnP
 // give it exactly its share again. Meanwhile a second host gets its
 // mappings with natpmpc and upnpc, and the kernel holds what was granted.
+// The daemon logs the host's refusals once a minute with their count, not
+// once a request.
 func TestHostQuotaNATPMPAndUPnP(t *testing.T) {
 	t.Parallel()
 	lab := netlab.New(t, netlab.Config{LANHosts: 2})
-	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{ExtraLines: floodLines})
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{ExtraLines: floodLines})
 	hog, other, gw := lab.LAN[0], lab.LAN[1], lab.GatewayLANAddr4
 	const share = config.DefaultMaxPerHost
 	keys := floodKeys(65535)
@@ -227,6 +229,12 @@ func TestHostQuotaNATPMPAndUPnP(t *testing.T) {
 		t.Fatalf("65,535 UPnP requests granted %d; want the host's share, %d", got, share)
 	}
 	secondHostServed(t, lab, other, 6002)
+	// About 128,000 refusals: one record, or a few should the test
+	// outlast the minute.
+	records := strings.Count(d.Log(), `msg="refused: host at its share" host=`+hog.Addr4.String()+" ")
+	if records == 0 || records > 3 {
+		t.Errorf("the host's refusals for its share were logged %d times; want once a minute:\n%s", records, logLine(d, "refused: host at its share"))
+	}
 }
 
 // TestMaxMappings: the whole table's cap refuses every host once reached

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -126,9 +125,7 @@ func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 		case probe != 0:
 			probed = append(probed, portProbe{probe, t.reserved(req.Protocol, probe)})
 		case err != nil:
-			if errors.Is(err, ErrNotAuthorized) || errors.Is(err, ErrOutOfResources) || errors.Is(err, ErrConflict) || errors.Is(err, ErrHostQuota) {
-				t.log.Info("refused", "proto", req.Protocol, "internal", req.Internal, "eport", req.ExternalPort, "origin", req.Origin, "err", err)
-			}
+			t.logRefusal(&req, err)
 			return MapResult{}, err
 		default:
 			return t.finishMap(p)

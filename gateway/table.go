@@ -19,7 +19,9 @@ type Config struct {
 	// (a listening service); such a port is never handed out. Nil: none.
 	Reserved func(p Protocol, port uint16) bool
 	// Logger receives a record of every grant, renewal, deletion, expiry
-	// and refusal. Nil discards them.
+	// and refusal; refusals for a full share or table, which a host can
+	// repeat at will, at most once a minute per host with their count
+	// (refusalLogs). Nil discards them.
 	Logger *slog.Logger
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
@@ -56,6 +58,7 @@ type Table struct {
 	fw       Firewall
 	reserved func(Protocol, uint16) bool
 	log      *slog.Logger
+	refusals refusalLogs
 	now      func() time.Time
 	commit   committer
 	wake     chan struct{}
@@ -103,6 +106,7 @@ func New(cfg Config) *Table {
 	if t.now == nil {
 		t.now = time.Now
 	}
+	t.refusals = newRefusalLogs(t.log, t.now)
 	if t.rng == nil {
 		t.rng = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}

@@ -1,7 +1,9 @@
 // Package ratelimit bounds how many requests one source address may make:
 // a token bucket per host (rate per second, burst), a bounded number of
 // hosts with the idlest evicted in O(1), and refusals logged once per
-// interval per host with the number refused since, never once per packet.
+// interval per host with the number refused since, never once per packet
+// (RefusalLog, which other refusals a host can repeat at will use too: the
+// core's fair shares).
 //
 // The front-ends (NAT-PMP and PCP, UPnP SOAP) each own a narrow interface
 // with the one method Allow(netip.Addr) bool, which *Limiter satisfies; a
@@ -35,7 +37,8 @@ type Config struct {
 	// MaxHosts bounds the number of buckets kept. When a new host comes
 	// and the bound is reached, the bucket of the host that has been
 	// idle longest is dropped: that host starts again with a full bucket.
-	// Zero: DefaultMaxHosts.
+	// Zero: DefaultMaxHosts. It bounds the hosts whose refusals are
+	// counted for the log too.
 	MaxHosts int
 	// Service names what is limited in the log ("natpmp", "upnp").
 	Service string
@@ -53,89 +56,88 @@ type Config struct {
 type Limiter struct {
 	rate     float64
 	burst    float64
-	maxHosts int
-	service  string
-	interval time.Duration
-	log      *slog.Logger
 	now      func() time.Time
+	refusals *RefusalLog
 
 	mu    sync.Mutex
-	hosts map[netip.Addr]*bucket
-	// lru is the sentinel of a circular list of the buckets, most
-	// recently used first: the idlest is lru.prev.
-	lru bucket
+	hosts *hostTable[bucket]
 }
 
-// bucket is one host's token bucket and the refusals not logged yet.
+// bucket is one host's token bucket.
 type bucket struct {
-	host       netip.Addr
-	tokens     float64
-	last       time.Time // when tokens was computed
-	refused    int       // refusals since the last log record
-	loggedAt   time.Time // when the last log record was written
-	prev, next *bucket
+	tokens float64
+	last   time.Time // when tokens was computed
 }
 
 // New returns a Limiter configured by cfg.
 func New(cfg Config) *Limiter {
+	maxHosts := cfg.MaxHosts
+	if maxHosts <= 0 {
+		maxHosts = DefaultMaxHosts
+	}
+	log := cfg.Logger
+	if log != nil {
+		log = log.With("service", cfg.Service)
+	}
 	l := &Limiter{
-		rate:     cfg.Rate,
-		burst:    float64(max(cfg.Burst, 1)),
-		maxHosts: cfg.MaxHosts,
-		service:  cfg.Service,
-		interval: cfg.LogInterval,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		hosts:    make(map[netip.Addr]*bucket),
-	}
-	if l.maxHosts <= 0 {
-		l.maxHosts = DefaultMaxHosts
-	}
-	if l.interval <= 0 {
-		l.interval = DefaultLogInterval
-	}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
+		rate:  cfg.Rate,
+		burst: float64(max(cfg.Burst, 1)),
+		now:   cfg.Now,
+		refusals: NewRefusalLog(RefusalLogConfig{
+			Message:  "requests over the rate refused",
+			Level:    slog.LevelWarn,
+			Interval: cfg.LogInterval,
+			MaxHosts: maxHosts,
+			Logger:   log,
+			Now:      cfg.Now,
+		}),
+		hosts: newHostTable[bucket](maxHosts),
 	}
 	if l.now == nil {
 		l.now = time.Now
 	}
-	l.lru.prev, l.lru.next = &l.lru, &l.lru
 	return l
 }
 
 // Allow takes a token from host's bucket and reports whether there was one.
-// A refusal is counted and logged at most once per LogInterval for host.
-// It costs O(1).
+// A refusal is counted and logged at most once per LogInterval for host
+// (RefusalLog). It costs O(1).
 func (l *Limiter) Allow(host netip.Addr) bool {
 	if l == nil {
 		return true
 	}
 	host = host.Unmap()
+	if l.take(host) {
+		return true
+	}
+	l.refusals.Note(host)
+	return false
+}
+
+// take takes a token from host's bucket, made full if host has none, and
+// reports whether there was one.
+func (l *Limiter) take(host netip.Addr) bool {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.hosts[host]
-	if b == nil {
-		b = l.add(host, now)
-	} else {
-		l.unlink(b)
-		l.pushFront(b)
-		if elapsed := now.Sub(b.last); elapsed > 0 {
-			b.tokens = min(l.burst, b.tokens+elapsed.Seconds()*l.rate)
-			b.last = now
-		}
+	e, fresh := l.hosts.use(host, forgetBucket)
+	b := &e.val
+	if fresh {
+		b.tokens, b.last = l.burst, now
+	} else if elapsed := now.Sub(b.last); elapsed > 0 {
+		b.tokens = min(l.burst, b.tokens+elapsed.Seconds()*l.rate)
+		b.last = now
 	}
 	if b.tokens >= 1 {
 		b.tokens--
 		return true
 	}
-	b.refused++
-	if b.loggedAt.IsZero() || now.Sub(b.loggedAt) >= l.interval {
-		l.flush(b, now)
-	}
 	return false
 }
+
+// forgetBucket is what a Limiter does with the bucket of the idlest host
+// when it makes room: nothing; the host starts again with a full one.
+func forgetBucket(netip.Addr, *bucket) {}
 
 // Hosts returns the number of hosts that have a bucket.
 func (l *Limiter) Hosts() int {
@@ -144,44 +146,5 @@ func (l *Limiter) Hosts() int {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return len(l.hosts)
-}
-
-// add makes a full bucket for host, dropping the idlest one if the bound is
-// reached.
-func (l *Limiter) add(host netip.Addr, now time.Time) *bucket {
-	var b *bucket
-	if len(l.hosts) >= l.maxHosts {
-		b = l.lru.prev
-		l.unlink(b)
-		delete(l.hosts, b.host)
-		if b.refused > 0 {
-			l.flush(b, now)
-		}
-		*b = bucket{}
-	} else {
-		b = new(bucket)
-	}
-	b.host, b.tokens, b.last = host, l.burst, now
-	l.hosts[host] = b
-	l.pushFront(b)
-	return b
-}
-
-// flush logs b's refusals not logged yet.
-func (l *Limiter) flush(b *bucket, now time.Time) {
-	l.log.Warn("requests over the rate refused", "service", l.service, "host", b.host, "refused", b.refused)
-	b.refused = 0
-	b.loggedAt = now
-}
-
-func (l *Limiter) unlink(b *bucket) {
-	b.prev.next, b.next.prev = b.next, b.prev
-	b.prev, b.next = nil, nil
-}
-
-func (l *Limiter) pushFront(b *bucket) {
-	b.prev, b.next = &l.lru, l.lru.next
-	l.lru.next.prev = b
-	l.lru.next = b
+	return l.hosts.len()
 }

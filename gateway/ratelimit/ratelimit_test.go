@@ -143,7 +143,7 @@ func TestEvictionLogsPendingRefusals(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: dropTime}))
 	l := New(Config{Rate: 1, Burst: 1, MaxHosts: 1, Logger: log, Now: c.now})
 	allowN(l, addr("198.51.100.10"), 6) // 5 refused, the first logged
-	l.Allow(addr("198.51.100.11"))      // evicts .10
+	allowN(l, addr("198.51.100.11"), 2) // evicts .10's bucket, and its count with .11's refusal
 	if got := strings.Count(buf.String(), "host=198.51.100.10 refused=4"); got != 1 {
 		t.Fatalf("log:\n%s\nwant the 4 refusals not logged yet reported at eviction", buf.String())
 	}
