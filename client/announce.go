@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/natpmp"
 	"github.com/portlease/portlease/pcp"
@@ -131,22 +130,6 @@ func (c *Client) onAnnouncement(from netip.AddrPort, b []byte) {
 		return
 	}
 	c.verifyMappings(g, NATPMP, "NAT-PMP announcement", func(*Mapping) bool { return true })
-}
-
-// reuseAddrPort sets SO_REUSEADDR and SO_REUSEPORT, so that several
-// listeners of one multicast port each get every datagram.
-func reuseAddrPort(network, address string, rc syscall.RawConn) error {
-	var serr error
-	err := rc.Control(func(fd uintptr) {
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-			return
-		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-	})
-	if err != nil {
-		return err
-	}
-	return serr
 }
 
 // keptGateway returns the gateway at addr that holds kept mappings, nil if

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portlease/portlease/internal/labpeers"
+	"github.com/portlease/portlease/internal/syncbuf"
 	"github.com/portlease/portlease/natpmp"
 	"github.com/portlease/portlease/upnp/igdclient"
 )
@@ -419,7 +419,7 @@ func (f *fakeFinder) notify(t *testing.T, from netip.AddrPort, n notice) {
 }
 
 // logBuffer collects a client's log for tests that wait for a line.
-type logBuffer = labpeers.Output
+type logBuffer = syncbuf.Buffer
 
 // freePort returns a UDP port of 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) uint16 {
