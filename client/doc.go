@@ -33,7 +33,9 @@
 // # Gateways and protocols
 //
 // The gateways are the routers of the IPv4 default routes of each interface
-// (read over netlink, lowest metric first), or Config.Gateway. On each, as
+// (lowest metric first: read over netlink on Linux, from the routing socket
+// on macOS and the BSDs, with the IP Helper API on Windows), or
+// Config.Gateway. On each, as
 // needed (Probe: both at once), the client asks NAT-PMP for the external
 // address (three tries, 1.75 s at most) and searches for UPnP Internet
 // Gateway Devices with SSDP M-SEARCH,
@@ -91,7 +93,9 @@
 // is opened through a runner that switches a thread of its own into the
 // recorded namespace when the current one is elsewhere (Linux setns; it
 // needs CAP_SYS_ADMIN only in that case, never in an ordinary program).
-// A socket keeps its namespace whichever thread uses it.
+// A socket keeps its namespace whichever thread uses it. This is Linux's
+// alone: other systems have no per-thread network namespace, and there a
+// Client's sockets are the process's.
 //
 // # Testing against fakes
 //
