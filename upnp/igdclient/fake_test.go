@@ -123,8 +123,22 @@ type fakeRouter struct {
 // services given by control path.
 func newFakeRouter(t *testing.T, descs map[string]string, services map[string]*fakeService) *fakeRouter {
 	t.Helper()
+	return newFakeRouterOn(t, nil, descs, services)
+}
+
+// newFakeRouterOn is newFakeRouter serving on ln (nil: 127.0.0.1 and a port
+// of its own), which it closes.
+func newFakeRouterOn(t *testing.T, ln net.Listener, descs map[string]string, services map[string]*fakeService) *fakeRouter {
+	t.Helper()
 	r := &fakeRouter{t: t, descs: descs, services: services, faultTmpl: miniupnpdFault, endMarker: upnp.SpecifiedArrayIndexInvalid}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	if ln == nil {
+		r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	} else {
+		r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+		r.srv.Listener.Close()
+		r.srv.Listener = ln
+		r.srv.Start()
+	}
 	t.Cleanup(r.srv.Close)
 	return r
 }
@@ -430,11 +444,18 @@ type fakeSSDP struct {
 // returns the datagrams to send back.
 func newFakeSSDP(t *testing.T, answer func(upnp.SearchRequest) [][]byte) *fakeSSDP {
 	t.Helper()
+	return newFakeSSDPFrom(t, "127.0.0.1", answer)
+}
+
+// newFakeSSDPFrom is newFakeSSDP answering from address from (a loopback
+// address: 127.0.0.2 is another host on the same machine).
+func newFakeSSDPFrom(t *testing.T, from string, answer func(upnp.SearchRequest) [][]byte) *fakeSSDP {
+	t.Helper()
 	in, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	out, err := net.ListenPacket("udp4", net.JoinHostPort(from, "0"))
 	if err != nil {
 		in.Close()
 		t.Fatal(err)
