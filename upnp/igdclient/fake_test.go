@@ -94,6 +94,7 @@ type fakeRouter struct {
 	services map[string]*fakeService // control path -> service
 	table    []upnp.PortMapping      // in insertion order
 	calls    []soapCall
+	gets     int // GET requests received
 
 	// Quirks, set before use.
 	faultTmpl        string         // the fault envelope, miniupnpdFault by default
@@ -160,6 +161,9 @@ func (r *fakeRouter) deadHostURL() string {
 func (r *fakeRouter) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	desc, isDesc := r.descs[req.URL.Path]
+	if req.Method == http.MethodGet {
+		r.gets++
+	}
 	r.mu.Unlock()
 	if req.Method == http.MethodGet && isDesc {
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
@@ -346,6 +350,13 @@ func (r *fakeRouter) answer(svc *fakeService, c soapCall) (int, string) {
 		return r.ok(c, entryArgs(r.table[i], true)...)
 	}
 	return r.fault(401)
+}
+
+// getCount returns the number of GET requests received.
+func (r *fakeRouter) getCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets
 }
 
 // callsOf returns the calls received for action, in order.

@@ -78,38 +78,46 @@ func (b *logBuffer) warnings() []string {
 	return out
 }
 
-// otherHostRouter starts, on 127.0.0.2 (the other host), an IGD answering
-// SOAP at /ctl/IPConn with external address 198.18.0.2, and on 127.0.0.1
-// (the gateway) a listener on the same port that closes every connection:
-// the control URL rebased onto the gateway does not answer.
-func otherHostRouter(t *testing.T) (other *fakeRouter, port int) {
+// listenPair listens on the same TCP port of 127.0.0.1 (the gateway) and
+// 127.0.0.2 (another host); both are closed at the end of the test.
+func listenPair(t *testing.T) (gw, other net.Listener) {
 	t.Helper()
 	for range 20 {
 		ln2, err := net.Listen("tcp4", "127.0.0.2:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		port = ln2.Addr().(*net.TCPAddr).Port
-		ln1, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		port := strconv.Itoa(ln2.Addr().(*net.TCPAddr).Port)
+		ln1, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", port))
 		if err != nil {
 			ln2.Close() // the port is taken on 127.0.0.1: another one
 			continue
 		}
-		t.Cleanup(func() { ln1.Close() })
-		go func() {
-			for {
-				c, err := ln1.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		other = newFakeRouterOn(t, ln2, nil, map[string]*fakeService{"/ctl/IPConn": {status: "Connected", extIP: "198.18.0.2"}})
-		return other, port
+		t.Cleanup(func() { ln1.Close(); ln2.Close() })
+		return ln1, ln2
 	}
 	t.Fatal("no port free on both 127.0.0.1 and 127.0.0.2")
-	return nil, 0
+	return nil, nil
+}
+
+// otherHostRouter starts, on 127.0.0.2 (the other host), an IGD answering
+// SOAP at /ctl/IPConn with external address 198.18.0.2, and on 127.0.0.1
+// (the gateway) a listener on the same port that closes every connection:
+// the control URL rebased onto the gateway does not answer.
+func otherHostRouter(t *testing.T) (other *fakeRouter, port int) {
+	t.Helper()
+	ln1, ln2 := listenPair(t)
+	go func() {
+		for {
+			c, err := ln1.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	other = newFakeRouterOn(t, ln2, nil, map[string]*fakeService{"/ctl/IPConn": {status: "Connected", extIP: "198.18.0.2"}})
+	return other, ln2.Addr().(*net.TCPAddr).Port
 }
 
 // The description is on 127.0.0.1; its URLBase puts the control URL on
@@ -245,6 +253,53 @@ func TestSearchAnswerOffLinkIgnored(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "off the link ignored") {
 		t.Error("no debug record of the ignored answer")
+	}
+}
+
+// The gateway answers the search from 127.0.0.1 with a location on
+// 127.0.0.2, where another device serves a description on the same port.
+// Without the option the description is fetched from 127.0.0.1 and the other
+// device never asked; with it, the other device's is used, with a warning.
+func TestSearchLocationOtherHost(t *testing.T) {
+	answer, _ := miniupnpdAnswers(t)
+	ln1, ln2 := listenPair(t)
+	services := map[string]*fakeService{"/ctl/IPConn": {status: "Connected", extIP: "203.0.113.1"}}
+	desc := map[string]string{"/rootDesc.xml": golden(t, "miniupnpd-2.3.1-igd2-rootDesc.xml")}
+	gw := newFakeRouterOn(t, ln1, desc, services)
+	other := newFakeRouterOn(t, ln2, desc, services)
+	ssdp := newFakeSSDP(t, func(req upnp.SearchRequest) [][]byte {
+		return [][]byte{answer(other.url("/rootDesc.xml"), req.ST)}
+	})
+	target := Target{Unicast: []netip.AddrPort{ssdp.addr()}}
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allowed=%v", allow), func(t *testing.T) {
+			otherGets := other.getCount()
+			var logs logBuffer
+			c := New(Config{Logger: logs.logger(), AllowForeignControlURL: allow})
+			igds, err := c.Discover(t.Context(), target, discoverWait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantWarn := "127.0.0.1", false
+			if allow {
+				want, wantWarn = "127.0.0.2", true
+			}
+			if len(igds) != 1 || igds[0].Location.Hostname() != want {
+				t.Fatalf("Discover = %v; want one IGD described on %s", igds, want)
+			}
+			if _, err := igds[0].ExternalIPAddress(t.Context()); err != nil {
+				t.Errorf("ExternalIPAddress: %v", err)
+			}
+			if asked := other.getCount() > otherGets; asked != allow {
+				t.Errorf("the other device was asked for its description: %v; want %v", asked, allow)
+			}
+			if w := logs.warnings(); (len(w) != 0) != wantWarn {
+				t.Errorf("warnings %q; want some: %v", w, wantWarn)
+			}
+		})
+	}
+	if n := len(gw.callsOf("GetExternalIPAddress")); n == 0 {
+		t.Error("the gateway got no call")
 	}
 }
 
