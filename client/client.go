@@ -62,6 +62,14 @@ type Config struct {
 	// network namespace New ran in; a client given here must open them
 	// where the gateway is reachable.
 	HTTPClient *http.Client
+	// AllowForeignControlURL lets a UPnP description's location, URLBase,
+	// control URLs and HTTP redirects name a host other than the gateway
+	// that answered SSDP (or the host of DescriptionURL), each use logged
+	// as a warning; off, they are refused with an error naming both hosts
+	// and only their rebase onto the gateway is tried
+	// (igdclient.Config.AllowForeignControlURL). Only for the rare router
+	// that needs it: the URL could send the client anywhere.
+	AllowForeignControlURL bool
 	// UserAgent is sent in SSDP and HTTP requests; empty means
 	// igdclient's default.
 	UserAgent string
@@ -214,7 +222,8 @@ func New(cfg Config) (*Client, error) {
 		c.announceWait = randomAnnounceWait
 	}
 	if c.finder == nil {
-		icfg := igdclient.Config{Logger: c.log, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent}
+		icfg := igdclient.Config{Logger: c.log, HTTPClient: cfg.HTTPClient, UserAgent: cfg.UserAgent,
+			AllowForeignControlURL: cfg.AllowForeignControlURL}
 		if cfg.HTTPClient == nil {
 			icfg.Dial = c.dial
 		}

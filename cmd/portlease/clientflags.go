@@ -20,6 +20,9 @@ type clientFlags struct {
 	url       string
 	logLevel  string
 	discovery time.Duration
+	// allowForeign allows UPnP control URLs on another host than the
+	// gateway.
+	allowForeign bool
 }
 
 const clientFlagsHelp = `Gateway options (every command):
@@ -35,6 +38,12 @@ const clientFlagsHelp = `Gateway options (every command):
   --url URL       UPnP: the IGD's description URL; skips SSDP discovery.
   --discovery-wait DURATION
                   How long to wait for SSDP answers (default 2s).
+  --allow-foreign-control-url
+                  UPnP: let the IGD's description, control URLs and
+                  redirects name a host other than the gateway that
+                  answered (default: refused, with an error naming both
+                  hosts). Each use is logged as a warning. Only for a
+                  router that needs it.
   --log-level LEVEL
                   debug, info, warn or error (default from PORTLEASE_LOG, else
                   warn for one-shot commands and info for keep).
@@ -46,6 +55,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, defaultLevel string) {
 	fs.StringVar(&f.iface, "interface", "", "")
 	fs.StringVar(&f.url, "url", "", "")
 	fs.DurationVar(&f.discovery, "discovery-wait", 2*time.Second, "")
+	fs.BoolVar(&f.allowForeign, "allow-foreign-control-url", false, "")
 	level := defaultLevel
 	if env := os.Getenv("PORTLEASE_LOG"); env != "" {
 		level = env
@@ -55,7 +65,8 @@ func (f *clientFlags) register(fs *flag.FlagSet, defaultLevel string) {
 
 // config turns the flags into a client.Config.
 func (f *clientFlags) config(log *slog.Logger) (client.Config, error) {
-	cfg := client.Config{Logger: log, Interface: f.iface, DescriptionURL: f.url, DiscoveryWait: f.discovery}
+	cfg := client.Config{Logger: log, Interface: f.iface, DescriptionURL: f.url, DiscoveryWait: f.discovery,
+		AllowForeignControlURL: f.allowForeign}
 	m, err := client.ParseMethod(f.method)
 	if err != nil {
 		return cfg, fmt.Errorf("--protocol %q: want auto, pcp, natpmp or upnp", f.method)

@@ -51,6 +51,12 @@ type Target struct {
 	// port 1900: some IGDs answer only unicast searches, some only
 	// multicast ones. IPv4 only.
 	Unicast []netip.AddrPort
+	// OnLink lists the prefixes answers are taken from; answers from
+	// other sources are ignored (logged at debug), except those from an
+	// address of Unicast or an IPv6 link-local one. Nil means the subnets
+	// of Interface, else of the interface holding Local, else of every
+	// interface of the host: an IGD is on the link searched.
+	OnLink []netip.Prefix
 }
 
 // destinations returns where t sends its searches.
@@ -101,18 +107,21 @@ type answer struct {
 //
 // Searching: one M-SEARCH per type of searchTypes goes to each destination
 // of t, twice (the second round a third of wait later, against loss).
-// Replies are accepted from any source address and port (quirk: some
-// devices reply from a port other than 1900) and de-duplicated by location.
+// Replies are accepted from any source port (quirk: some devices reply from
+// a port other than 1900), from source addresses on the link only (see
+// Target.OnLink), and de-duplicated by location.
 // Unicast searches carry the multicast HOST and an MX, as multicast ones
 // do: UDA 1.1 §1.3.3 wants the unicast address and no MX, but devices in the
 // field are known to ignore that form, and miniupnpd accepts both.
 //
-// Rebasing (quirk): when the description's location names a host other
-// than the one that answered and that host does not answer over HTTP, the
-// description is fetched from the answering host instead (same port and
-// path), and the IGD's Location is that URL. Control URLs that name another
-// host are rebased the same way (upnp.RebaseToHost) on the first call that
-// fails to connect; see IGD.
+// Rebasing (quirk, and trust): when the description's location names a
+// host other than the one that answered, the description is fetched from
+// the answering host instead (same port and path), and the IGD's Location
+// is that URL; if that fails too, the error (ErrForeignHost) names both
+// hosts. Control URLs that name another host are rebased the same way
+// (upnp.RebaseToHost); see IGD.call. With Config.AllowForeignControlURL the
+// other host is tried first (with a warning) and the answering one only
+// when it does not answer.
 //
 // Order: first a service that is connected (GetStatusInfo says so, or does
 // not say) and has a public external address; then one connected with a
@@ -217,6 +226,10 @@ func (c *Client) Dial(ctx context.Context, location string, local netip.Addr) (*
 // search sends the M-SEARCH rounds and collects the answers until wait
 // has passed. The socket is opened on the calling goroutine.
 func (c *Client) search(ctx context.Context, t Target, dests []netip.AddrPort, wait time.Duration) ([]answer, error) {
+	prefixes, err := onLink(t)
+	if err != nil {
+		return nil, err
+	}
 	laddr := "0.0.0.0:0"
 	if t.Local.IsValid() {
 		laddr = netip.AddrPortFrom(t.Local.Unmap(), 0).String()
@@ -321,6 +334,10 @@ func (c *Client) search(ctx context.Context, t Target, dests []netip.AddrPort, w
 		}
 		src := from.(*net.UDPAddr).AddrPort()
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+		if !acceptedSource(src.Addr(), prefixes, dests) {
+			c.log.Debug("igdclient: search response from off the link ignored", "from", src, "on_link", prefixes)
+			continue
+		}
 		r, err := upnp.ParseSearchResponse(buf[:n])
 		if err != nil {
 			c.log.Debug("igdclient: not a search response", "from", src, "err", err)
@@ -345,19 +362,7 @@ func (c *Client) search(ctx context.Context, t Target, dests []netip.AddrPort, w
 // its connection services, unranked. from is the host that announced loc,
 // if any: see Discover on rebasing.
 func (c *Client) describe(ctx context.Context, local netip.Addr, loc *url.URL, from netip.Addr) ([]*IGD, error) {
-	d, laddr, err := c.fetchDescription(ctx, loc)
-	var te *transportError
-	if err != nil && from.IsValid() && errors.As(err, &te) && ctx.Err() == nil {
-		if a, perr := netip.ParseAddr(loc.Hostname()); perr != nil || a.Unmap() != from {
-			alt := withHost(loc, from)
-			c.log.Warn("igdclient: description host does not answer, trying the host that did",
-				"location", loc.String(), "rebased", alt.String(), "err", err)
-			d2, laddr2, err2 := c.fetchDescription(ctx, alt)
-			if err2 == nil {
-				d, laddr, err, loc = d2, laddr2, nil, alt
-			}
-		}
-	}
+	d, laddr, loc, err := c.fetchAnnounced(ctx, loc, from)
 	if err != nil {
 		return nil, err
 	}
@@ -367,6 +372,12 @@ func (c *Client) describe(ctx context.Context, local netip.Addr, loc *url.URL, f
 	svcs := d.ConnectionServices(loc)
 	if len(svcs) == 0 {
 		return nil, fmt.Errorf("%w at %s: no connection service", ErrNoIGD, loc)
+	}
+	for _, s := range svcs {
+		if foreignURL(s.ControlURL, loc) && c.allowForeign {
+			c.log.Warn("igdclient: control URL names another host than the gateway; used, as allowed",
+				"control", s.ControlURL.String(), "gateway", loc.Hostname())
+		}
 	}
 	fw, hasFW := d.FirewallControl(loc)
 	igds := make([]*IGD, 0, len(svcs))
@@ -379,6 +390,42 @@ func (c *Client) describe(ctx context.Context, local netip.Addr, loc *url.URL, f
 		igds = append(igds, g)
 	}
 	return igds, nil
+}
+
+// fetchAnnounced fetches the description at loc, announced by from (when
+// valid). A loc naming another host than from is fetched from from instead
+// (same port and path); with allowForeign, it is tried as announced first,
+// with a warning. It returns the description, the local address of the
+// connection and the URL it came from.
+func (c *Client) fetchAnnounced(ctx context.Context, loc *url.URL, from netip.Addr) (*upnp.Description, netip.Addr, *url.URL, error) {
+	if !from.IsValid() || sameHost(loc.Hostname(), from.String()) {
+		d, laddr, err := c.fetchDescription(ctx, loc)
+		return d, laddr, loc, err
+	}
+	alt := withHost(loc, from)
+	if !c.allowForeign {
+		c.log.Debug("igdclient: location names another host than the one that answered; fetching it from the latter",
+			"location", loc.String(), "rebased", alt.String())
+		d, laddr, err := c.fetchDescription(ctx, alt)
+		if err != nil {
+			return nil, netip.Addr{}, nil, foreignHostError("location", loc, from.String(), err)
+		}
+		return d, laddr, alt, nil
+	}
+	c.log.Warn("igdclient: location names another host than the one that answered; trying it, as allowed",
+		"location", loc.String(), "answered", from.String())
+	d, laddr, err := c.fetchDescription(ctx, loc)
+	var te *transportError
+	if err == nil || !errors.As(err, &te) || ctx.Err() != nil {
+		return d, laddr, loc, err
+	}
+	c.log.Warn("igdclient: description host does not answer, trying the host that did",
+		"location", loc.String(), "rebased", alt.String(), "err", err)
+	d2, laddr2, err2 := c.fetchDescription(ctx, alt)
+	if err2 != nil {
+		return nil, netip.Addr{}, nil, err
+	}
+	return d2, laddr2, alt, nil
 }
 
 // fetchDescription GETs the description at loc. It returns the local

@@ -94,6 +94,7 @@ type fakeRouter struct {
 	services map[string]*fakeService // control path -> service
 	table    []upnp.PortMapping      // in insertion order
 	calls    []soapCall
+	gets     int // GET requests received
 
 	// Quirks, set before use.
 	faultTmpl        string         // the fault envelope, miniupnpdFault by default
@@ -123,8 +124,22 @@ type fakeRouter struct {
 // services given by control path.
 func newFakeRouter(t *testing.T, descs map[string]string, services map[string]*fakeService) *fakeRouter {
 	t.Helper()
+	return newFakeRouterOn(t, nil, descs, services)
+}
+
+// newFakeRouterOn is newFakeRouter serving on ln (nil: 127.0.0.1 and a port
+// of its own), which it closes.
+func newFakeRouterOn(t *testing.T, ln net.Listener, descs map[string]string, services map[string]*fakeService) *fakeRouter {
+	t.Helper()
 	r := &fakeRouter{t: t, descs: descs, services: services, faultTmpl: miniupnpdFault, endMarker: upnp.SpecifiedArrayIndexInvalid}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	if ln == nil {
+		r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	} else {
+		r.srv = httptest.NewUnstartedServer(http.HandlerFunc(r.serve))
+		r.srv.Listener.Close()
+		r.srv.Listener = ln
+		r.srv.Start()
+	}
 	t.Cleanup(r.srv.Close)
 	return r
 }
@@ -146,6 +161,9 @@ func (r *fakeRouter) deadHostURL() string {
 func (r *fakeRouter) serve(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
 	desc, isDesc := r.descs[req.URL.Path]
+	if req.Method == http.MethodGet {
+		r.gets++
+	}
 	r.mu.Unlock()
 	if req.Method == http.MethodGet && isDesc {
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
@@ -334,6 +352,13 @@ func (r *fakeRouter) answer(svc *fakeService, c soapCall) (int, string) {
 	return r.fault(401)
 }
 
+// getCount returns the number of GET requests received.
+func (r *fakeRouter) getCount() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gets
+}
+
 // callsOf returns the calls received for action, in order.
 func (r *fakeRouter) callsOf(action string) []soapCall {
 	r.mu.Lock()
@@ -430,11 +455,18 @@ type fakeSSDP struct {
 // returns the datagrams to send back.
 func newFakeSSDP(t *testing.T, answer func(upnp.SearchRequest) [][]byte) *fakeSSDP {
 	t.Helper()
+	return newFakeSSDPFrom(t, "127.0.0.1", answer)
+}
+
+// newFakeSSDPFrom is newFakeSSDP answering from address from (a loopback
+// address: 127.0.0.2 is another host on the same machine).
+func newFakeSSDPFrom(t *testing.T, from string, answer func(upnp.SearchRequest) [][]byte) *fakeSSDP {
+	t.Helper()
 	in, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	out, err := net.ListenPacket("udp4", net.JoinHostPort(from, "0"))
 	if err != nil {
 		in.Close()
 		t.Fatal(err)

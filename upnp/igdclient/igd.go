@@ -63,7 +63,7 @@ type IGD struct {
 
 // newIGD returns an IGD for service s of the description at loc.
 func (c *Client) newIGD(loc *url.URL, local netip.Addr, s upnp.ConnectionService) *IGD {
-	return &IGD{
+	g := &IGD{
 		Location:     loc,
 		Local:        local,
 		Service:      s,
@@ -74,6 +74,22 @@ func (c *Client) newIGD(loc *url.URL, local netip.Addr, s upnp.ConnectionService
 		control:      s.ControlURL,
 		rebased:      !otherHost(s.ControlURL, loc),
 	}
+	if !c.allowForeign && foreignURL(s.ControlURL, loc) {
+		// Never contacted: only its rebase onto the gateway is used.
+		g.control, g.rebased = upnp.RebaseToHost(s.ControlURL, loc), true
+	}
+	return g
+}
+
+// controlRefused wraps err, a failure to reach the control URL in use, in
+// ErrForeignHost when the described control URL u names another host than
+// the description's and was rebased for that reason.
+func (g *IGD) controlRefused(u *url.URL, err error) error {
+	var te *transportError
+	if err == nil || g.c.allowForeign || !foreignURL(u, g.Location) || !errors.As(err, &te) {
+		return err
+	}
+	return foreignHostError("control URL", u, g.Location.Hostname(), err)
 }
 
 // String describes g as "WANIPConnection:2 at http://host:port/ctl (name)".
@@ -169,10 +185,14 @@ func (g *IGD) controlURL() (*url.URL, bool) {
 //
 // Quirk: some devices put a host in their control URL (or in the URLBase it
 // is resolved against) that is not the host serving the description: a
-// stale or WAN-side address, or another box altogether. When that host does
-// not answer (the connection fails or times out), the call is repeated once
-// with the control URL rebased onto the description's host
-// (upnp.RebaseToHost); if that works, the IGD keeps using the rebased URL.
+// stale or WAN-side address, or another box altogether. Such a host is not
+// trusted: the call goes to the control URL rebased onto the description's
+// host (upnp.RebaseToHost), and when that does not answer the error
+// (ErrForeignHost) names both hosts. With Config.AllowForeignControlURL the
+// described host is tried first; when it does not answer (the connection
+// fails or times out), the call is repeated once rebased, and if that
+// works, the IGD keeps using the rebased URL. A control URL on the
+// description's host but another port is handled that way in either case.
 //
 // A gateway that limits each host's request rate answers HTTP 503 with
 // Retry-After (RFC 9110 §15.6.4, §10.2.3); the call waits that long, up to
@@ -194,7 +214,7 @@ func (g *IGD) call(ctx context.Context, a upnp.Action) (upnp.Response, error) {
 	}
 	var te *transportError
 	if err == nil || settled || ctx.Err() != nil || !errors.As(err, &te) {
-		return r, err
+		return r, g.controlRefused(g.Service.ControlURL, err)
 	}
 	alt := upnp.RebaseToHost(ctl, g.Location)
 	if alt == nil || alt.String() == ctl.String() {

@@ -15,8 +15,11 @@
 //     two), and takes replies from any source port (some reply from a port
 //     other than 1900).
 //   - A description or control URL may name a host that is not the one that
-//     answered; when that host does not answer, the URL is rebased onto the
-//     host that did (see Discover).
+//     answered: the URL is rebased onto the host that did (see Discover).
+//     The other host itself is contacted only when
+//     Config.AllowForeignControlURL allows it (see ErrForeignHost).
+//   - Answers to searches are taken only from the searching interface's
+//     subnets (see Target.OnLink).
 //   - Among several IGDs or services, a connected one with a public external
 //     address comes first (see Discover for the full order).
 //   - AddPortMapping survives 725 OnlyPermanentLeasesSupported, 402 for a
@@ -95,13 +98,24 @@ type Config struct {
 	// our own: DefaultHTTPTimeout on connect, headers and whole exchange, no
 	// proxy (never from the environment: the router is on the LAN), no
 	// connection reuse (routers' small HTTP servers often handle one
-	// request per connection), at most 3 redirects.
+	// request per connection), at most 3 redirects. Either way the client
+	// uses a copy whose redirects must stay on the gateway's host (see
+	// AllowForeignControlURL) before the client's own check applies.
 	HTTPClient *http.Client
 
 	// Dial, when set and HTTPClient is nil, opens the TCP connections of the
 	// client's own HTTP client (for instance inside a network namespace).
 	// Nil means a net.Dialer with DefaultHTTPTimeout.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	// AllowForeignControlURL lets a description's location, URLBase or
+	// control URLs, and HTTP redirects, name a host other than the gateway
+	// (the host that answered the search, or the location's host for
+	// Dial), for the rare router that needs it; each such use is logged as
+	// a warning. Off, they are refused with an error naming both hosts
+	// (ErrForeignHost) and never contacted: only their rebase onto the
+	// gateway (same scheme, port and path) is tried.
+	AllowForeignControlURL bool
 
 	// UserAgent is sent in M-SEARCH and HTTP requests. Empty means
 	// "<OS>/<arch> UPnP/1.1 portlease/0.1" (UDA 1.1 §1.3.2: OS/version
@@ -111,20 +125,23 @@ type Config struct {
 
 // Client discovers and drives IGDs. Create it with New.
 type Client struct {
-	log *slog.Logger
-	hc  *http.Client
-	ua  string
+	log          *slog.Logger
+	hc           *http.Client
+	ua           string
+	allowForeign bool
 }
 
 // New returns a Client for cfg.
 func New(cfg Config) *Client {
-	c := &Client{log: cfg.Logger, hc: cfg.HTTPClient, ua: cfg.UserAgent}
+	c := &Client{log: cfg.Logger, ua: cfg.UserAgent, allowForeign: cfg.AllowForeignControlURL}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if c.hc == nil {
-		c.hc = newHTTPClient(cfg.Dial)
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = newHTTPClient(cfg.Dial)
 	}
+	c.hc = trustedHTTPClient(hc, c.allowForeign, c.log)
 	if c.ua == "" {
 		c.ua = runtime.GOOS + "/" + runtime.GOARCH + " UPnP/1.1 portlease/0.1"
 	}

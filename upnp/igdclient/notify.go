@@ -28,7 +28,8 @@ import (
 // It binds 0.0.0.0:1900 with SO_REUSEADDR and SO_REUSEPORT, so that it
 // coexists with other SSDP listeners, joins 239.255.255.250 on t.Interface
 // (else on the interface of t.Local, else on one the kernel picks) and drops
-// datagrams that arrive on other interfaces. It only listens: nothing is
+// datagrams that arrive on other interfaces or come from off the link (see
+// Target.OnLink: those of t's interface, or of every interface). It only listens: nothing is
 // sent but the group membership report. fn runs on WatchNotify's goroutine.
 func (c *Client) WatchNotify(ctx context.Context, t Target, fn func(from netip.AddrPort, n upnp.Notify)) error {
 	lc := net.ListenConfig{Control: reuseControl}
@@ -54,9 +55,17 @@ func (c *Client) WatchNotify(ctx context.Context, t Target, fn func(from netip.A
 			filter = false
 		}
 	}
+	prefixes, err := onLink(t)
+	if err != nil {
+		return err
+	}
 	read := func(b []byte) (int, net.Addr, error) {
 		n, cm, from, err := p.ReadFrom(b)
 		if err == nil && filter && cm != nil && cm.IfIndex != ifi.Index {
+			return 0, nil, nil
+		}
+		if ua, ok := from.(*net.UDPAddr); ok && err == nil && !acceptedSource(ua.AddrPort().Addr(), prefixes, nil) {
+			c.log.Debug("igdclient: notify from off the link ignored", "from", ua.String())
 			return 0, nil, nil
 		}
 		return n, from, err

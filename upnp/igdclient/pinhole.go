@@ -67,13 +67,17 @@ func pinholeNotFound(err error) error {
 }
 
 // callFirewall performs a on the firewall control service. A control URL
-// naming another host than the description's that does not answer is
-// retried rebased onto the description's host, as call does.
+// naming another host than the description's goes to that host rebased,
+// as call does.
 func (g *IGD) callFirewall(ctx context.Context, a upnp.Action) (upnp.Response, error) {
 	if g.Firewall == nil || g.Firewall.ControlURL == nil {
 		return upnp.Response{}, fmt.Errorf("%w: %s", ErrNoFirewallControl, a.Name)
 	}
 	ctl := g.Firewall.ControlURL
+	if !g.c.allowForeign && foreignURL(ctl, g.Location) {
+		r, err := g.c.soap(ctx, upnp.RebaseToHost(ctl, g.Location), a)
+		return r, g.controlRefused(ctl, err)
+	}
 	r, err := g.c.soap(ctx, ctl, a)
 	var te *transportError
 	if err == nil || ctx.Err() != nil || !errors.As(err, &te) || !otherHost(ctl, g.Location) {
