@@ -58,7 +58,10 @@ Options:
   -d, --csv-delimiter C   The CSV separator (default ;).
   -F, --foreground        Stay in the foreground and log to standard error.
                           Without it, keep detaches and logs to syslog, or to
-                          --log-file.
+                          --log-file. On Windows keep never detaches: it runs
+                          in the foreground, or as a service when the service
+                          control manager starts it, and then logs to the
+                          Event Log.
   -1, --oneshot           Map every line once and exit (status 2 if any line
                           failed).
   -n, --interval SECONDS  How often to read the file again and check that the
@@ -66,7 +69,13 @@ Options:
   --close-ports-on-exit   Delete the mappings on exit (SIGINT, SIGTERM, SIGHUP).
   --only-close-ports      Delete the mappings of the file and exit.
   --pid-file FILE         Lock this file and write the PID in it: one instance
-                          per file (default /tmp/portlease-keep.pid).
+                          per file. A symbolic link there is refused. Default:
+                          keep.pid in the runtime directory:
+                          $XDG_RUNTIME_DIR/portlease, else /run/portlease
+                          (Linux) or /var/run/portlease (BSDs) for root, else
+                          ~/.cache/portlease; on macOS /var/run/portlease for
+                          root, else $TMPDIR/portlease; on Windows
+                          %LOCALAPPDATA%\portlease.
   --log-file FILE         Append the log to FILE instead of syslog.
   --on-conflict keep|replace
                           When another host holds an external port: keep
@@ -87,7 +96,34 @@ type keepOptions struct {
 	clientFlags
 }
 
+// keepPIDFile is the default PID file's name in the runtime directory.
+const keepPIDFile = "keep.pid"
+
 func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if underServiceManager() {
+		return runService(ctx, func(ctx context.Context, ready func()) int {
+			return keep(ctx, args, nil, stdout, stderr, keepMode{service: true, ready: ready})
+		})
+	}
+	return keep(ctx, args, stdin, stdout, stderr, keepMode{ready: func() {}})
+}
+
+// keepMode is how keep was started: by the user, or as a Windows service
+// (ready tells the service control manager that it runs).
+type keepMode struct {
+	service bool
+	ready   func()
+}
+
+func keep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, mode keepMode) int {
+	if mode.service {
+		// Nothing reads standard error under the service control manager:
+		// what keep would print there goes to the Event Log.
+		if h, err := syslogx.New("portlease", slog.LevelError); err == nil {
+			defer h.Close()
+			stderr = logWriter{slog.New(h)}
+		}
+	}
 	var o keepOptions
 	fs := flag.NewFlagSet("portlease keep", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -110,7 +146,7 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	fs.BoolVar(&o.closeOnExit, "close-ports-on-exit", false, "")
 	fs.BoolVar(&o.onlyClose, "only-close-ports", false, "")
-	fs.StringVar(&o.pidFile, "pid-file", "/tmp/portlease-keep.pid", "")
+	fs.StringVar(&o.pidFile, "pid-file", "", "")
 	fs.StringVar(&o.logFile, "log-file", "", "")
 	fs.StringVar(&o.onConflict, "on-conflict", "keep", "")
 	fs.StringVar(&o.nonceKey, "nonce-key", "", "")
@@ -131,7 +167,7 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return fail(err)
 	}
-	background := !o.foreground && !o.oneshot && !o.onlyClose
+	background := daemon.CanDetach && !o.foreground && !o.oneshot && !o.onlyClose
 	if background && o.file == "-" {
 		return fail(errors.New("--file -: reading standard input needs --foreground or --oneshot"))
 	}
@@ -161,7 +197,7 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		}
 		defer f.Close()
 		handler = slog.NewTextHandler(f, &slog.HandlerOptions{Level: level})
-	case background:
+	case background || mode.service:
 		h, err := syslogx.New("portlease", level)
 		if err != nil {
 			daemon.Warn(keepChildEnv, fmt.Sprintf("portlease keep: warning: %v; its log is lost (use --log-file or --foreground)", err))
@@ -177,6 +213,11 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	k.reportBadLines()
 
 	if !o.oneshot && !o.onlyClose {
+		if o.pidFile == "" {
+			if o.pidFile, err = daemon.DefaultPIDFile(keepPIDFile); err != nil {
+				return fail(fmt.Errorf("the default --pid-file: %w", err))
+			}
+		}
 		pid, err := daemon.WritePIDFile(o.pidFile)
 		if err != nil {
 			if errors.Is(err, daemon.ErrLocked) {
@@ -211,6 +252,7 @@ func runKeep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return k.mapOnce(ctx)
 	}
 	daemon.Ready(keepChildEnv)
+	mode.ready()
 	return k.run(ctx)
 }
 
@@ -496,9 +538,13 @@ func (k *keeper) logEvent(ev client.Event) {
 }
 
 // watchFile signals changed whenever the file at path is written, replaced
-// or created, using inotify on its directory (editors replace files).
+// or created, watching its directory (editors replace files).
 func watchFile(ctx context.Context, path string, changed chan<- struct{}, log *slog.Logger) {
-	w, err := newInotify(filepath.Dir(path))
+	w, err := newDirWatcher(filepath.Dir(path))
+	if errors.Is(err, errors.ErrUnsupported) {
+		log.Debug("the mapping file is read every interval", "why", err)
+		return
+	}
 	if err != nil {
 		log.Warn("cannot watch the mapping file; it is read every interval", "err", err)
 		return

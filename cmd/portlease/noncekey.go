@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
+	"runtime"
 
 	"github.com/portlease/portlease/client"
 )
@@ -26,22 +26,45 @@ const nonceKeyHelp = `  --nonce-key FILE    PCP: the secret key each mapping's n
                       mappings). Made with %d random bytes and mode 0600 when
                       missing; refused when others can read it or it is not
                       yours. Default: $XDG_STATE_HOME/portlease/pcp-key when
-                      XDG_STATE_HOME is set, else /var/lib/portlease/pcp-key
-                      for root and ~/.local/state/portlease/pcp-key for
-                      others. Not read with --protocol natpmp or upnp.
+                      XDG_STATE_HOME is set (not on macOS or Windows), else
+                      for root /var/lib/portlease/pcp-key (Linux) or
+                      /var/db/portlease/pcp-key (macOS, BSDs), for others
+                      ~/Library/Application Support/portlease/pcp-key
+                      (macOS) or ~/.local/state/portlease/pcp-key; on
+                      Windows %%LOCALAPPDATA%%\portlease\pcp-key. Not read
+                      with --protocol natpmp or upnp.
 `
 
-// defaultNonceKeyPath is where the key lives unless --nonce-key says.
+// defaultNonceKeyPath is where the key lives unless --nonce-key says: in
+// the state directory each system's conventions give (XDG Base Directory
+// on Linux and the BSDs, hier(7), Apple's File System Programming Guide,
+// the user profile's local application data on Windows).
 func defaultNonceKeyPath() (string, error) {
-	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+	switch runtime.GOOS {
+	case "windows":
+		d := os.Getenv("LOCALAPPDATA")
+		if d == "" {
+			return "", errors.New("nonce key: %LOCALAPPDATA% is not set (use --nonce-key)")
+		}
 		return filepath.Join(d, "portlease", "pcp-key"), nil
+	case "darwin":
+	default:
+		if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+			return filepath.Join(d, "portlease", "pcp-key"), nil
+		}
 	}
 	if os.Geteuid() == 0 {
-		return "/var/lib/portlease/pcp-key", nil
+		if runtime.GOOS == "linux" {
+			return "/var/lib/portlease/pcp-key", nil
+		}
+		return "/var/db/portlease/pcp-key", nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", fmt.Errorf("nonce key: no home directory for the default path (use --nonce-key): %w", err)
+	}
+	if runtime.GOOS == "darwin" {
+		return filepath.Join(home, "Library", "Application Support", "portlease", "pcp-key"), nil
 	}
 	return filepath.Join(home, ".local", "state", "portlease", "pcp-key"), nil
 }
@@ -70,15 +93,15 @@ func applyNonceKey(cfg *client.Config, path string) error {
 // 0700) when missing. The file must be a regular file of the user's, not
 // a symbolic link, that no one else can read or write.
 func loadNonceKey(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openNoFollow(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if err := makeNonceKey(path); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, err
 		}
-		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+		f, err = openNoFollow(path)
 	}
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
 			return nil, fmt.Errorf("nonce key %s: a symbolic link; refused", path)
 		}
 		return nil, fmt.Errorf("nonce key: %w", err)
@@ -107,17 +130,7 @@ func checkNonceKeyFile(path string, f *os.File) error {
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("nonce key %s: not a regular file", path)
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return fmt.Errorf("nonce key %s: cannot tell its owner", path)
-	}
-	if uid := os.Geteuid(); int(st.Uid) != uid {
-		return fmt.Errorf("nonce key %s: owned by uid %d, not by you (uid %d); refused", path, st.Uid, uid)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("nonce key %s: mode %04o lets others read or write it; refused (chmod 600 it, or remove it to have a new one made)", path, perm)
-	}
-	return nil
+	return checkPrivateFile(path, fi)
 }
 
 // makeNonceKey writes a new random key to path, which must not exist: to

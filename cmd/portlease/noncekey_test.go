@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -82,6 +83,9 @@ func TestNonceKeyRefused(t *testing.T) {
 }
 
 func TestNonceKeyDefaultPath(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "darwin" {
+		t.Skip("XDG_STATE_HOME is a convention of Linux and the BSDs")
+	}
 	state := t.TempDir()
 	t.Setenv("XDG_STATE_HOME", state)
 	p, err := defaultNonceKeyPath()
@@ -93,8 +97,11 @@ func TestNonceKeyDefaultPath(t *testing.T) {
 	t.Setenv("HOME", home)
 	p, err = defaultNonceKeyPath()
 	want := filepath.Join(home, ".local", "state", "portlease", "pcp-key")
-	if os.Geteuid() == 0 {
+	switch {
+	case os.Geteuid() == 0 && runtime.GOOS == "linux":
 		want = "/var/lib/portlease/pcp-key"
+	case os.Geteuid() == 0:
+		want = "/var/db/portlease/pcp-key"
 	}
 	if err != nil || p != want {
 		t.Fatalf("without XDG_STATE_HOME: %q, %v; want %q", p, err, want)

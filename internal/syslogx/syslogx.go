@@ -1,34 +1,38 @@
-// Package syslogx is a log/slog handler that writes to the system logger,
-// with each record's level mapped to a syslog severity (RFC 5424 §6.2.1).
+// Package syslogx is a log/slog handler that writes to the system's log:
+// syslog on unix, with each record's level mapped to a syslog severity
+// (RFC 5424 §6.2.1), and the Event Log on Windows, with each level mapped
+// to an event type (error, warning, information).
 package syslogx
 
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
-	"log/syslog"
 	"sync"
 )
 
+// sink is the system log: one method per severity.
+type sink interface {
+	Err(msg string) error
+	Warning(msg string) error
+	Info(msg string) error
+	Debug(msg string) error
+	Close() error
+}
+
 // Handler formats records as logfmt (slog.TextHandler, without the time and
-// level, which syslog records itself) and sends each one to syslog at the
-// severity of its level.
+// level, which the system log records itself) and sends each one to the
+// system log at the severity of its level.
 type Handler struct {
-	w     *syslog.Writer
+	w     sink
 	level slog.Leveler
 	mu    *sync.Mutex
 	buf   *bytes.Buffer
 	text  slog.Handler
 }
 
-// New connects to the local syslog daemon as tag, facility daemon, and
-// returns a handler that logs records at level or above.
-func New(tag string, level slog.Leveler) (*Handler, error) {
-	w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_INFO, tag)
-	if err != nil {
-		return nil, fmt.Errorf("syslogx: connect to syslog: %w", err)
-	}
+// newHandler returns a handler that sends records at level or above to w.
+func newHandler(w sink, level slog.Leveler) *Handler {
 	buf := new(bytes.Buffer)
 	text := slog.NewTextHandler(buf, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
@@ -39,13 +43,13 @@ func New(tag string, level slog.Leveler) (*Handler, error) {
 			return a
 		},
 	})
-	return &Handler{w: w, level: level, mu: new(sync.Mutex), buf: buf, text: text}, nil
+	return &Handler{w: w, level: level, mu: new(sync.Mutex), buf: buf, text: text}
 }
 
 // Enabled reports whether records at l are logged.
 func (h *Handler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
 
-// Handle sends r to syslog.
+// Handle sends r to the system log.
 func (h *Handler) Handle(ctx context.Context, r slog.Record) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -80,5 +84,5 @@ func (h *Handler) WithGroup(name string) slog.Handler {
 	return &c
 }
 
-// Close disconnects from syslog.
+// Close disconnects from the system log.
 func (h *Handler) Close() error { return h.w.Close() }

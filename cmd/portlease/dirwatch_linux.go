@@ -9,14 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inotify watches a directory for files written, moved in or created.
-type inotify struct {
+// dirWatcher watches a directory for files written, moved in or created,
+// with inotify.
+type dirWatcher struct {
 	f       *os.File
 	buf     []byte
 	pending []string
 }
 
-func newInotify(dir string) (*inotify, error) {
+func newDirWatcher(dir string) (*dirWatcher, error) {
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("inotify: %w", err)
@@ -27,11 +28,11 @@ func newInotify(dir string) (*inotify, error) {
 	}
 	// A non-blocking descriptor joins the runtime's poller, so Close
 	// unblocks a pending read.
-	return &inotify{f: os.NewFile(uintptr(fd), "inotify"), buf: make([]byte, 64*1024)}, nil
+	return &dirWatcher{f: os.NewFile(uintptr(fd), "inotify"), buf: make([]byte, 64*1024)}, nil
 }
 
 // next returns the name of the next file that changed.
-func (w *inotify) next() (string, error) {
+func (w *dirWatcher) next() (string, error) {
 	for len(w.pending) == 0 {
 		n, err := w.f.Read(w.buf)
 		if err != nil {
@@ -54,4 +55,4 @@ func (w *inotify) next() (string, error) {
 	return name, nil
 }
 
-func (w *inotify) Close() error { return w.f.Close() }
+func (w *dirWatcher) Close() error { return w.f.Close() }
