@@ -78,12 +78,14 @@ deps:
 demo: deps build
 	$(GO) run ./internal/cmd/labdemo -portleased bin/portleased -portlease bin/portlease
 
-# check: formatting, vet and staticcheck.
+# check: formatting, vet and staticcheck; the client side built and vetted
+# for linux, darwin, windows, freebsd and openbsd on amd64 and arm64.
 check: deps
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files need formatting:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GOBIN)/staticcheck $(PKGS)
+	@./scripts/cross-check.sh
 
 test: deps check
 	$(GO) test -count=1 -timeout 8m $(PKGS)
