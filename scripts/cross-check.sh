@@ -1,7 +1,7 @@
 #!/bin/sh
 # cross-check.sh (make cross): compiles, links and vets the client side (the
-# library, its protocol packages and cmd/portlease) with the go command for
-# every system it supports. Vet type-checks each system's _test.go files too
+# library, its protocol packages and cmd/portlease), and builds its test
+# binaries, with the go command for every system it supports. Vet type-checks each system's _test.go files too
 # (Linux-only lab tests carry a linux build tag). The systems are built side
 # by side, one per core. It compiles the standard library once per system:
 # 8 minutes on two cores with an empty build cache, which is why `make test`
@@ -16,11 +16,14 @@ freebsd/amd64 freebsd/arm64 openbsd/amd64 openbsd/arm64"
 if [ "${1:-}" = "--one" ]; then
 	os="${2%/*}" arch="${2#*/}"
 	out="$(mktemp)"
-	trap 'rm -f "$out"' EXIT
+	bins="$(mktemp -d)"
+	trap 'rm -rf "$out" "$bins"' EXIT
+	# The test binaries too, for running on that system (Linux's run here).
 	# shellcheck disable=SC2086 # $pkgs is a list of patterns
 	if GOOS="$os" GOARCH="$arch" go build -o /dev/null $pkgs >"$out" 2>&1 &&
+		GOOS="$os" GOARCH="$arch" go test -c -o "$bins" $pkgs >>"$out" 2>&1 &&
 		GOOS="$os" GOARCH="$arch" go vet $pkgs >>"$out" 2>&1; then
-		echo "cross-check $os/$arch: built and vetted"
+		echo "cross-check $os/$arch: built, test binaries built, vetted"
 		exit 0
 	fi
 	echo "cross-check $os/$arch FAILED:"
