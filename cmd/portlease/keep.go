@@ -73,9 +73,10 @@ Options:
                           keep.pid in the runtime directory:
                           $XDG_RUNTIME_DIR/portlease, else /run/portlease
                           (Linux) or /var/run/portlease (BSDs) for root, else
-                          ~/.cache/portlease; on macOS /var/run/portlease for
-                          root, else $TMPDIR/portlease; on Windows
-                          %LOCALAPPDATA%\portlease.
+                          $XDG_CACHE_HOME/portlease or ~/.cache/portlease; on
+                          macOS /var/run/portlease for root, else
+                          $TMPDIR/portlease or ~/Library/Caches/portlease; on
+                          Windows %LOCALAPPDATA%\portlease.
   --log-file FILE         Append the log to FILE instead of syslog.
   --on-conflict keep|replace
                           When another host holds an external port: keep
