@@ -106,10 +106,11 @@ func (s *Server) logger() *slog.Logger {
 // interface, port 5351, and subnet is that address's on-link prefix (the
 // address with its prefix length): a request whose source is outside it (on
 // an IPv6 socket: outside it and not link-local) gets no answer, so that a
-// spoofed source or a host of another subnet sharing the link cannot map. Packets that arrive through any other interface are
-// ignored: the gateway never answers the WAN side (RFC 6886 §3: "the NAT
-// gateway MUST NOT accept mapping requests destined to the NAT gateway's
-// external IP address or received on its external network interface").
+// spoofed source or a host of another subnet sharing the link cannot map.
+// Packets that arrive through any other interface are ignored: the gateway
+// never answers the WAN side (RFC 6886 §3: "the NAT gateway MUST NOT accept
+// mapping requests destined to the NAT gateway's external IP address or
+// received on its external network interface").
 // Announcements (Announce) go out through conn on ifindex.
 //
 // Closing conn ends this Serve alone (with the error of the read), so that
