@@ -3,8 +3,10 @@ package natpmpsrv
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
 
@@ -248,11 +250,20 @@ func TestNoAnswerOnOtherInterface(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-	if n, err := c.Read(make([]byte, 64)); err == nil {
+	n, err := c.Read(make([]byte, 64))
+	if err == nil {
 		t.Fatalf("a packet from another interface was answered (%d bytes)", n)
 	}
-	_ = srv.Shutdown(context.Background())
-	<-done
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read of the answer: %v; want no answer until the deadline", err)
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	// Serve ran until Shutdown: the silence was its choice.
+	if err := <-done; err != ErrServerClosed {
+		t.Errorf("Serve returned %v; want ErrServerClosed", err)
+	}
 }
 
 // BenchmarkMapRequest measures a NAT-PMP mapping request and its deletion

@@ -3,8 +3,10 @@ package natpmpsrv
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -76,12 +78,34 @@ func TestOffLinkSourceGetsNoAnswer(t *testing.T) {
 			}
 		}
 		_ = c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
-		if n, err := c.Read(buf); err == nil {
+		n, err := c.Read(buf)
+		if err == nil {
 			t.Fatalf("a request from outside the subnet was answered: %x", buf[:n])
 		}
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read of the answer: %v; want no answer until the deadline", err)
+		}
 	}
-	_ = srv.Shutdown(t.Context())
-	<-done
+	// The same server answers a host of the subnet: the silence above is
+	// the source check's, not a server that is not serving.
+	on, err := net.DialUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, conn.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer on.Close()
+	if _, err := on.Write([]byte{0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_ = on.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := on.Read(buf); err != nil {
+		t.Fatalf("a request from inside the subnet: %v; want an answer", err)
+	}
+	if err := srv.Shutdown(t.Context()); err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-done; err != ErrServerClosed {
+		t.Errorf("Serve returned %v; want ErrServerClosed", err)
+	}
 }
 
 func TestServeNeedsSubnet(t *testing.T) {
