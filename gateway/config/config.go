@@ -146,7 +146,7 @@ func Default() *Config {
 		UPnP:        defaultUPnP(),
 		PCP:         defaultPCP(),
 		Limits:      defaultLimits(),
-		RequestRate: DefaultRequestRate,
+		RequestRate: RequestRate{PerSecond: DefaultRequestRatePerSecond, Burst: DefaultRequestRateBurst},
 		StateFile:   DefaultStateFile,
 		User:        DefaultUser,
 	}

@@ -17,10 +17,13 @@ type RequestRate struct {
 	Burst int
 }
 
-// DefaultRequestRate is the limit when the file names none: far above what
-// a client asks in normal use (a few requests at start, one per renewal),
-// far below a flood.
-var DefaultRequestRate = RequestRate{PerSecond: 50, Burst: 200}
+// The limit when the file names none, "request rate per host 50 burst
+// 200": far above what a client asks in normal use (a few requests at
+// start, one per renewal), far below a flood.
+const (
+	DefaultRequestRatePerSecond = 50
+	DefaultRequestRateBurst     = 200
+)
 
 // String writes r as its directive's arguments: "N burst M" or "none".
 func (r RequestRate) String() string {
