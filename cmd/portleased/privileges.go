@@ -28,7 +28,7 @@ import (
 // exit, see daemon.PIDFile.Remove) and the profile socket (left behind at
 // the exit; the next start replaces it).
 func dropPrivileges(cfg *config.Config, log *slog.Logger) error {
-	o := privdrop.Options{BindService: cfg.UPnP.HTTPPort < 1024}
+	o := privdrop.Options{BindService: cfg.UPnP.PrivilegedPort()}
 	if os.Geteuid() != 0 {
 		if err := privdrop.Narrow(o); err != nil {
 			return err

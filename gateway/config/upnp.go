@@ -38,6 +38,11 @@ type UPnP struct {
 	MaxConnectionsPerHost int
 }
 
+// PrivilegedPort reports whether HTTPPort is below 1024, so that the
+// daemon keeps CAP_NET_BIND_SERVICE after its privilege drop. It does not
+// look at Enabled: a reload may turn UPnP on with the same port.
+func (u UPnP) PrivilegedPort() bool { return u.HTTPPort < 1024 }
+
 // The UPnP defaults.
 const (
 	DefaultFriendlyName   = "portleased"

@@ -139,7 +139,7 @@ func (p *Portleased) checkDropped(pid int) error {
 	if err != nil {
 		return fmt.Errorf("labpeers: %w", err)
 	}
-	o := privdrop.Options{BindService: cfg.UPnP.HTTPPort < 1024}
+	o := privdrop.Options{BindService: cfg.UPnP.PrivilegedPort()}
 	bounding := o.Mask()
 	if p.cfg.Service != nil {
 		bounding = p.cfg.Service.boundingMask()
