@@ -94,7 +94,7 @@ func (a Action) AppendEnvelope(b []byte) []byte {
 // namespace is accepted); ErrMalformed (answer 402 Invalid Args, or an HTTP
 // 400 for XML that does not parse) for anything else.
 func ParseActionRequest(r io.Reader, soapAction string) (Action, error) {
-	if _, _, ok := splitSOAPAction(soapAction); !ok {
+	if _, _, ok := SplitSOAPAction(soapAction); !ok {
 		return Action{}, mismatch("SOAPACTION %q is not \"serviceType#actionName\"", truncate(soapAction))
 	}
 	data, err := readLimited(r, MaxActionRequestSize)
@@ -112,7 +112,7 @@ func ParseActionRequest(r io.Reader, soapAction string) (Action, error) {
 // any shape costs less than 128 KiB more (BenchmarkParseActionRequest64KiB).
 // A body longer than MaxActionRequestSize is ErrTooLarge.
 func ParseActionRequestBody(body []byte, soapAction string) (Action, error) {
-	serviceType, name, ok := splitSOAPAction(soapAction)
+	serviceType, name, ok := SplitSOAPAction(soapAction)
 	if !ok {
 		return Action{}, mismatch("SOAPACTION %q is not \"serviceType#actionName\"", truncate(soapAction))
 	}
@@ -132,10 +132,10 @@ func ParseActionRequestBody(body []byte, soapAction string) (Action, error) {
 	return Action{ServiceType: serviceType, Name: name, Args: args}, nil
 }
 
-// splitSOAPAction splits a SOAPACTION value, `"serviceType#actionName"`,
-// with or without its quotes. The service type must be text XML can hold
-// and the action an XML name.
-func splitSOAPAction(v string) (serviceType, name string, ok bool) {
+// SplitSOAPAction splits a SOAPACTION header value (UDA 1.1 §3.2.1),
+// `"serviceType#actionName"`, with or without its quotes. The service type
+// must be text XML can hold and the action an XML name.
+func SplitSOAPAction(v string) (serviceType, name string, ok bool) {
 	v = strings.TrimSpace(v)
 	v = strings.TrimSuffix(strings.TrimPrefix(v, `"`), `"`)
 	i := strings.LastIndexByte(v, '#')

@@ -152,7 +152,7 @@ func TestParseActionRequestBodyTolerates(t *testing.T) {
 // referenceActionRequest is ParseActionRequestBody through parseXML, the
 // encoding/xml reader ParseActionRequest used before the scanner.
 func referenceActionRequest(data []byte, soapAction string) (Action, error) {
-	serviceType, name, ok := splitSOAPAction(soapAction)
+	serviceType, name, ok := SplitSOAPAction(soapAction)
 	if !ok {
 		return Action{}, ErrActionMismatch
 	}

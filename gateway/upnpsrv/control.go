@@ -112,15 +112,15 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, svc *service, c
 	s.reply(w, client, svc, act, args, f)
 }
 
-// changesState reports whether the action a SOAPACTION header names (UDA
-// 1.1 §3.2.1: "urn:...:service:...:N#ActionName", quoted) may change the
-// table, and so counts against the client's request rate. The reads (Get*,
-// QueryStateVariable, CheckPinholeWorking) do not: a walk of a big table
-// (upnpc -l, GetGenericPortMappingEntry by index) must not be cut short
-// halfway, and a host that floods them holds no more than its share of
-// connections. A header that names no action counts.
+// changesState reports whether the action a SOAPACTION header names may
+// change the table, and so counts against the client's request rate. The
+// reads (Get*, QueryStateVariable, CheckPinholeWorking) do not: a walk of a
+// big table (upnpc -l, GetGenericPortMappingEntry by index) must not be cut
+// short halfway, and a host that floods them holds no more than its share
+// of connections. A header that names no action counts (and the body must
+// name the header's action: upnp.ParseActionRequestBody).
 func changesState(soapAction string) bool {
-	_, name, ok := strings.Cut(strings.Trim(soapAction, `"`), "#")
+	_, name, ok := upnp.SplitSOAPAction(soapAction)
 	if !ok {
 		return true
 	}

@@ -260,12 +260,34 @@ func TestCheckThreadsRefusesRoot(t *testing.T) {
 	if err == nil {
 		t.Fatal("CheckThreads accepted a root process")
 	}
-	for _, want := range []string{"Uid [0 0 0 0]", "CapEff", "NoNewPrivs 0", "CapBnd"} {
+	for _, want := range []string{"Uid [0 0 0 0]", "Gid [0 0 0 0]", "CapEff", "NoNewPrivs 0", "CapBnd"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("CheckThreads = %v; want it to name %q", err, want)
 		}
 	}
 	if got := strings.Count(err.Error(), "thread "); got != len(threads) {
 		t.Errorf("CheckThreads named %d threads; the process has %d", got, len(threads))
+	}
+}
+
+// TestCheckThreadsRefusesRootGroup: a thread that gave up uid 0 but kept
+// gid 0 or group 0 is not dropped.
+func TestCheckThreadsRefusesRootGroup(t *testing.T) {
+	o := Options{}
+	good := ThreadStatus{TID: 1, UID: [4]int{999, 999, 999, 999}, GID: [4]int{995, 995, 995, 995}, Groups: []int{995},
+		CapPrm: o.Mask(), CapEff: o.Mask(), CapBnd: o.Mask(), NoNewPrivs: true}
+	if err := CheckThreads([]ThreadStatus{good}, o, o.Mask()); err != nil {
+		t.Fatalf("a dropped thread: %v", err)
+	}
+	gid0, group0 := good, good
+	gid0.GID[2] = 0
+	group0.Groups = []int{995, 0}
+	for _, tt := range []struct {
+		th   ThreadStatus
+		want string
+	}{{gid0, "Gid [995 995 0 995]"}, {group0, "Groups [995 0]"}} {
+		if err := CheckThreads([]ThreadStatus{tt.th}, o, o.Mask()); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("CheckThreads = %v; want it to name %q", err, tt.want)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -145,8 +146,8 @@ func parseMask(fields []string) (uint64, error) {
 }
 
 // CheckThreads returns an error naming each thread of threads whose
-// credentials are not those of a process dropped with o: every uid
-// non-zero, CapEff and CapPrm o's capabilities alone, CapInh and CapAmb
+// credentials are not those of a process dropped with o: every uid and
+// gid non-zero, not in group 0, CapEff and CapPrm o's capabilities alone, CapInh and CapAmb
 // empty, CapBnd equal to bounding, and NoNewPrivs set.
 func CheckThreads(threads []ThreadStatus, o Options, bounding uint64) error {
 	want := o.Mask()
@@ -158,6 +159,15 @@ func CheckThreads(threads []ThreadStatus, o Options, bounding uint64) error {
 				bad = append(bad, fmt.Sprintf("Uid %v", t.UID))
 				break
 			}
+		}
+		for _, id := range t.GID {
+			if id == 0 {
+				bad = append(bad, fmt.Sprintf("Gid %v", t.GID))
+				break
+			}
+		}
+		if slices.Contains(t.Groups, 0) {
+			bad = append(bad, fmt.Sprintf("Groups %v", t.Groups))
 		}
 		check := func(name string, got, want uint64) {
 			if got != want {
