@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/portlease/portlease/internal/netaddr"
 )
 
 // netLink returns the name and addresses of the link with index, as the
@@ -22,24 +24,8 @@ func netLink(index int) (linkInfo, error) {
 		return linkInfo{}, fmt.Errorf("addresses of %s: %w", ifc.Name, err)
 	}
 	info := linkInfo{name: ifc.Name}
-	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(n.IP)
-		if !ok {
-			continue
-		}
-		ones, bits := n.Mask.Size()
-		if ip.Is4In6() && bits == 128 {
-			ones -= 96
-		}
-		ip = ip.Unmap()
-		if bits == 0 || ones < 0 {
-			ones = ip.BitLen() // a mask the net package could not read: the address alone
-		}
-		info.addrs = append(info.addrs, linkAddr{prefix: netip.PrefixFrom(ip, ones)})
+	for _, p := range netaddr.Prefixes(addrs) {
+		info.addrs = append(info.addrs, linkAddr{prefix: p})
 	}
 	return info, nil
 }

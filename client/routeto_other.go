@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/portlease/portlease/internal/netaddr"
 )
 
 // routeTo returns the way to dst: the link and this machine's source
@@ -37,11 +39,9 @@ func interfaceWith(a netip.Addr) (net.Interface, error) {
 		if err != nil {
 			continue
 		}
-		for _, ad := range addrs {
-			if p, ok := ad.(*net.IPNet); ok {
-				if b, ok := netip.AddrFromSlice(p.IP); ok && b.Unmap() == a.WithZone("") {
-					return ifc, nil
-				}
+		for _, p := range netaddr.Prefixes(addrs) {
+			if p.Addr() == a.WithZone("") {
+				return ifc, nil
 			}
 		}
 	}

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -25,25 +23,7 @@ func serveTCP6(t *testing.T, host *netlab.Host, port uint16, greeting string) {
 // not valid, any port when 0), to the IPv6 endpoint to and returns the
 // first line it reads. A connection the gateway drops times out after 3 s.
 func fetchTCP6(host *netlab.Host, src netip.AddrPort, to netip.AddrPort) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	var c net.Conn
-	err := host.Do(func() error {
-		var d net.Dialer
-		if src.Addr().IsValid() {
-			d.LocalAddr = net.TCPAddrFromAddrPort(src)
-		}
-		var err error
-		c, err = d.DialContext(ctx, "tcp6", to.String())
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	return netlab.FetchLineFrom(host, "tcp6", src, to.String())
 }
 
 // reaches reports whether host, from src, gets greeting from to.

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +47,24 @@ func ServeGreeting(t testing.TB, h *Host, network string, port uint16, greeting 
 // The connection and the read each get 3 s, so that a connection the
 // gateway drops fails as a timeout.
 func FetchLine(h *Host, network, addr string) (string, error) {
+	return FetchLineFrom(h, network, netip.AddrPort{}, addr)
+}
+
+// FetchLineFrom is FetchLine from source endpoint src: any address when
+// src's is not valid, any port when it is 0.
+func FetchLineFrom(h *Host, network string, src netip.AddrPort, addr string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	c, err := h.Dial(ctx, network, addr)
+	var c net.Conn
+	err := h.Do(func() error {
+		var d net.Dialer
+		if src.Addr().IsValid() {
+			d.LocalAddr = net.TCPAddrFromAddrPort(src)
+		}
+		var err error
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/portlease/portlease/internal/netaddr"
 )
 
 // What the client trusts. The gateway is the host that answered the SSDP
@@ -107,26 +109,7 @@ func onLink(t Target) ([]netip.Prefix, error) {
 	if err != nil {
 		return nil, fmt.Errorf("igdclient: interface addresses: %w", err)
 	}
-	var ps []netip.Prefix
-	for _, a := range addrs {
-		n, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(n.IP)
-		if !ok {
-			continue
-		}
-		ones, _ := n.Mask.Size()
-		ip = ip.Unmap()
-		if ip.Is4() && ones > 32 {
-			ones -= 96
-		}
-		if p, err := ip.Prefix(ones); err == nil {
-			ps = append(ps, p)
-		}
-	}
-	return ps, nil
+	return netaddr.Prefixes(addrs), nil
 }
 
 // acceptedSource reports whether an SSDP answer from src is taken: src is
