@@ -1,0 +1,207 @@
+package fwplan
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/portlease/portlease/gateway"
+)
+
+// ErrPending is returned by Plan while the previous Plan awaits its Commit
+// or Abort.
+var ErrPending = errors.New("fwplan: previous plan neither committed nor aborted")
+
+// Config holds the rules for kernel timeouts.
+type Config struct {
+	// TimeoutGrace is added to a lease's lifetime to make the kernel
+	// timeout of its elements, so that the lease table expires it first.
+	TimeoutGrace time.Duration
+	// MaxTimeout is the longest kernel timeout the backend can set; a
+	// longer one is none. Zero: no bound.
+	MaxTimeout time.Duration
+}
+
+// inKey identifies an IPv4 mapping, and its inbound element.
+type inKey struct {
+	proto gateway.Protocol
+	eport uint16
+}
+
+// endpoint identifies an internal IPv4 endpoint, and its outbound element.
+type endpoint struct {
+	proto gateway.Protocol
+	addr  [4]byte
+	port  uint16
+}
+
+// entry is a mapping the State holds, but for its key. It holds no
+// pointers.
+type entry struct {
+	// deadline is when the kernel timeout of its elements ends, in
+	// nanoseconds after the State's base; zero: none.
+	deadline int64
+	addr     [4]byte
+	iport    uint16
+	// prev and next are the external ports of the next older and next
+	// newer mapping of the same endpoint; zero: none.
+	prev, next uint16
+}
+
+func (e entry) endpoint(proto gateway.Protocol) endpoint { return endpoint{proto, e.addr, e.iport} }
+
+// epList is an endpoint's mappings, oldest first, by external port: the
+// oldest owns the outbound element.
+type epList struct {
+	first, last uint16
+}
+
+// State is what a backend has installed in the kernel (see the package
+// doc). It is not safe for concurrent use.
+type State struct {
+	cfg  Config
+	base time.Time
+	in   map[inKey]entry
+	out  map[endpoint]epList
+	b    *batch // the pending Plan's; nil for none
+}
+
+// New returns an empty State whose deadlines count from base (keep its
+// monotonic clock reading: time.Now()).
+func New(cfg Config, base time.Time) *State {
+	return &State{cfg: cfg, base: base, in: make(map[inKey]entry), out: make(map[endpoint]epList)}
+}
+
+// Len returns the number of IPv4 mappings held.
+func (s *State) Len() int { return len(s.in) }
+
+// Owner returns the external port that the outbound element of internal
+// endpoint ep of protocol proto holds, and whether it has one.
+func (s *State) Owner(proto gateway.Protocol, ep netip.AddrPort) (uint16, bool) {
+	l, ok := s.out[endpoint{proto, ep.Addr().Unmap().As4(), ep.Port()}]
+	return l.first, ok
+}
+
+// batch is the journal of the pending Plan: what it overwrote.
+type batch struct {
+	in      journal[inKey, entry]
+	out     journal[endpoint, epList]
+	renewed []bool // by position in in: added or renewed
+}
+
+// kernelTimeout returns the kernel timeout of a lease with lifetime l,
+// rounded up to the millisecond, or zero for none.
+func (s *State) kernelTimeout(l time.Duration) time.Duration {
+	if l <= 0 {
+		return 0
+	}
+	t := l + s.cfg.TimeoutGrace
+	if s.cfg.MaxTimeout > 0 && t > s.cfg.MaxTimeout {
+		return 0
+	}
+	return (t + time.Millisecond - 1).Truncate(time.Millisecond)
+}
+
+// deadline returns the deadline of timeout t from now, zero for none.
+func (s *State) deadline(now time.Time, t time.Duration) int64 {
+	if t <= 0 {
+		return 0
+	}
+	return max(int64(now.Sub(s.base)+t), 1) // a now before base is not "none"
+}
+
+// until returns what is left at now of deadline d, in whole milliseconds
+// and at least one, or zero for none.
+func (s *State) until(now time.Time, d int64) time.Duration {
+	if d == 0 {
+		return 0
+	}
+	left := time.Duration(d) - now.Sub(s.base)
+	return max((left + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
+}
+
+// checkMapping checks an IPv4 mapping of a batch.
+func checkMapping(m gateway.Mapping) error {
+	a := m.Internal.Addr().Unmap()
+	switch {
+	case m.Pinhole:
+		return fmt.Errorf("fwplan: pinhole %v %v: pinholes are not planned yet", m.Protocol, m.Internal)
+	case m.ExternalPort == 0 || m.Internal.Port() == 0:
+		return fmt.Errorf("fwplan: mapping %v %d -> %v: port 0", m.Protocol, m.ExternalPort, m.Internal)
+	case !a.Is4() || a.IsUnspecified():
+		return fmt.Errorf("fwplan: mapping %v %d -> %v: internal address not IPv4", m.Protocol, m.ExternalPort, m.Internal)
+	case m.Lifetime < 0:
+		return fmt.Errorf("fwplan: mapping %v %d -> %v: negative lifetime", m.Protocol, m.ExternalPort, m.Internal)
+	}
+	return nil
+}
+
+// setIn writes entry e of k (or deletes it, !held), journalled.
+func (s *State) setIn(k inKey, e entry, held bool) int {
+	old, was := s.in[k]
+	i := s.b.in.note(k, old, was)
+	for len(s.b.renewed) <= i {
+		s.b.renewed = append(s.b.renewed, false)
+	}
+	if held {
+		s.in[k] = e
+	} else {
+		delete(s.in, k)
+	}
+	return i
+}
+
+// setOut writes the list of ep (or deletes it when empty), journalled.
+func (s *State) setOut(ep endpoint, l epList) {
+	old, was := s.out[ep]
+	s.b.out.note(ep, old, was)
+	if l.first == 0 {
+		delete(s.out, ep)
+	} else {
+		s.out[ep] = l
+	}
+}
+
+// touchOut journals ep without changing it: its owner may be renewed.
+func (s *State) touchOut(ep endpoint) {
+	old, was := s.out[ep]
+	s.b.out.note(ep, old, was)
+}
+
+// unlink takes mapping k, held as e, out of its endpoint's list.
+func (s *State) unlink(k inKey, e entry) {
+	ep := e.endpoint(k.proto)
+	l := s.out[ep]
+	if e.prev != 0 {
+		p := s.in[inKey{k.proto, e.prev}]
+		p.next = e.next
+		s.setIn(inKey{k.proto, e.prev}, p, true)
+	} else {
+		l.first = e.next
+	}
+	if e.next != 0 {
+		n := s.in[inKey{k.proto, e.next}]
+		n.prev = e.prev
+		s.setIn(inKey{k.proto, e.next}, n, true)
+	} else {
+		l.last = e.prev
+	}
+	s.setOut(ep, l)
+}
+
+// link makes mapping k, to be written as *e, the newest of its endpoint.
+func (s *State) link(k inKey, e *entry) {
+	ep := e.endpoint(k.proto)
+	l := s.out[ep]
+	e.prev, e.next = l.last, 0
+	if l.last != 0 {
+		p := s.in[inKey{k.proto, l.last}]
+		p.next = k.eport
+		s.setIn(inKey{k.proto, l.last}, p, true)
+	} else {
+		l.first = k.eport
+	}
+	l.last = k.eport
+	s.setOut(ep, l)
+}
