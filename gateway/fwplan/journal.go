@@ -31,12 +31,23 @@ func (j *journal[K, V]) find(k K) int {
 	return -1
 }
 
-// note records that k, which held v (held) is about to be written, unless
-// it was already, and returns its position.
-func (j *journal[K, V]) note(k K, v V, held bool) int {
+// grow makes room for n keys: a batch that knows its size makes its map
+// at once rather than growing it.
+func (j *journal[K, V]) grow(n int) {
+	j.keys = make([]K, 0, n)
+	j.old = make([]saved[V], 0, n)
+	if n > linearMax {
+		j.pos = make(map[K]int32, n)
+	}
+}
+
+// note records what k holds in m, unless it was already, and returns its
+// position: k is about to be written.
+func (j *journal[K, V]) note(m map[K]V, k K) int {
 	if i := j.find(k); i >= 0 {
 		return i
 	}
+	v, held := m[k]
 	i := len(j.keys)
 	j.keys = append(j.keys, k)
 	j.old = append(j.old, saved[V]{v, held})
@@ -48,6 +59,18 @@ func (j *journal[K, V]) note(k K, v V, held bool) int {
 		for n, k := range j.keys {
 			j.pos[k] = int32(n)
 		}
+	}
+	return i
+}
+
+// write sets k to v in m, or deletes it (!held), noted, and returns its
+// position.
+func (j *journal[K, V]) write(m map[K]V, k K, v V, held bool) int {
+	i := j.note(m, k)
+	if held {
+		m[k] = v
+	} else {
+		delete(m, k)
 	}
 	return i
 }

@@ -63,7 +63,7 @@ func (s *State) Plan(now time.Time, add, remove []gateway.Mapping) (*Plan, error
 			return nil, err
 		}
 	}
-	s.b = &batch{}
+	s.b = newBatch(len(add) + len(remove))
 	readded := addedKeys(add)
 	for _, m := range remove {
 		k := inKey{m.Protocol, m.ExternalPort}
@@ -102,7 +102,7 @@ func addedKeys(add []gateway.Mapping) func(inKey) bool {
 func (s *State) put(now time.Time, m gateway.Mapping) {
 	k := inKey{m.Protocol, m.ExternalPort}
 	e := entry{
-		deadline: s.deadline(now, s.kernelTimeout(m.Lifetime)),
+		deadline: nanosOf(s.deadline(now, s.kernelTimeout(m.Lifetime))),
 		addr:     m.Internal.Addr().Unmap().As4(),
 		iport:    m.Internal.Port(),
 	}
@@ -111,7 +111,7 @@ func (s *State) put(now time.Time, m gateway.Mapping) {
 	switch {
 	case held && old.endpoint(k.proto) == ep:
 		e.prev, e.next = old.prev, old.next
-		s.touchOut(ep)
+		s.b.out.note(s.out, ep) // its owner may be renewed
 	case held:
 		s.unlink(k, old)
 		s.link(k, &e)
@@ -126,8 +126,8 @@ func (s *State) put(now time.Time, m gateway.Mapping) {
 // the mappings it added or removed, and the outbound element of each
 // endpoint whose owner changed or was renewed.
 func (s *State) elements(now time.Time) *Plan {
-	p := &Plan{}
 	b := s.b
+	p := &Plan{AddIn: make([]Inbound, 0, len(b.in.keys)), AddOut: make([]Outbound, 0, len(b.out.keys))}
 	for i, k := range b.in.keys {
 		old := b.in.old[i]
 		if b.renewed[i] {
@@ -136,7 +136,7 @@ func (s *State) elements(now time.Time) *Plan {
 			}
 			e := s.in[k]
 			p.AddIn = append(p.AddIn, Inbound{k.proto, k.eport,
-				netip.AddrPortFrom(netip.AddrFrom4(e.addr), e.iport), s.until(now, e.deadline)})
+				netip.AddrPortFrom(netip.AddrFrom4(e.addr), e.iport), s.until(now, e.deadline.int64())})
 			continue
 		}
 		if _, still := s.in[k]; old.held && !still {
@@ -153,7 +153,7 @@ func (s *State) elements(now time.Time) *Plan {
 		l, held := s.out[ep]
 		var is int64
 		if held {
-			is = s.in[inKey{ep.proto, l.first}].deadline
+			is = s.in[inKey{ep.proto, l.first}].deadline.int64()
 		}
 		if old.held && held && old.v.first == l.first && was == is {
 			continue // the same element
@@ -172,9 +172,9 @@ func (s *State) elements(now time.Time) *Plan {
 // batch; k was held.
 func (s *State) deadlineBefore(k inKey) int64 {
 	if i := s.b.in.find(k); i >= 0 {
-		return s.b.in.old[i].v.deadline
+		return s.b.in.old[i].v.deadline.int64()
 	}
-	return s.in[k].deadline
+	return s.in[k].deadline.int64()
 }
 
 // Commit keeps the changes of the pending Plan: the kernel took them.

@@ -39,15 +39,24 @@ type endpoint struct {
 // entry is a mapping the State holds, but for its key. It holds no
 // pointers.
 type entry struct {
-	// deadline is when the kernel timeout of its elements ends, in
-	// nanoseconds after the State's base; zero: none.
-	deadline int64
+	// deadline is when the kernel timeout of its elements ends (see
+	// nanos).
+	deadline nanos
 	addr     [4]byte
 	iport    uint16
 	// prev and next are the external ports of the next older and next
 	// newer mapping of the same endpoint; zero: none.
 	prev, next uint16
 }
+
+// nanos is a deadline in nanoseconds after the State's base, zero for
+// none, in two halves: aligned on 4 bytes, an entry takes 20 bytes rather
+// than 24, and a map slot with its key 24 rather than 32.
+type nanos [2]uint32
+
+func nanosOf(d int64) nanos { return nanos{uint32(uint64(d) >> 32), uint32(d)} }
+
+func (n nanos) int64() int64 { return int64(uint64(n[0])<<32 | uint64(n[1])) }
 
 func (e entry) endpoint(proto gateway.Protocol) endpoint { return endpoint{proto, e.addr, e.iport} }
 
@@ -59,6 +68,16 @@ type epList struct {
 
 // State is what a backend has installed in the kernel (see the package
 // doc). It is not safe for concurrent use.
+//
+// BenchmarkStateAdopt (100,000 mappings in batches of 1,000, 2-core Turin
+// VM, otherwise idle, go1.26) against nftfw's BenchmarkIndexAdopt on the
+// same machine and mappings: 52.4 bytes of live heap a mapping (nftfw
+// 50.7), 1.0-1.2 µs a mapping (nftfw 1.0, which also encodes the netlink
+// elements), 318 bytes and 0.037 allocations allocated a mapping (nftfw
+// 541 and 0.031). Before the batch journal was sized from the batch and
+// the entry packed into 20 bytes it took 69.9 bytes, 1.6-1.8 µs, 655
+// bytes and 0.13 allocations: the journal's slices and map grew by
+// doubling, and each map slot of in took 32 bytes.
 type State struct {
 	cfg  Config
 	base time.Time
@@ -88,6 +107,14 @@ type batch struct {
 	in      journal[inKey, entry]
 	out     journal[endpoint, epList]
 	renewed []bool // by position in in: added or renewed
+}
+
+// newBatch returns the journal of a batch of n mappings.
+func newBatch(n int) *batch {
+	b := &batch{renewed: make([]bool, 0, n)}
+	b.in.grow(n)
+	b.out.grow(n)
+	return b
 }
 
 // kernelTimeout returns the kernel timeout of a lease with lifetime l,
@@ -137,37 +164,18 @@ func checkMapping(m gateway.Mapping) error {
 	return nil
 }
 
-// setIn writes entry e of k (or deletes it, !held), journalled.
+// setIn writes entry e of k (or deletes it, !held), journalled, and
+// returns its position in the journal.
 func (s *State) setIn(k inKey, e entry, held bool) int {
-	old, was := s.in[k]
-	i := s.b.in.note(k, old, was)
+	i := s.b.in.write(s.in, k, e, held)
 	for len(s.b.renewed) <= i {
 		s.b.renewed = append(s.b.renewed, false)
-	}
-	if held {
-		s.in[k] = e
-	} else {
-		delete(s.in, k)
 	}
 	return i
 }
 
 // setOut writes the list of ep (or deletes it when empty), journalled.
-func (s *State) setOut(ep endpoint, l epList) {
-	old, was := s.out[ep]
-	s.b.out.note(ep, old, was)
-	if l.first == 0 {
-		delete(s.out, ep)
-	} else {
-		s.out[ep] = l
-	}
-}
-
-// touchOut journals ep without changing it: its owner may be renewed.
-func (s *State) touchOut(ep endpoint) {
-	old, was := s.out[ep]
-	s.b.out.note(ep, old, was)
-}
+func (s *State) setOut(ep endpoint, l epList) { s.b.out.write(s.out, ep, l, l.first != 0) }
 
 // unlink takes mapping k, held as e, out of its endpoint's list.
 func (s *State) unlink(k inKey, e entry) {
