@@ -32,15 +32,20 @@ type Outbound struct {
 // additions, applied atomically. A key may be both deleted and added (a
 // renewal, or a new owner): the addition replaces the element.
 type Plan struct {
-	DelIn  []Inbound
-	DelOut []Outbound
-	AddIn  []Inbound
-	AddOut []Outbound
+	DelIn       []Inbound
+	DelOut      []Outbound
+	DelPin      []Pinhole
+	DelFiltered []Filtered
+	AddIn       []Inbound
+	AddOut      []Outbound
+	AddPin      []Pinhole
+	AddFiltered []Filtered
 }
 
 // Empty reports whether p changes nothing.
 func (p *Plan) Empty() bool {
-	return len(p.DelIn)+len(p.DelOut)+len(p.AddIn)+len(p.AddOut) == 0
+	return len(p.DelIn)+len(p.DelOut)+len(p.DelPin)+len(p.DelFiltered)+
+		len(p.AddIn)+len(p.AddOut)+len(p.AddPin)+len(p.AddFiltered) == 0
 }
 
 // Plan removes the mappings in remove and then adds those in add, in the
@@ -50,7 +55,10 @@ func (p *Plan) Empty() bool {
 // Adding a key held already, or removing and adding it, renews it (fresh
 // timeouts) in its place among its endpoint's mappings; an added mapping
 // of another endpoint becomes the newest of its new one. The oldest mapping
-// of an endpoint owns its outbound element.
+// of an endpoint owns its outbound element. A pinhole is identified by
+// (Protocol, Internal); each pinhole, and each IPv4 mapping with filters,
+// that a batch touches has its old elements deleted (DelPin, DelFiltered,
+// with the filters the kernel holds) and its new ones added.
 //
 // The State changes at once; call Commit once the kernel took the
 // transaction, Abort when it did not. Until then Plan returns ErrPending.
@@ -66,6 +74,10 @@ func (s *State) Plan(now time.Time, add, remove []gateway.Mapping) (*Plan, error
 	s.b = newBatch(len(add) + len(remove))
 	readded := addedKeys(add)
 	for _, m := range remove {
+		if m.Pinhole {
+			s.removePin(pinKeyOf(m))
+			continue
+		}
 		k := inKey{m.Protocol, m.ExternalPort}
 		if readded(k) {
 			continue // renewed below, in its place
@@ -73,12 +85,20 @@ func (s *State) Plan(now time.Time, add, remove []gateway.Mapping) (*Plan, error
 		if e, held := s.in[k]; held {
 			s.unlink(k, e)
 			s.setIn(k, entry{}, false)
+			s.setFilters4(k, nil)
 		}
 	}
 	for _, m := range add {
-		s.put(now, m)
+		if m.Pinhole {
+			s.putPin(now, m)
+		} else {
+			s.put(now, m)
+			s.setFilters4(inKey{m.Protocol, m.ExternalPort}, effectiveFilters(m.Filters))
+		}
 	}
-	return s.elements(now), nil
+	p := s.elements(now)
+	s.peerElements(now, p)
+	return p, nil
 }
 
 // addedKeys returns a test of whether a key is among those of add: a
@@ -87,13 +107,15 @@ func addedKeys(add []gateway.Mapping) func(inKey) bool {
 	if len(add) <= linearMax {
 		return func(k inKey) bool {
 			return slices.ContainsFunc(add, func(m gateway.Mapping) bool {
-				return m.Protocol == k.proto && m.ExternalPort == k.eport
+				return !m.Pinhole && m.Protocol == k.proto && m.ExternalPort == k.eport
 			})
 		}
 	}
 	set := make(map[inKey]struct{}, len(add))
 	for _, m := range add {
-		set[inKey{m.Protocol, m.ExternalPort}] = struct{}{}
+		if !m.Pinhole {
+			set[inKey{m.Protocol, m.ExternalPort}] = struct{}{}
+		}
 	}
 	return func(k inKey) bool { _, ok := set[k]; return ok }
 }
@@ -187,5 +209,8 @@ func (s *State) Abort() {
 	}
 	s.b.in.restore(s.in)
 	s.b.out.restore(s.out)
+	s.b.pins.restore(s.pins)
+	s.b.pinFilters.restore(s.pinFilters)
+	s.b.filters4.restore(s.filters4)
 	s.b = nil
 }

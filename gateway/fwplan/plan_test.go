@@ -140,8 +140,13 @@ func TestPlanSharedEndpoint(t *testing.T) {
 type model []gateway.Mapping
 
 func (m *model) apply(add, remove []gateway.Mapping) {
-	key := func(x gateway.Mapping) inKey { return inKey{x.Protocol, x.ExternalPort} }
-	readd := func(k inKey) bool {
+	key := func(x gateway.Mapping) any {
+		if x.Pinhole {
+			return pinKeyOf(x)
+		}
+		return inKey{x.Protocol, x.ExternalPort}
+	}
+	readd := func(k any) bool {
 		return slices.ContainsFunc(add, func(x gateway.Mapping) bool { return key(x) == k })
 	}
 	for _, r := range remove {
@@ -162,10 +167,31 @@ func (m *model) apply(add, remove []gateway.Mapping) {
 	}
 }
 
-// kernel is what a kernel holds after applying plans: element data by key.
+// kernel is what a kernel holds after applying plans: element data by key,
+// filters as text.
 type kernel struct {
-	in  map[inKey]netip.AddrPort
-	out map[endpoint]uint16
+	in   map[inKey]netip.AddrPort
+	out  map[endpoint]uint16
+	pins map[pinKey]string
+	f4   map[inKey]string
+}
+
+// del and add change m as a kernel does: deleting what it lacks and adding
+// what it holds fail.
+func del[K comparable, V any](t *testing.T, m map[K]V, k K, what string) {
+	t.Helper()
+	if _, ok := m[k]; !ok {
+		t.Fatalf("plan deletes %s %v, which the kernel lacks", what, k)
+	}
+	delete(m, k)
+}
+
+func add[K comparable, V any](t *testing.T, m map[K]V, k K, v V, what string) {
+	t.Helper()
+	if _, dup := m[k]; dup {
+		t.Fatalf("plan adds %s %v, which the kernel holds", what, k)
+	}
+	m[k] = v
 }
 
 func (k *kernel) apply(t *testing.T, p *Plan) {
@@ -183,6 +209,29 @@ func (k *kernel) apply(t *testing.T, p *Plan) {
 			t.Fatalf("plan deletes outbound %v %v, which the kernel lacks", e.Protocol, e.Internal)
 		}
 		delete(k.out, ok)
+	}
+	for _, e := range p.DelPin {
+		pk := pinKey{e.Protocol, e.Internal.Addr().As16(), e.Internal.Port()}
+		if k.pins[pk] != fmt.Sprint(e.Filters) {
+			t.Fatalf("plan deletes pinhole %v with filters %v; the kernel holds %s", pk, e.Filters, k.pins[pk])
+		}
+		del(t, k.pins, pk, "pinhole")
+	}
+	for _, e := range p.DelFiltered {
+		ik := inKey{e.Protocol, e.ExternalPort}
+		if k.f4[ik] != fmt.Sprint(e.Filters) {
+			t.Fatalf("plan deletes filters %v of %v; the kernel holds %s", e.Filters, ik, k.f4[ik])
+		}
+		del(t, k.f4, ik, "filters of")
+	}
+	for _, e := range p.AddPin {
+		add(t, k.pins, pinKey{e.Protocol, e.Internal.Addr().As16(), e.Internal.Port()}, fmt.Sprint(e.Filters), "pinhole")
+	}
+	for _, e := range p.AddFiltered {
+		if len(e.Filters) == 0 {
+			t.Fatalf("plan adds no filters of %v %d", e.Protocol, e.ExternalPort)
+		}
+		add(t, k.f4, inKey{e.Protocol, e.ExternalPort}, fmt.Sprint(e.Filters), "filters of")
 	}
 	for _, e := range p.AddIn {
 		ik := inKey{e.Protocol, e.ExternalPort}
@@ -205,7 +254,17 @@ func (k *kernel) check(t *testing.T, step int, m model) {
 	t.Helper()
 	in := make(map[inKey]netip.AddrPort)
 	out := make(map[endpoint]uint16)
+	pins := make(map[pinKey]string)
+	f4 := make(map[inKey]string)
 	for _, x := range m {
+		fs := effectiveFilters(x.Filters)
+		if x.Pinhole {
+			pins[pinKeyOf(x)] = fmt.Sprint(fs)
+			continue
+		}
+		if len(fs) > 0 {
+			f4[inKey{x.Protocol, x.ExternalPort}] = fmt.Sprint(fs)
+		}
 		in[inKey{x.Protocol, x.ExternalPort}] = x.Internal
 		ep := endpoint{x.Protocol, x.Internal.Addr().As4(), x.Internal.Port()}
 		if _, ok := out[ep]; !ok {
@@ -214,6 +273,9 @@ func (k *kernel) check(t *testing.T, step int, m model) {
 	}
 	if len(in) != len(k.in) || len(out) != len(k.out) {
 		t.Fatalf("step %d: kernel holds %d inbound, %d outbound; want %d, %d", step, len(k.in), len(k.out), len(in), len(out))
+	}
+	if !mapsEqual(pins, k.pins) || !mapsEqual(f4, k.f4) {
+		t.Fatalf("step %d: kernel holds pinholes %v, filters %v; want %v, %v", step, k.pins, k.f4, pins, f4)
 	}
 	for ik, v := range in {
 		if k.in[ik] != v {
@@ -228,19 +290,41 @@ func (k *kernel) check(t *testing.T, step int, m model) {
 }
 
 // TestPlanAgainstModel applies random batches (few external ports and
-// endpoints, so that they collide) and checks after each that a kernel
+// endpoints, so that they collide; a quarter of them pinholes, and filters
+// on a third, some admitting every peer) and checks after each that a kernel
 // following the plans holds what the plain model says, that no plan
 // deletes what the kernel lacks or adds what it holds, and that an aborted
 // plan leaves the State as it was.
 func TestPlanAgainstModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
+	filters := func(v6 bool) []gateway.Filter {
+		ps := []string{"203.0.113.0/24", "203.0.113.7/32", "0.0.0.0/0"}
+		if v6 {
+			ps = []string{"2001:db8:203::/64", "2001:db8:203::7/128", "::/0"}
+		}
+		var fs []gateway.Filter
+		for range rng.IntN(3) * rng.IntN(2) {
+			fs = append(fs, gateway.Filter{Remote: netip.MustParsePrefix(ps[rng.IntN(3)]), Port: uint16(rng.IntN(2) * 53)})
+		}
+		return fs
+	}
 	mapping := func() gateway.Mapping {
+		proto := []gateway.Protocol{gateway.TCP, gateway.UDP}[rng.IntN(2)]
+		lifetime := time.Duration(rng.IntN(3)) * time.Hour
+		if rng.IntN(4) == 0 {
+			a := netip.MustParseAddr("2001:db8:100::10").As16()
+			a[15] += byte(rng.IntN(3))
+			port := uint16(80 + rng.IntN(3))
+			return gateway.Mapping{Protocol: proto, ExternalPort: port, Pinhole: true,
+				Internal: netip.AddrPortFrom(netip.AddrFrom16(a), port), Lifetime: lifetime, Filters: filters(true)}
+		}
 		addr := netip.AddrFrom4([4]byte{198, 51, 100, byte(10 + rng.IntN(3))})
 		return gateway.Mapping{
-			Protocol:     []gateway.Protocol{gateway.TCP, gateway.UDP}[rng.IntN(2)],
+			Protocol:     proto,
 			ExternalPort: uint16(1 + rng.IntN(12)),
 			Internal:     netip.AddrPortFrom(addr, uint16(80+rng.IntN(3))),
-			Lifetime:     time.Duration(rng.IntN(3)) * time.Hour,
+			Lifetime:     lifetime,
+			Filters:      filters(false),
 		}
 	}
 	batch := func(max int) []gateway.Mapping {
@@ -252,7 +336,8 @@ func TestPlanAgainstModel(t *testing.T) {
 	}
 	base := time.Now()
 	s := New(Config{TimeoutGrace: time.Second}, base)
-	k := &kernel{in: make(map[inKey]netip.AddrPort), out: make(map[endpoint]uint16)}
+	k := &kernel{in: make(map[inKey]netip.AddrPort), out: make(map[endpoint]uint16),
+		pins: make(map[pinKey]string), f4: make(map[inKey]string)}
 	var m model
 	for step := range 3000 {
 		add, remove := batch(4), batch(4)
@@ -261,12 +346,14 @@ func TestPlanAgainstModel(t *testing.T) {
 		}
 		now := base.Add(time.Duration(step) * time.Second)
 		if step%7 == 0 {
-			in, out := clone(s.in), clone(s.out)
+			in, out, pins := clone(s.in), clone(s.out), clone(s.pins)
+			pinFilters, filters4 := fmt.Sprint(s.pinFilters), fmt.Sprint(s.filters4)
 			if _, err := s.Plan(now, add, remove); err != nil {
 				t.Fatal(err)
 			}
 			s.Abort()
-			if !mapsEqual(in, s.in) || !mapsEqual(out, s.out) {
+			if !mapsEqual(in, s.in) || !mapsEqual(out, s.out) || !mapsEqual(pins, s.pins) ||
+				pinFilters != fmt.Sprint(s.pinFilters) || filters4 != fmt.Sprint(s.filters4) {
 				t.Fatalf("step %d: Abort left the State changed", step)
 			}
 		}
@@ -302,7 +389,8 @@ func mapsEqual[K, V comparable](a, b map[K]V) bool {
 }
 
 // TestPlanPending checks that a second Plan before Commit or Abort is
-// refused, and that a pinhole is refused for now.
+// refused, and that a batch with a pinhole that is not a global IPv6
+// endpoint is refused whole.
 func TestPlanPending(t *testing.T) {
 	s := New(Config{}, time.Now())
 	if _, err := s.Plan(time.Now(), []gateway.Mapping{tcp(1, "198.51.100.10:1", 0)}, nil); err != nil {
@@ -312,9 +400,12 @@ func TestPlanPending(t *testing.T) {
 		t.Errorf("Plan while pending = %v; want ErrPending", err)
 	}
 	s.Commit()
-	pin := tcp(1, "[2001:db8:100::10]:1", 0)
+	pin := tcp(1, "198.51.100.10:1", 0)
 	pin.Pinhole = true
-	if _, err := s.Plan(time.Now(), []gateway.Mapping{pin}, nil); err == nil {
-		t.Error("Plan of a pinhole: no error")
+	if _, err := s.Plan(time.Now(), []gateway.Mapping{tcp(2, "198.51.100.10:2", 0), pin}, nil); err == nil {
+		t.Error("Plan of an IPv4 pinhole: no error")
+	}
+	if s.Len() != 1 {
+		t.Errorf("a refused batch left %d mappings; want 1", s.Len())
 	}
 }

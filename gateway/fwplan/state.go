@@ -83,17 +83,27 @@ type State struct {
 	base time.Time
 	in   map[inKey]entry
 	out  map[endpoint]epList
-	b    *batch // the pending Plan's; nil for none
+	// pins holds the pinholes' deadlines; pinFilters and filters4 the
+	// filters of the pinholes and IPv4 mappings that have any.
+	pins       map[pinKey]nanos
+	pinFilters map[pinKey][]gateway.Filter
+	filters4   map[inKey][]gateway.Filter
+	b          *batch // the pending Plan's; nil for none
 }
 
 // New returns an empty State whose deadlines count from base (keep its
 // monotonic clock reading: time.Now()).
 func New(cfg Config, base time.Time) *State {
-	return &State{cfg: cfg, base: base, in: make(map[inKey]entry), out: make(map[endpoint]epList)}
+	return &State{cfg: cfg, base: base, in: make(map[inKey]entry), out: make(map[endpoint]epList),
+		pins: make(map[pinKey]nanos), pinFilters: make(map[pinKey][]gateway.Filter),
+		filters4: make(map[inKey][]gateway.Filter)}
 }
 
 // Len returns the number of IPv4 mappings held.
 func (s *State) Len() int { return len(s.in) }
+
+// Pinholes returns the number of pinholes held.
+func (s *State) Pinholes() int { return len(s.pins) }
 
 // Owner returns the external port that the outbound element of internal
 // endpoint ep of protocol proto holds, and whether it has one.
@@ -107,6 +117,10 @@ type batch struct {
 	in      journal[inKey, entry]
 	out     journal[endpoint, epList]
 	renewed []bool // by position in in: added or renewed
+
+	pins       journal[pinKey, nanos]
+	pinFilters journal[pinKey, []gateway.Filter] // written with pins
+	filters4   journal[inKey, []gateway.Filter]
 }
 
 // newBatch returns the journal of a batch of n mappings.
@@ -148,12 +162,12 @@ func (s *State) until(now time.Time, d int64) time.Duration {
 	return max((left + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
 }
 
-// checkMapping checks an IPv4 mapping of a batch.
+// checkMapping checks a mapping or pinhole of a batch.
 func checkMapping(m gateway.Mapping) error {
 	a := m.Internal.Addr().Unmap()
 	switch {
 	case m.Pinhole:
-		return fmt.Errorf("fwplan: pinhole %v %v: pinholes are not planned yet", m.Protocol, m.Internal)
+		return checkPinhole(m)
 	case m.ExternalPort == 0 || m.Internal.Port() == 0:
 		return fmt.Errorf("fwplan: mapping %v %d -> %v: port 0", m.Protocol, m.ExternalPort, m.Internal)
 	case !a.Is4() || a.IsUnspecified():
@@ -161,7 +175,7 @@ func checkMapping(m gateway.Mapping) error {
 	case m.Lifetime < 0:
 		return fmt.Errorf("fwplan: mapping %v %d -> %v: negative lifetime", m.Protocol, m.ExternalPort, m.Internal)
 	}
-	return nil
+	return checkFilters4(m)
 }
 
 // setIn writes entry e of k (or deletes it, !held), journalled, and
