@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +51,22 @@ func (f *recordingFirewall) Apply(_ context.Context, add, remove []Mapping) erro
 
 // Reconcile makes the recorded state want, counting as the kernel backend
 // does.
+// List returns what the fake kernel holds.
+func (f *recordingFirewall) List(context.Context) ([]Mapping, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Collect(maps.Values(f.held)), nil
+}
+
+// The table calls none of these.
+func (f *recordingFirewall) SetExternalAddress(context.Context, netip.Addr) error  { return nil }
+func (f *recordingFirewall) SetInterfaces(context.Context, string, []string) error { return nil }
+func (f *recordingFirewall) Watch(ctx context.Context, _, _ func()) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (f *recordingFirewall) Release() error { return nil }
+
 func (f *recordingFirewall) Reconcile(_ context.Context, want []Mapping) (Reconciled, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -158,8 +158,11 @@ type Journal interface {
 	Replace(leases []Lease) error
 }
 
-// Firewall is the kernel side of the lease table: nftables, iptables or pf.
-// Backends know nothing of protocols.
+// Firewall is the kernel side of the lease table: a backend (nftables,
+// iptables, pf) that makes the kernel hold what the table says. Backends
+// know nothing of protocols; what the kernel must hold for a batch of
+// mappings (which mapping owns an endpoint's outbound translation, the
+// kernel timeouts) is decided once for every backend by gateway/fwplan.
 type Firewall interface {
 	// Apply removes the mappings in remove and then adds those in add, as one
 	// transaction: either all of it takes effect or none does. A mapping is
@@ -175,6 +178,29 @@ type Firewall interface {
 	// calls it at start, after a failed transaction and when the kernel
 	// was changed behind its back.
 	Reconcile(ctx context.Context, want []Mapping) (Reconciled, error)
+	// List returns the mappings and pinholes the kernel holds, in no
+	// particular order, each Lifetime what is left of its kernel timeout
+	// (zero: none).
+	List(ctx context.Context) ([]Mapping, error)
+	// SetExternalAddress follows the WAN link's address: hairpinned
+	// traffic to it is translated, and outbound traffic of mapped
+	// endpoints leaves from it. The zero Addr: none (nothing is
+	// translated until one is set).
+	SetExternalAddress(ctx context.Context, addr netip.Addr) error
+	// SetInterfaces names the WAN link and the LAN links (hairpinning)
+	// anew, moving the mappings with them in one transaction.
+	SetInterfaces(ctx context.Context, external string, internal []string) error
+	// Watch calls changed whenever another program changed or deleted
+	// what the backend installed (a flushed ruleset or chain, a deleted
+	// element), and opened once it watches; a change made between Watch's
+	// call and opened is reported too. changed runs one call at a time.
+	// Watch returns ctx's error when ctx is done.
+	Watch(ctx context.Context, changed, opened func()) error
+	// Release lets go of the kernel at exit but leaves the mappings
+	// forwarding for the next start to adopt, where the kernel ends each
+	// with its own timeout; a backend whose kernel has no timeouts
+	// removes everything, as Close does.
+	Release() error
 	// Close removes everything the backend installed in the kernel. It is
 	// safe to call more than once.
 	Close() error

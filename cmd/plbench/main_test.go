@@ -386,7 +386,12 @@ func (slowFirewall) Reconcile(context.Context, []gateway.Mapping) (gateway.Recon
 	return gateway.Reconciled{}, nil
 }
 
-func (slowFirewall) Close() error { return nil }
+func (slowFirewall) List(context.Context) ([]gateway.Mapping, error)       { return nil, nil }
+func (slowFirewall) SetExternalAddress(context.Context, netip.Addr) error  { return nil }
+func (slowFirewall) SetInterfaces(context.Context, string, []string) error { return nil }
+func (slowFirewall) Watch(ctx context.Context, _, _ func()) error          { <-ctx.Done(); return ctx.Err() }
+func (slowFirewall) Release() error                                        { return nil }
+func (slowFirewall) Close() error                                          { return nil }
 
 // TestRateLatencyCountsTheBacklog: under -rate, a request that goes out
 // late because its client still waited for the one before has that wait

@@ -10,28 +10,20 @@ import (
 	"github.com/portlease/portlease/gateway/nftfw"
 )
 
-// watchKernel starts the watch of nftables that repairs what other programs
-// change (healKernel), once the start-up reconciliation is done: with a
-// monitor listening, the kernel would make an event of each of the
+// watchKernel starts the watch of the firewall that repairs what other
+// programs change (healKernel), once the start-up reconciliation is done:
+// with a monitor listening, nftables would make an event of each of the
 // elements that reconciliation may add, which costs it ten times the
 // transaction itself. What changed between that reconciliation and the
-// monitor's opening is told by the ruleset's generation, and repaired.
-func watchKernel(ctx context.Context, wg *sync.WaitGroup, fw *nftfw.Firewall, table *gateway.Table, log *slog.Logger, errc chan<- error) {
+// watch's start is reported by Watch, and repaired.
+func watchKernel(ctx context.Context, wg *sync.WaitGroup, fw gateway.Firewall, table *gateway.Table, log *slog.Logger, errc chan<- error) {
 	heal := healKernel(table, log)
-	before, err := fw.Generation()
-	if err != nil {
-		log.Warn("nftables generation not read", "err", err)
-	}
 	opened := make(chan struct{})
-	wg.Go(func() { report(ctx, errc, fw.WatchOpened(ctx, heal, func() { close(opened) })) })
+	wg.Go(func() { report(ctx, errc, fw.Watch(ctx, heal, func() { close(opened) })) })
 	select {
 	case <-opened:
 	case <-time.After(2 * time.Second):
-		log.Warn("nftables monitor not open yet: changes by other programs are repaired once it is")
-		return
-	}
-	if after, aerr := fw.Generation(); err != nil || aerr != nil || after != before {
-		heal()
+		log.Warn("firewall watch not started yet: changes by other programs are repaired once it is")
 	}
 }
 
@@ -60,7 +52,7 @@ func healKernel(table *gateway.Table, log *slog.Logger) func() {
 // them; should portleased not come back, each ends with its kernel timeout
 // (its lease, or at most gateway.DefaultKernelTimeout for long and
 // permanent leases).
-func stopFirewall(fw *nftfw.Firewall, state *durableState, log *slog.Logger) {
+func stopFirewall(fw gateway.Firewall, state *durableState, log *slog.Logger) {
 	if state.file == nil {
 		if err := fw.Close(); err != nil {
 			log.Error("removing the nftables table", "err", err)

@@ -8,7 +8,6 @@ import (
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/gateway/ifaddr"
 	"github.com/portlease/portlease/gateway/natpmpsrv"
-	"github.com/portlease/portlease/gateway/nftfw"
 )
 
 // wanSide follows the address of the external interface: each new address
@@ -19,7 +18,7 @@ import (
 // from the daemon's main loop only.
 type wanSide struct {
 	table *gateway.Table
-	fw    *nftfw.Firewall
+	fw    gateway.Firewall
 	srv   *natpmpsrv.Server
 	upnp  *upnpRunner
 	log   *slog.Logger

@@ -74,6 +74,11 @@ type Config struct {
 	User string
 	// UserLine is the line of the user directive; 0 if none.
 	UserLine int
+	// Firewall is the backend the mappings are enforced with ("firewall",
+	// default auto: the daemon picks one at start).
+	Firewall Firewall
+	// FirewallLine is the line of the firewall directive; 0 if none.
+	FirewallLine int
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -149,6 +154,7 @@ func Default() *Config {
 		RequestRate: RequestRate{PerSecond: DefaultRequestRatePerSecond, Burst: DefaultRequestRateBurst},
 		StateFile:   DefaultStateFile,
 		User:        DefaultUser,
+		Firewall:    FirewallAuto,
 	}
 }
 
@@ -285,6 +291,8 @@ func (p *parser) directive(s statement) {
 		p.user(s)
 	case "request":
 		p.request(s)
+	case "firewall":
+		p.firewall(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -609,6 +617,7 @@ func (c *Config) String() string {
 	b.WriteString(limitsString(c.Limits))
 	fmt.Fprintf(&b, "request rate per host %s\n", c.RequestRate)
 	fmt.Fprintf(&b, "user %s\n", c.User)
+	fmt.Fprintf(&b, "firewall %s\n", c.Firewall)
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

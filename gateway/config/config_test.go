@@ -470,7 +470,7 @@ func TestDefault(t *testing.T) {
 		PCP:         PCP{MinLifetime: 120 * time.Second},
 		Limits:      Limits{MaxPerHost: 1024, MaxMappings: 65536},
 		RequestRate: RequestRate{PerSecond: 50, Burst: 200},
-		StateFile:   "/var/lib/portleased/leases", User: "portleased"}
+		StateFile:   "/var/lib/portleased/leases", User: "portleased", Firewall: FirewallAuto}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -536,6 +536,7 @@ func withoutLines(c *Config) *Config {
 	d.InterfaceLine = 0
 	d.StateFileLine = 0
 	d.UserLine = 0
+	d.FirewallLine = 0
 	d.Listen = nil
 	for _, l := range c.Listen {
 		l.Line = 0
@@ -589,7 +590,7 @@ const defaultRateText = "request rate per host 50 burst 200\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 
-const defaultUserStateText = "user portleased\nstate file /var/lib/portleased/leases\n"
+const defaultUserStateText = "user portleased\nfirewall auto\nstate file /var/lib/portleased/leases\n"
 
 func TestUPnPErrors(t *testing.T) {
 	tests := []struct{ line, want string }{
@@ -621,5 +622,25 @@ func TestUPnPErrors(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v; want %s", tt.line, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestFirewall(t *testing.T) {
+	for _, f := range []Firewall{FirewallAuto, FirewallNftables, FirewallIptables, FirewallIptablesLegacy, FirewallIptablesNft} {
+		c := parseString(t, "interface em0\nlisten on em1\nfirewall "+string(f)+"\n")
+		if c.Firewall != f || c.FirewallLine != 3 {
+			t.Errorf("firewall %s: got %q at line %d", f, c.Firewall, c.FirewallLine)
+		}
+	}
+	for src, want := range map[string]string{
+		"firewall\n":                     "x.conf:3: firewall: missing backend (auto|nftables|iptables|iptables-legacy|iptables-nft)",
+		"firewall pf\n":                  `x.conf:3: firewall: unknown backend "pf" (want auto|nftables|iptables|iptables-legacy|iptables-nft)`,
+		"firewall nftables iptables\n":   `x.conf:3: firewall: unexpected "iptables"`,
+		"firewall auto\nfirewall auto\n": "x.conf:4: firewall: already given at line 3",
+	} {
+		_, err := Parse("x.conf", strings.NewReader("interface em0\nlisten on em1\n"+src))
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: error %v; want %s", src, err, want)
+		}
 	}
 }

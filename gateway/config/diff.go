@@ -26,6 +26,7 @@ const (
 	DirRequestRate    = "request rate per host"
 	DirStateFile      = "state file"
 	DirUser           = "user"
+	DirFirewall       = "firewall"
 )
 
 // Changed returns the names of the directives whose settings differ from a
@@ -60,6 +61,7 @@ func Changed(a, b *Config) []string {
 	add(DirRequestRate, a.RequestRate != b.RequestRate)
 	add(DirStateFile, a.StateFile != b.StateFile)
 	add(DirUser, a.User != b.User)
+	add(DirFirewall, a.Firewall != b.Firewall)
 	return out
 }
 

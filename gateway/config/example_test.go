@@ -64,6 +64,7 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// max mappings 65536
 	// request rate per host 50 burst 200
 	// user portleased
+	// firewall auto
 	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"

@@ -513,3 +513,5 @@ func (f *Firewall) close(deleteTable bool) error {
 	}
 	return err
 }
+
+var _ gateway.Firewall = (*Firewall)(nil)

@@ -57,7 +57,7 @@ func TestPinholeHeal(t *testing.T) {
 		done <- l.f.Watch(wctx, func() {
 			_, err := l.f.Reconcile(wctx, want)
 			repaired <- err
-		})
+		}, nil)
 	}()
 	defer func() {
 		cancel()

@@ -11,6 +11,20 @@ import (
 	"github.com/portlease/portlease/gateway"
 )
 
+// List returns the IPv4 mappings (Elements) and the pinholes
+// (PinholeElements) the kernel holds, in no particular order.
+func (f *Firewall) List(ctx context.Context) ([]gateway.Mapping, error) {
+	ms, err := f.Elements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pins, err := f.PinholeElements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(ms, pins...), nil
+}
+
 // PinholeElements reads the pinhole sets back from the kernel and returns
 // the pinholes they hold, in no particular order, as Elements does for the
 // IPv4 mappings: an element of pinhole6 is a pinhole without filters, one

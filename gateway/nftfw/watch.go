@@ -43,16 +43,13 @@ const nftaTableName = 1
 //
 // If the monitor socket overflows (ENOBUFS: events were lost) or fails,
 // Watch calls changed, since a resynchronisation is always safe, and opens
-// it again. Changes made before the socket is open are not reported. Watch
-// returns ctx's error when ctx is done, after changed has returned.
-func (f *Firewall) Watch(ctx context.Context, changed func()) error {
-	return f.WatchOpened(ctx, changed, nil)
-}
-
-// WatchOpened is Watch, and calls opened (when not nil) once the monitor
-// socket is first open: a caller that reconciles the kernel after that
-// misses no change made by others.
-func (f *Firewall) WatchOpened(ctx context.Context, changed, opened func()) error {
+// it again. Watch calls opened (when not nil) once the monitor socket is
+// first open, and changed as well when the ruleset's generation moved
+// between Watch's call and then: a caller that reconciled the kernel
+// before calling Watch misses no change made by others. Watch returns
+// ctx's error when ctx is done, after changed has returned.
+func (f *Firewall) Watch(ctx context.Context, changed, opened func()) error {
+	before, genErr := f.Generation()
 	kick := make(chan struct{}, 1)
 	done := make(chan struct{})
 	go func() {
@@ -80,6 +77,9 @@ func (f *Firewall) WatchOpened(ctx context.Context, changed, opened func()) erro
 			signal(kick) // events were lost since the failure
 		}
 		if opened != nil {
+			if after, err := f.Generation(); genErr != nil || err != nil || after != before {
+				signal(kick) // changed before the monitor could see it
+			}
 			opened()
 			opened = nil
 		}

@@ -45,7 +45,7 @@ func TestWatch(t *testing.T) {
 	wctx, cancel := context.WithCancel(ctx)
 	changed := make(calls, 100)
 	done := make(chan error, 1)
-	go func() { done <- f.Watch(wctx, func() { changed <- struct{}{} }) }()
+	go func() { done <- f.Watch(wctx, func() { changed <- struct{}{} }, nil) }()
 	defer func() {
 		cancel()
 		select {

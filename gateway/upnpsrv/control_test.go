@@ -25,7 +25,12 @@ func (failingFirewall) Reconcile(context.Context, []gateway.Mapping) (gateway.Re
 	return gateway.Reconciled{}, errors.New("netlink: operation not permitted")
 }
 
-func (failingFirewall) Close() error { return nil }
+func (failingFirewall) List(context.Context) ([]gateway.Mapping, error)       { return nil, nil }
+func (failingFirewall) SetExternalAddress(context.Context, netip.Addr) error  { return nil }
+func (failingFirewall) SetInterfaces(context.Context, string, []string) error { return nil }
+func (failingFirewall) Watch(ctx context.Context, _, _ func()) error          { <-ctx.Done(); return ctx.Err() }
+func (failingFirewall) Release() error                                        { return nil }
+func (failingFirewall) Close() error                                          { return nil }
 
 type step struct {
 	client string
