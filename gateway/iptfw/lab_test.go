@@ -1,0 +1,293 @@
+package iptfw
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/netlab"
+)
+
+// dialTimeout bounds each connection attempt: long enough on a loaded
+// machine, short enough for the attempts that must fail.
+const dialTimeout = 2 * time.Second
+
+// labFirewall builds a lab and returns it with its gateway's namespace fd.
+func labFirewall(t *testing.T, v Variant) (*netlab.Lab, int) {
+	t.Helper()
+	lab := netlab.New(t, netlab.Config{LANHosts: 2})
+	for _, prog := range []string{"iptables-" + string(v) + "-restore", "ip6tables-" + string(v) + "-save"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("no %s: %v", prog, err)
+			}
+			t.Skipf("no %s", prog)
+		}
+	}
+	ns, err := os.Open("/run/netns/" + lab.Gateway.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	return lab, int(ns.Fd())
+}
+
+// gw runs an iptables program of variant v in the gateway namespace.
+func gw(t *testing.T, lab *netlab.Lab, v Variant, prog string, args ...string) string {
+	t.Helper()
+	out, err := lab.Gateway.Run(t.Context(), prog+"-"+string(v), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// counters matches the packet and byte counters of a chain line.
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// operatorRules returns the gateway's rules but the backend's, counters
+// and comment lines aside.
+func operatorRules(t *testing.T, lab *netlab.Lab, v Variant) string {
+	t.Helper()
+	var b strings.Builder
+	for _, prog := range []string{"iptables", "ip6tables"} {
+		out, err := lab.Gateway.Command(t.Context(), prog+"-"+string(v)+"-save").Output()
+		if err != nil {
+			t.Fatalf("%s-save: %v", prog, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "#") || strings.Contains(line, chainPrefix) {
+				continue
+			}
+			b.WriteString(counters.ReplaceAllString(line, "[]") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// ours returns the lines of iptables-save and ip6tables-save that name
+// the backend's chains.
+func ours(t *testing.T, lab *netlab.Lab, v Variant) []string {
+	t.Helper()
+	var lines []string
+	for _, prog := range []string{"iptables", "ip6tables"} {
+		out, err := lab.Gateway.Command(t.Context(), prog+"-"+string(v)+"-save").Output()
+		if err != nil {
+			t.Fatalf("%s-save: %v", prog, err)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, chainPrefix) {
+				lines = append(lines, line)
+			}
+		}
+	}
+	return lines
+}
+
+// serveTCP answers each connection on ln with the peer address it sees.
+func serveTCP(t *testing.T, ln net.Listener) {
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte(c.RemoteAddr().String() + "\n"))
+			c.Close()
+		}
+	}()
+}
+
+// askTCP dials addr from h and returns the peer address the server saw.
+func askTCP(h *netlab.Host, addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	c, err := h.Dial(ctx, "tcp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(dialTimeout))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// outboundSource sends a datagram from local on lan to port 9999 of wan
+// and returns the source it arrives from.
+func outboundSource(t *testing.T, lan *netlab.Host, local string, wan *netlab.Host) string {
+	t.Helper()
+	recv, err := wan.ListenPacket("udp4", wan.Addr4.String()+":9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	send, err := lan.ListenPacket("udp4", local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer send.Close()
+	if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
+		t.Fatal(err)
+	}
+	_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
+	buf := make([]byte, 100)
+	_, from, err := recv.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("%s received nothing from %s: %v", wan.NS, local, err)
+	}
+	return from.String()
+}
+
+func TestLabLegacy(t *testing.T) { testLab(t, Legacy) }
+func TestLabNFT(t *testing.T)    { testLab(t, NFT) }
+
+// testLab runs the backend of variant v in a lab: traffic from the WAN
+// host through a mapping, outbound port kept, hairpin, Reconcile after a
+// flush, Watch reporting it, deletion, Close, and the operator's rules
+// untouched throughout.
+func testLab(t *testing.T, v Variant) {
+	lab, netns := labFirewall(t, v)
+	// The operator's own rules, before the backend starts.
+	gw(t, lab, v, "iptables", "-t", "nat", "-A", "PREROUTING", "-p", "tcp", "--dport", "7777", "-j", "DNAT", "--to-destination", "198.51.100.99:7")
+	gw(t, lab, v, "iptables", "-t", "nat", "-A", "POSTROUTING", "-o", lab.GatewayWANLink, "-j", "MASQUERADE")
+	gw(t, lab, v, "iptables", "-A", "FORWARD", "-p", "tcp", "--dport", "22", "-j", "ACCEPT")
+	gw(t, lab, v, "ip6tables", "-A", "FORWARD", "-p", "udp", "--dport", "9", "-j", "DROP")
+	before := operatorRules(t, lab, v)
+
+	f, err := New(Config{Variant: v, ExternalInterface: lab.GatewayWANLink, InternalInterfaces: []string{lab.GatewayLANLink},
+		NetNS: netns, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	ctx := t.Context()
+	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+
+	lan, lan1 := lab.LAN[0], lab.LAN[1]
+	ln, err := lan.Listen("tcp4", lan.Addr4.String()+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveTCP(t, ln)
+	tcpMap := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 40080, Internal: netip.AddrPortFrom(lan.Addr4, 8080), Lifetime: time.Hour}
+	udpMap := gateway.Mapping{Protocol: gateway.UDP, ExternalPort: 40053, Internal: netip.AddrPortFrom(lan.Addr4, 5353), Lifetime: time.Hour}
+	pin := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 443, Internal: netip.AddrPortFrom(lan.Addr6, 443), Pinhole: true,
+		Filters: []gateway.Filter{{Remote: netip.PrefixFrom(lab.WAN.Addr6, 128)}}}
+	want := []gateway.Mapping{tcpMap, udpMap, pin}
+	if err := f.Apply(ctx, want, nil); err != nil {
+		t.Fatal(err)
+	}
+	ext := lab.GatewayWANAddr4.String()
+
+	seen, err := askTCP(lab.WAN, ext+":40080")
+	if err != nil {
+		t.Fatalf("WAN host through the mapping: %v", err)
+	}
+	if host, _, _ := net.SplitHostPort(seen); host != lab.WAN.Addr4.String() {
+		t.Errorf("LAN listener saw %s, want the WAN host %s", seen, lab.WAN.Addr4)
+	}
+	if got, want := outboundSource(t, lan, udpMap.Internal.String(), lab.WAN), ext+":40053"; got != want {
+		t.Errorf("outbound from the mapped endpoint leaves from %s, want %s", got, want)
+	}
+	seen, err = askTCP(lan1, ext+":40080")
+	if err != nil {
+		t.Fatalf("hairpin from %s: %v", lan1.Addr4, err)
+	}
+	if host, _, _ := net.SplitHostPort(seen); host != lab.GatewayLANAddr4.String() {
+		t.Errorf("hairpinned connection seen from %s, want the gateway %s", seen, lab.GatewayLANAddr4)
+	}
+
+	// A renewal runs no program: the rules stay byte for byte.
+	held := ours(t, lab, v)
+	if err := f.Apply(ctx, want, want); err != nil {
+		t.Fatal(err)
+	}
+	if got := ours(t, lab, v); strings.Join(got, "\n") != strings.Join(held, "\n") {
+		t.Errorf("renewal changed the rules:\n%s\nwas\n%s", strings.Join(got, "\n"), strings.Join(held, "\n"))
+	}
+
+	listed, err := f.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(listed) != 3 {
+		t.Errorf("List: %+v, want the 3 mappings", listed)
+	}
+
+	// Watch reports a flush; Reconcile adopts what is right and repairs.
+	var changes atomic.Int32
+	opened := make(chan struct{})
+	wctx, stop := context.WithCancel(ctx)
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- f.Watch(wctx, func() { changes.Add(1) }, func() { close(opened) }) }()
+	t.Cleanup(func() { stop(); <-watchDone })
+	select {
+	case <-opened:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not open")
+	}
+	r, err := f.Reconcile(ctx, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r != (gateway.Reconciled{Adopted: 3}) {
+		t.Errorf("Reconcile of an intact kernel: %+v, want 3 adopted", r)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := changes.Load(); n != 0 {
+		t.Errorf("Watch reported %d changes before anyone changed anything", n)
+	}
+	gw(t, lab, v, "iptables", "-t", "nat", "-F", chainDNAT)
+	deadline := time.Now().Add(10 * time.Second)
+	for changes.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not report the flushed chain within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := askTCP(lab.WAN, ext+":40080"); err == nil {
+		t.Fatal("the mapping still forwards after the flush")
+	}
+	if r, err = f.Reconcile(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if r != (gateway.Reconciled{Adopted: 1, Added: 2}) {
+		t.Errorf("Reconcile after the flush: %+v, want the pinhole adopted and 2 added", r)
+	}
+	if _, err := askTCP(lab.WAN, ext+":40080"); err != nil {
+		t.Fatalf("the mapping does not forward after Reconcile: %v", err)
+	}
+
+	// Deletion closes the port.
+	if err := f.Apply(ctx, nil, []gateway.Mapping{tcpMap}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := askTCP(lab.WAN, ext+":40080"); err == nil {
+		t.Error("the port is still open after the mapping's deletion")
+	}
+
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if left := ours(t, lab, v); len(left) > 0 {
+		t.Errorf("Close left:\n%s", strings.Join(left, "\n"))
+	}
+	if after := operatorRules(t, lab, v); after != before {
+		t.Errorf("the operator's rules changed:\n%s\nwere\n%s", after, before)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
