@@ -42,9 +42,6 @@ func (t tableID) name() string {
 	return "filter"
 }
 
-// v6 reports whether t is an ip6tables table.
-func (t tableID) v6() bool { return t == filter6 }
-
 // tablesOf returns the tables of a family: iptables' or ip6tables'.
 func tablesOf(v6 bool) []tableID {
 	if v6 {
