@@ -265,6 +265,18 @@ func (b *bench) run(cmdline string) error {
 	// With and without a state file, portleased is measured side by
 	// side, size by size, for the ratio of their rates.
 	paired := slices.Contains(b.gateways, gwPortleased) && slices.Contains(b.gateways, gwPortleasedState)
+	// A gateway that fails (does not start, or its load generator
+	// fails) is reported as such and the others are measured: the run
+	// writes its results and then fails.
+	var failed []error
+	fail := func(err error, names ...string) {
+		for _, g := range names {
+			say("%s: %v", g, err)
+			why := "failed: " + strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+			res.Gateways = append(res.Gateways, &gatewayRun{Name: g, StopReason: why})
+			failed = append(failed, fmt.Errorf("%s: %w", g, err))
+		}
+	}
 	for _, g := range b.gateways {
 		if paired && g == gwPortleasedState {
 			continue // measured with portleased
@@ -273,7 +285,8 @@ func (b *bench) run(cmdline string) error {
 			say("=== %s and %s, side by side", gwPortleased, gwPortleasedState)
 			runs, cost, err := b.runPair()
 			if err != nil {
-				return err
+				fail(err, gwPortleased, gwPortleasedState)
+				continue
 			}
 			res.Gateways = append(res.Gateways, runs...)
 			res.StateCost, res.StateRounds = cost, b.stateRounds
@@ -282,12 +295,16 @@ func (b *bench) run(cmdline string) error {
 		say("=== %s", g)
 		run, err := b.runGateway(g)
 		if err != nil {
-			return err
+			fail(err, g)
+			continue
 		}
 		res.Gateways = append(res.Gateways, run)
 	}
 	res.Seconds = time.Since(start).Seconds()
-	return res.write(b.out)
+	if err := res.write(b.out); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
 }
 
 // measure runs the measured steps at one table size. It returns why the

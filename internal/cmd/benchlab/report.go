@@ -393,7 +393,9 @@ func (r *results) markdown(plotNote string) string {
 	p("- kernel: Linux %s; %s", m.Kernel, m.NftVers)
 	p("- Go: %s", m.Go)
 	for _, g := range r.Gateways {
-		p("- %s: %s", g.Name, g.Version)
+		if g.Version != "" {
+			p("- %s: %s", g.Name, g.Version)
+		}
 	}
 	p("- date: %s", r.Started)
 	p("")

@@ -61,3 +61,9 @@ func TestPlotDataHasTheIptablesSeries(t *testing.T) {
 		t.Errorf("rate.gp does not plot the iptables-legacy series:\n%s", gp)
 	}
 }
+
+func TestMarkdownShowsAFailedGateway(t *testing.T) {
+	r := iptablesResults()
+	r.Gateways = append(r.Gateways, &gatewayRun{Name: gwIptablesNFT, StopReason: "failed: portleased exited; log x"})
+	checkMarkdownHas(t, r.markdown(""), "- **portleased-iptables-nft**: failed: portleased exited; log x.")
+}
