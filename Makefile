@@ -103,8 +103,9 @@ fuzz:
 	@./scripts/fuzz-short.sh $(if $(filter 5,$(FUZZTIME)),60,$(FUZZTIME))
 
 # bench: portleased and miniupnpd side by side in the lab, at 0, 1,000, 10,000
-# and 100,000 mappings, and portleased with a state file (in /var/tmp) against
-# portleased without, then its restart with the leases kept; writes
+# and 100,000 mappings, portleased with a state file (in /var/tmp) against
+# portleased without, then its restart with the leases kept, and portleased on
+# iptables-nft and iptables-legacy up to 10,000 mappings; writes
 # BENCHMARKS.md and bench/ (results.json, rate.png).
 # BENCHFLAGS='-sizes 0,1000' for a quick run.
 bench: deps

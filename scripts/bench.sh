@@ -1,12 +1,14 @@
 #!/bin/sh
 # bench.sh: `make bench`. Measures portleased and miniupnpd side by side in the
-# network lab (issue 5), and portleased with a state file against portleased
+# network lab (issue 5), portleased with a state file against portleased
 # without, then its restart with the leases kept (issue 9; the state file is
-# in a temporary directory under /var/tmp, -state-dir), and writes
-# bench/results.json,
+# in a temporary directory under /var/tmp, -state-dir), and portleased on its
+# iptables-nft and iptables-legacy backends up to 10,000 mappings (issue 13;
+# -iptables-max-size), and writes bench/results.json,
 # bench/BENCHMARKS-generated.md and bench/rate.png. Needs root (namespaces,
-# nftables); installs gnuplot-nox for the plot when it is missing. Arguments
-# are passed to benchlab, e.g. ./scripts/bench.sh -sizes 0,1000.
+# nftables) and the iptables package for the iptables backends; installs
+# gnuplot-nox for the plot when it is missing. Arguments are passed to
+# benchlab, e.g. ./scripts/bench.sh -sizes 0,1000 -gateways portleased.
 # Every gateway and client runs inside the lab's namespaces, never in the
 # machine's own.
 set -eu

@@ -50,16 +50,33 @@ func descriptionURL(lab *netlab.Lab) string {
 // written to a file too.
 type portleased struct {
 	*labpeers.Portleased
-	lab  *netlab.Lab
-	logf *os.File
+	lab      *netlab.Lab
+	logf     *os.File
+	firewall string // the backend: the configuration's "firewall" line
 }
 
+// portleasedOptions are the settings of a portleased the gateways differ
+// in.
+type portleasedOptions struct {
+	// firewall is the value of the configuration's "firewall" line:
+	// nftables, iptables-nft or iptables-legacy.
+	firewall string
+	// profileSocket, when not empty, is passed as -profile-socket.
+	profileSocket string
+	// stateFile, when not empty, is the state file (otherwise "state
+	// file none").
+	stateFile string
+}
+
+// logBackend is the message portleased logs once at start with the
+// firewall backend it uses (backend=...).
+const logBackend = "firewall backend"
+
 // startPortleased runs bin on lab's gateway, its configuration in dir,
-// logging to logPath, and waits until it serves. A non-empty profileSocket
-// is passed as -profile-socket; a non-empty stateFile is its state file
-// (otherwise "state file none"). Stop waits up to removalBudget for the
-// exit: the removal of a large table is measured with it.
-func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, profileSocket, stateFile string) (*portleased, error) {
+// logging to logPath, and waits until it serves, on the firewall backend
+// opts asks for. Stop waits up to removalBudget for the exit: the removal
+// of a large table is measured with it.
+func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath string, opts portleasedOptions) (*portleased, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -67,26 +84,49 @@ func startPortleased(ctx context.Context, lab *netlab.Lab, bin, dir, logPath, pr
 	cfg := labpeers.PortleasedConfig{
 		Binary: bin,
 		Dir:    dir,
-		// Every port, the longest lifetime the load asks for, no fair
-		// shares and no request rate: the tables are filled from one LAN
-		// host, thousands of requests a second.
-		ExtraLines:  []string{"port range 1024-65535", "lifetime max 86400", "max mappings per host none", "max mappings none", "request rate per host none"},
-		StateFile:   stateFile,
+		// The backend measured; every port, the longest lifetime the
+		// load asks for, no fair shares and no request rate: the tables
+		// are filled from one LAN host, thousands of requests a second.
+		ExtraLines: []string{"firewall " + opts.firewall, "port range 1024-65535", "lifetime max 86400",
+			"max mappings per host none", "max mappings none", "request rate per host none"},
+		StateFile:   opts.stateFile,
 		Log:         logf,
 		StopTimeout: removalBudget,
 	}
-	if profileSocket != "" {
-		cfg.Args = []string{"-profile-socket", profileSocket}
+	if opts.profileSocket != "" {
+		cfg.Args = []string{"-profile-socket", opts.profileSocket}
 	}
 	d, err := labpeers.NewPortleased(lab, cfg)
 	if err == nil {
 		err = d.Start(ctx)
 	}
+	if err == nil {
+		if err = checkBackend(d.Log(), opts.firewall); err != nil {
+			_ = d.Stop()
+		}
+	}
 	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("%w; log %s", err, logPath)
 	}
-	return &portleased{Portleased: d, lab: lab, logf: logf}, nil
+	return &portleased{Portleased: d, lab: lab, logf: logf, firewall: opts.firewall}, nil
+}
+
+// checkBackend checks in log that portleased runs on the firewall backend
+// it was configured with: its "firewall backend" line must name it. On
+// nftables, a daemon that logs no such line (from before the iptables
+// backend) passes: it has no other.
+func checkBackend(log, firewall string) error {
+	attrs, ok := logAttrs(log, logBackend)
+	switch {
+	case !ok && firewall == "nftables":
+		return nil
+	case !ok:
+		return fmt.Errorf("portleased logged no %q line: it does not run on %s", logBackend, firewall)
+	case attrs["backend"] != firewall:
+		return fmt.Errorf("portleased runs on firewall backend %q, not %s", attrs["backend"], firewall)
+	}
+	return nil
 }
 
 func (p *portleased) pid(context.Context) (int, error) {
@@ -98,9 +138,17 @@ func (p *portleased) pid(context.Context) (int, error) {
 
 func (p *portleased) upnpURL() string { return descriptionURL(p.lab) }
 
-// kernelMappings counts the elements of portleased's inbound4 map: one per
-// IPv4 mapping.
+// kernelMappings counts the IPv4 mappings portleased holds in the kernel:
+// on nftables the elements of its inbound4 map, on iptables the DNAT rules
+// of its PORTLEASE-* chains (countDNATMappings).
 func (p *portleased) kernelMappings(ctx context.Context) (int, error) {
+	if p.firewall != "nftables" {
+		save, err := iptablesSave(ctx, p.lab.Gateway, p.firewall, false, "nat")
+		if err != nil {
+			return 0, err
+		}
+		return countDNATMappings(save)
+	}
 	out, err := p.lab.Gateway.Command(ctx, "nft", "-j", "list", "map", "inet", "portleased", "inbound4").Output()
 	if err != nil {
 		return 0, fmt.Errorf("nft list map: %w", err)

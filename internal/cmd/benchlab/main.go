@@ -1,11 +1,15 @@
 // Command benchlab is `make bench`: it measures portleased and miniupnpd
-// side by side in the network lab (issue 5), and portleased a second time
-// with a state file (issue 9). For each gateway, in a fresh lab, it fills
+// side by side in the network lab (issue 5), portleased a second time
+// with a state file (issue 9), and portleased on its iptables backends,
+// iptables-nft and iptables-legacy (issue 13), at the sizes up to
+// -iptables-max-size. For each gateway, in a fresh lab, it fills
 // the gateway's table from a LAN host to each size of -sizes with the load
 // generator plbench, and at each size measures new NAT-PMP mappings as fast
 // as the gateway answers and (portleased) offered at a fixed rate, their
 // deletion, UPnP AddPortMapping and DeletePortMapping, the daemon's
-// resident memory and what the kernel holds. At the end it times the
+// resident memory and what the kernel holds (nftables: the elements of
+// portleased's inbound4 map; iptables: the DNAT rules of its PORTLEASE-*
+// chains, through that variant's iptables-save). At the end it times the
 // removal of the whole table (portleased: SIGTERM until exit; miniupnpd: a
 // NAT-PMP "delete all") while another LAN host keeps asking for the
 // external address. A step that runs out of its budget ends that
@@ -75,20 +79,78 @@ type bench struct {
 	stateDir       string
 	stateRounds    int
 	pcpRounds      int
+	iptablesMax    int
 	profile        bool
 }
 
-// The gateways benchlab measures: portleased with "state file none",
-// portleased with a state file, and miniupnpd.
+// The gateways benchlab measures: portleased on nftables with "state file
+// none", the same with a state file, portleased on each iptables backend
+// (state file none), and miniupnpd.
 const (
-	gwPortleased      = "portleased"
-	gwPortleasedState = "portleased-state"
-	gwMiniUPnPd       = "miniupnpd"
+	gwPortleased       = "portleased"
+	gwPortleasedState  = "portleased-state"
+	gwIptablesNFT      = "portleased-iptables-nft"
+	gwIptablesLegacy   = "portleased-iptables-legacy"
+	gwMiniUPnPd        = "miniupnpd"
+	defaultGateways    = gwPortleased + "," + gwPortleasedState + "," + gwIptablesNFT + "," + gwIptablesLegacy + "," + gwMiniUPnPd
+	defaultIptablesMax = 10000
 )
 
-// isPortleased tells whether the gateway named name is portleased, with or
-// without a state file.
-func isPortleased(name string) bool { return name == gwPortleased || name == gwPortleasedState }
+// firewallOf returns the value of the "firewall" line of portleased's
+// configuration for the gateway named name: the backend it measures.
+func firewallOf(name string) string {
+	switch name {
+	case gwIptablesNFT:
+		return "iptables-nft"
+	case gwIptablesLegacy:
+		return "iptables-legacy"
+	}
+	return "nftables"
+}
+
+// isPortleased tells whether the gateway named name is portleased, on any
+// backend, with or without a state file.
+func isPortleased(name string) bool {
+	return name == gwPortleased || name == gwPortleasedState || isIptables(name)
+}
+
+// isIptables tells whether the gateway named name is portleased on an
+// iptables backend.
+func isIptables(name string) bool { return name == gwIptablesNFT || name == gwIptablesLegacy }
+
+// isNftables tells whether the gateway named name is portleased on
+// nftables, with or without a state file: the ones measured at a fixed
+// rate and over PCP too.
+func isNftables(name string) bool { return name == gwPortleased || name == gwPortleasedState }
+
+// parseGateways reads -gateways.
+func parseGateways(s string) ([]string, error) {
+	var gateways []string
+	for g := range strings.SplitSeq(s, ",") {
+		g = strings.TrimSpace(g)
+		if !isPortleased(g) && g != gwMiniUPnPd {
+			return nil, fmt.Errorf("-gateways: unknown gateway %q", g)
+		}
+		if slices.Contains(gateways, g) {
+			return nil, fmt.Errorf("-gateways: %q twice", g)
+		}
+		gateways = append(gateways, g)
+	}
+	return gateways, nil
+}
+
+// sizesOf returns the sizes of -sizes the gateway named name is measured
+// at: on iptables, those up to -iptables-max-size.
+func (b *bench) sizesOf(name string) []int {
+	if !isIptables(name) {
+		return b.sizes
+	}
+	i := 0
+	for i < len(b.sizes) && b.sizes[i] <= b.iptablesMax {
+		i++
+	}
+	return b.sizes[:i]
+}
 
 func main() {
 	var b bench
@@ -97,30 +159,28 @@ func main() {
 	flag.StringVar(&b.plbenchPath, "plbench", "bin/plbench", "the plbench load generator")
 	flag.StringVar(&b.out, "out", "bench", "the directory for results.json, BENCHMARKS-generated.md and rate.png")
 	flag.StringVar(&sizes, "sizes", "0,1000,10000,100000", "table sizes to measure at, ascending, comma-separated")
-	flag.StringVar(&gateways, "gateways", "portleased,portleased-state,miniupnpd", "gateways to measure, in order: portleased (state file none), portleased-state (a state file in -state-dir), miniupnpd")
-	flag.IntVar(&b.pcpRounds, "pcp-rounds", 5, "portleased only: rounds of -n new mappings (and their deletion) over NAT-PMP, PCP MAP and PCP MAP for IPv6 pinholes at each size, alternating, for the ratio of their rates; 0: none")
+	flag.StringVar(&gateways, "gateways", defaultGateways, "gateways to measure, in order: portleased (nftables, state file none), portleased-state (nftables, a state file in -state-dir), portleased-iptables-nft and portleased-iptables-legacy (portleased with 'firewall iptables-nft' or 'firewall iptables-legacy', state file none), miniupnpd")
+	flag.IntVar(&b.iptablesMax, "iptables-max-size", defaultIptablesMax, "the largest size of -sizes portleased on iptables is measured at (each iptables transaction costs time that grows with the rules present)")
+	flag.IntVar(&b.pcpRounds, "pcp-rounds", 5, "portleased on nftables only: rounds of -n new mappings (and their deletion) over NAT-PMP, PCP MAP and PCP MAP for IPv6 pinholes at each size, alternating, for the ratio of their rates; 0: none")
 	flag.IntVar(&b.stateRounds, "state-rounds", 5, "with portleased and portleased-state: rounds of -n new NAT-PMP mappings (and their deletion) on each at each size, alternating, for the ratio of their rates")
 	flag.StringVar(&b.stateDir, "state-dir", "/var/tmp", "the directory portleased-state keeps its state file in (a temporary directory is made there): on the machine's disk, not a tmpfs")
 	flag.IntVar(&b.mapN, "n", 2000, "NAT-PMP mappings made, then deleted, at each size")
 	flag.IntVar(&b.upnpN, "upnp-n", 1000, "UPnP mappings added, then deleted, at each size")
-	flag.Float64Var(&b.pacedRate, "paced-rate", 20000, "portleased only: -n more NAT-PMP mappings at each size, offered at this rate (plbench -rate), for the latency at that load; 0: none")
+	flag.Float64Var(&b.pacedRate, "paced-rate", 20000, "portleased on nftables only: -n more NAT-PMP mappings at each size, offered at this rate (plbench -rate), for the latency at that load; 0: none")
 	flag.IntVar(&b.clients, "c", 16, "concurrent clients of plbench")
 	flag.DurationVar(&b.prefillBudget, "prefill-budget", 120*time.Second, "time allowed to fill the table up to each size")
 	flag.DurationVar(&b.stepBudget, "step-budget", 60*time.Second, "time allowed to each measured step")
 	flag.DurationVar(&b.timeout, "timeout", time.Second, "plbench -timeout: the NAT-PMP retransmission interval (longer than plbench's 250ms, so that a slow gateway is not flooded with duplicates); a UPnP request gets -timeout times -tries")
 	flag.IntVar(&b.tries, "tries", 4, "plbench -tries: sends of a NAT-PMP request")
-	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile and an execution trace of each fill (up to 3 s of it), an execution trace of each fixed-rate step and a heap profile after each size's new mappings, in -out/profiles (go tool pprof, go tool trace)")
+	flag.BoolVar(&b.profile, "profile", false, "profile portleased: a CPU profile and an execution trace of each fill (up to 3 s of it), an execution trace of each fixed-rate step and a heap profile after each size's new mappings, in -out/profiles (portleased-state's in -out/profiles/state, portleased-iptables-nft's in -out/profiles/iptables-nft, ...; go tool pprof, go tool trace)")
 	cmdline := flag.String("cmdline", "", "the command to print as the one that produced the results (default: benchlab's own command line)")
 	flag.Parse()
 	var err error
 	if b.sizes, err = parseSizes(sizes); err != nil {
 		fatal(err)
 	}
-	for g := range strings.SplitSeq(gateways, ",") {
-		if !isPortleased(g) && g != gwMiniUPnPd {
-			fatal(fmt.Errorf("-gateways: unknown gateway %q", g))
-		}
-		b.gateways = append(b.gateways, g)
+	if b.gateways, err = parseGateways(gateways); err != nil {
+		fatal(err)
 	}
 	if portSpan(max(b.sizes[len(b.sizes)-1], 0))+len(b.sizes)*b.measuredBlock() > 65536-firstPort {
 		fatal(fmt.Errorf("-sizes, and -n (twice: NAT-PMP and PCP) and -upnp-n at each size, need more internal ports than %d-65535 give", firstPort))
@@ -172,6 +232,16 @@ func (b *bench) run(cmdline string) error {
 			return err
 		}
 	}
+	for _, g := range b.gateways {
+		if !isIptables(g) {
+			continue
+		}
+		for _, prog := range []string{firewallOf(g) + "-restore", firewallOf(g) + "-save"} {
+			if _, err := exec.LookPath(prog); err != nil {
+				return fmt.Errorf("%s needs %s (Debian package iptables, scripts/install-deps.sh): %w", g, prog, err)
+			}
+		}
+	}
 	if err := os.MkdirAll(b.out, 0o755); err != nil {
 		return err
 	}
@@ -184,14 +254,29 @@ func (b *bench) run(cmdline string) error {
 		UPnPN:   b.upnpN,
 		Clients: b.clients,
 	}
-	if slices.ContainsFunc(b.gateways, isPortleased) {
-		res.PacedRate = b.pacedRate // miniupnpd is not measured at a fixed rate
+	if slices.ContainsFunc(b.gateways, isIptables) {
+		res.IptablesMax = b.iptablesMax
+	}
+	if slices.ContainsFunc(b.gateways, isNftables) {
+		res.PacedRate = b.pacedRate // only portleased on nftables is measured at a fixed rate
 	}
 	start := time.Now()
 	_ = netlab.RemoveStale(context.Background())
 	// With and without a state file, portleased is measured side by
 	// side, size by size, for the ratio of their rates.
 	paired := slices.Contains(b.gateways, gwPortleased) && slices.Contains(b.gateways, gwPortleasedState)
+	// A gateway that fails (does not start, or its load generator
+	// fails) is reported as such and the others are measured: the run
+	// writes its results and then fails.
+	var failed []error
+	fail := func(err error, names ...string) {
+		for _, g := range names {
+			say("%s: %v", g, err)
+			why := "failed: " + strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+			res.Gateways = append(res.Gateways, &gatewayRun{Name: g, StopReason: why})
+			failed = append(failed, fmt.Errorf("%s: %w", g, err))
+		}
+	}
 	for _, g := range b.gateways {
 		if paired && g == gwPortleasedState {
 			continue // measured with portleased
@@ -200,7 +285,8 @@ func (b *bench) run(cmdline string) error {
 			say("=== %s and %s, side by side", gwPortleased, gwPortleasedState)
 			runs, cost, err := b.runPair()
 			if err != nil {
-				return err
+				fail(err, gwPortleased, gwPortleasedState)
+				continue
 			}
 			res.Gateways = append(res.Gateways, runs...)
 			res.StateCost, res.StateRounds = cost, b.stateRounds
@@ -209,12 +295,16 @@ func (b *bench) run(cmdline string) error {
 		say("=== %s", g)
 		run, err := b.runGateway(g)
 		if err != nil {
-			return err
+			fail(err, g)
+			continue
 		}
 		res.Gateways = append(res.Gateways, run)
 	}
 	res.Seconds = time.Since(start).Seconds()
-	return res.write(b.out)
+	if err := res.write(b.out); err != nil {
+		return err
+	}
+	return errors.Join(failed...)
 }
 
 // measure runs the measured steps at one table size. It returns why the
@@ -263,7 +353,7 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 	if check("NAT-PMP delete", b.mapN, r, err) {
 		say("%s @ %d:   %.0f/s p50 %.2f ms p99 %.2f ms errors %d", name, current, r.Rate, r.P50ms, r.P99ms, r.Errors)
 	}
-	if b.pacedRate > 0 && isPortleased(name) && stop == "" {
+	if b.pacedRate > 0 && isNftables(name) && stop == "" {
 		// The same load offered at a fixed rate: the latency at that
 		// load, where the step above measures it at saturation. The
 		// ports of the step above are free again.
@@ -287,7 +377,7 @@ func (s *series) measure(ctx context.Context, step *sizeResult) string {
 		step.PacedDelete = r
 		check("NAT-PMP delete after the fixed rate", b.mapN, r, err)
 	}
-	if isPortleased(name) && stop == "" && b.pcpRounds > 0 {
+	if isNftables(name) && stop == "" && b.pcpRounds > 0 {
 		step.Protocols = b.compareProtocols(ctx, s, pcpFirst)
 	}
 	if b.upnpN > 0 && stop == "" {
@@ -359,7 +449,20 @@ func (b *bench) removal(ctx context.Context, lab *netlab.Lab, pl *portleased, mu
 	}
 	p := startProber(ctx, lab.LAN[1], lab.GatewayLANAddr4, time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
-	if pl != nil {
+	switch {
+	case pl != nil && pl.firewall != "nftables":
+		rr.Method = "SIGTERM until exit (PORTLEASE chains and the jumps to them removed)"
+		say("portleased on %s: SIGTERM with %d mappings", pl.firewall, rr.Size)
+		d, err := pl.terminate()
+		rr.Seconds = d.Seconds()
+		if err != nil {
+			rr.Note = err.Error()
+		} else if left, err := iptablesLeftovers(ctx, lab.Gateway, pl.firewall); err != nil {
+			rr.Note = "the tables after exit: " + err.Error()
+		} else if len(left) > 0 {
+			rr.Note = fmt.Sprintf("%d lines of portleased's left after exit, the first %q", len(left), left[0])
+		}
+	case pl != nil:
 		rr.Method = "SIGTERM until exit (table inet portleased removed)"
 		say("portleased: SIGTERM with %d mappings", rr.Size)
 		d, err := pl.terminate()
@@ -371,7 +474,7 @@ func (b *bench) removal(ctx context.Context, lab *netlab.Lab, pl *portleased, mu
 		} else if strings.Contains(out, "portleased") {
 			rr.Note = "table inet portleased still present after exit"
 		}
-	} else {
+	default:
 		rr.Method = `NAT-PMP "delete all" of the LAN host, TCP and UDP at once`
 		say("miniupnpd: NAT-PMP delete all with %d mappings", rr.Size)
 		dctx, cancel := context.WithTimeout(ctx, removalBudget)

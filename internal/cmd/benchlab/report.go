@@ -22,10 +22,13 @@ type results struct {
 	Sizes   []int   `json:"sizes"`
 	MapN    int     `json:"natpmp_n"`
 	// PacedRate is the rate of the paced NAT-PMP step, 0 for none.
-	PacedRate float64       `json:"natpmp_paced_rate,omitempty"`
-	UPnPN     int           `json:"upnp_n"`
-	Clients   int           `json:"clients"`
-	Gateways  []*gatewayRun `json:"gateways"`
+	PacedRate float64 `json:"natpmp_paced_rate,omitempty"`
+	// IptablesMax is -iptables-max-size when portleased was measured on
+	// iptables.
+	IptablesMax int           `json:"iptables_max_size,omitempty"`
+	UPnPN       int           `json:"upnp_n"`
+	Clients     int           `json:"clients"`
+	Gateways    []*gatewayRun `json:"gateways"`
 	// StateCost compares portleased's rate without and with a state
 	// file, size by size (issue 9).
 	StateCost []*stateCostStep `json:"state_cost,omitempty"`
@@ -42,6 +45,9 @@ type gatewayRun struct {
 	// StoppedAt is the size the series stopped at, 0 when it ran through.
 	StoppedAt  int    `json:"stopped_at,omitempty"`
 	StopReason string `json:"stop_reason,omitempty"`
+	// MaxSize, when not 0, is the largest size the series was to reach
+	// (-iptables-max-size), below the largest of Sizes.
+	MaxSize int `json:"max_size,omitempty"`
 	// Removal is the removal of the whole table at the end; nil for
 	// portleased-state, whose series ends with Restarts instead.
 	Removal *removalResult `json:"removal,omitempty"`
@@ -153,6 +159,16 @@ func describeStateFile(path string) string {
 		fs += "; a tmpfs, where fsync costs nothing: use -state-dir on a disk"
 	}
 	return path + " (" + fs + ")"
+}
+
+// iptablesVersion is what the program named firewall (iptables-legacy,
+// iptables-nft) says its version is.
+func iptablesVersion(firewall string) string {
+	out, err := exec.Command(firewall, "--version").Output()
+	if err != nil {
+		return fmt.Sprintf("%s --version: %v", firewall, err)
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // packageVersion is a Debian package's name and version.
@@ -272,13 +288,14 @@ func (r *results) markdown(plotNote string) string {
 		"with TCP and UDP mappings of lifetime 86400 s, not measured), %d new NAT-PMP mappings are made and deleted, then %d UPnP "+
 		"AddPortMapping and DeletePortMapping. Rates count successful requests per second; latencies are per answered request.",
 		r.Started, (time.Duration(r.Seconds) * time.Second).String(), twice, r.Clients, r.MapN, r.UPnPN)
+	r.iptablesMarkdown(p)
 	paced := "–"
 	if r.PacedRate > 0 {
 		paced = thousands(int(r.PacedRate)) + "/s"
 		p("")
 		p("New mappings are made twice at each size: as fast as the gateway answers (16 requests always "+
 			"outstanding: the rate is the gateway's most, and the latency is mostly waiting in line), then, for "+
-			"portleased, offered at %s (plbench -rate; a request's latency runs from its turn in the schedule, so "+
+			"portleased on nftables, offered at %s (plbench -rate; a request's latency runs from its turn in the schedule, so "+
 			"that a late send counts), for the latency at that load.", paced)
 	}
 	p("")
@@ -323,13 +340,19 @@ func (r *results) markdown(plotNote string) string {
 		}
 	}
 	p("")
-	p("Errors count every failed request of the measured steps at that size; RSS is the daemon's VmRSS with the new NAT-PMP mappings present.")
+	p("Errors count every failed request of the measured steps at that size; RSS is the daemon's VmRSS with the new NAT-PMP mappings present. " +
+		"What the kernel holds is counted after the measured steps: for portleased on nftables the elements of its inbound4 map, " +
+		"on iptables the distinct protocol and port of the DNAT rules in its PORTLEASE-* chains (iptables-save -t nat), " +
+		"for miniupnpd the DNAT rules of its chain.")
 	p("")
 	r.pcpMarkdown(p)
 	for _, g := range r.Gateways {
-		if g.StopReason != "" {
+		switch {
+		case g.StopReason != "":
 			p("- **%s**: %s.", g.Name, g.StopReason)
-		} else {
+		case g.MaxSize > 0:
+			p("- **%s**: every size up to %s measured (-iptables-max-size).", g.Name, thousands(g.MaxSize))
+		default:
 			p("- **%s**: every size measured.", g.Name)
 		}
 	}
@@ -370,7 +393,9 @@ func (r *results) markdown(plotNote string) string {
 	p("- kernel: Linux %s; %s", m.Kernel, m.NftVers)
 	p("- Go: %s", m.Go)
 	for _, g := range r.Gateways {
-		p("- %s: %s", g.Name, g.Version)
+		if g.Version != "" {
+			p("- %s: %s", g.Name, g.Version)
+		}
 	}
 	p("- date: %s", r.Started)
 	p("")

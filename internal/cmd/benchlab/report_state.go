@@ -38,8 +38,8 @@ func rates(xs []float64) string {
 // portleased-state was not measured.
 func (r *results) stateMarkdown(p func(format string, args ...any)) {
 	st := r.gateway(gwPortleasedState)
-	if st == nil {
-		return
+	if st == nil || st.StateFile == "" {
+		return // not measured, or failed before its state file was made
 	}
 	p("## The state file's cost (issue 9)")
 	p("")

@@ -18,19 +18,24 @@ func TestStateMarkdownShowsTheRatioAndTheRestarts(t *testing.T) {
 		StateCost:   []*stateCostStep{{Size: 1000, Without: []float64{100, 200, 300}, With: []float64{90, 180, 270}, Ratio: 0.9}},
 		StateRounds: 3,
 	}
-	md := r.markdown("")
-	for _, want := range []string{
+	checkMarkdownHas(t, r.markdown(""),
 		"(portleased twice: with `state file none`",
 		"/var/tmp/x/leases (ext4 on /dev/vda)",
 		"| 1,000 | 200 | 180 | 90% | 100, 200, 300 | 90, 180, 270 |  |",
 		"| SIGTERM (table kept) | 100,000 | 0.750 | 0.760 | 0.200 | 0.700 | 0.400 | 0.740 | 100,000 | 100,000 | 0 | 0 | 100,000 | 0 |  |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("markdown lacks %q:\n%s", want, md)
-		}
-	}
+	)
 	r.Gateways = r.Gateways[:1]
 	if md := r.markdown(""); strings.Contains(md, "state file") {
 		t.Errorf("markdown without portleased-state mentions the state file:\n%s", md)
+	}
+}
+
+// checkMarkdownHas fails t for each of wants that md lacks.
+func checkMarkdownHas(t *testing.T, md string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
 	}
 }

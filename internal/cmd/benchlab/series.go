@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portlease/portlease/internal/labpeers"
@@ -36,7 +37,12 @@ func (b *bench) runGateway(name string) (*gatewayRun, error) {
 		return nil, err
 	}
 	defer s.close()
-	for _, size := range b.sizes {
+	sizes := b.sizesOf(name)
+	if len(sizes) < len(b.sizes) {
+		s.run.MaxSize = b.iptablesMax
+		say("%s: measured at sizes up to %s (-iptables-max-size)", name, thousands(b.iptablesMax))
+	}
+	for _, size := range sizes {
 		if err := s.advance(ctx, size); err != nil {
 			return nil, err
 		}
@@ -118,12 +124,18 @@ func (b *bench) newSeries(ctx context.Context, name string) (_ *series, err erro
 		return s, nil
 	}
 	s.run.Version = "portleased, this tree at " + gitRevision()
+	if isIptables(name) {
+		s.run.Version = fmt.Sprintf("portleased with firewall %s, this tree at %s; %s", firewallOf(name), gitRevision(),
+			iptablesVersion(firewallOf(name)))
+	}
 	socket := ""
 	if b.profile {
 		socket = filepath.Join(dir, "profile.sock")
+		// bench/profiles for portleased, bench/profiles/state,
+		// bench/profiles/iptables-nft ... for the others.
 		profDir := filepath.Join(b.out, "profiles")
-		if name == gwPortleasedState {
-			profDir = filepath.Join(profDir, "state")
+		if name != gwPortleased {
+			profDir = filepath.Join(profDir, strings.TrimPrefix(name, "portleased-"))
 		}
 		if s.prof, err = newProfiler(socket, profDir); err != nil {
 			return nil, err
@@ -141,7 +153,8 @@ func (b *bench) newSeries(ctx context.Context, name string) (_ *series, err erro
 		s.run.StateFile = describeStateFile(stateFile)
 		say("%s: state file %s", name, s.run.StateFile)
 	}
-	if s.pl, err = startPortleased(ctx, s.lab, b.portleasedPath, dir, logPath, socket, stateFile); err != nil {
+	opts := portleasedOptions{firewall: firewallOf(name), profileSocket: socket, stateFile: stateFile}
+	if s.pl, err = startPortleased(ctx, s.lab, b.portleasedPath, dir, logPath, opts); err != nil {
 		return nil, err
 	}
 	s.gw = s.pl
