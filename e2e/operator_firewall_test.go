@@ -121,6 +121,10 @@ var (
 	dumpCounters  = regexp.MustCompile(`\[\d+:\d+\]`)
 	nftCounters   = regexp.MustCompile(`counter packets \d+ bytes \d+`)
 	portleasedNFT = regexp.MustCompile(`^(table inet portleased|\s*chain PORTLEASE-\S+) \{$`)
+	// nftChainOpen and nftAcceptAll are the first two lines of a base
+	// chain that accepts what it does not hold a rule for.
+	nftChainOpen = regexp.MustCompile(`^\tchain \S+ \{\n$`)
+	nftAcceptAll = regexp.MustCompile(`^\t\ttype \w+ hook \w+ .*; policy accept;\n$`)
 )
 
 // stableDump returns a dump without what changes by itself: counters are
@@ -141,10 +145,12 @@ func stableDump(dump string) string {
 // withoutPortleased returns the stable dump (see stableDump) without what
 // portleased may add: its chains and the jumps to them (every line naming
 // a PORTLEASE- chain, and nft's blocks of such chains), its nftables table
-// inet portleased, and blank lines, whose places shift when a block goes.
-// What is left is the operator's.
+// inet portleased, nft's base chains that hold nothing and accept
+// everything (iptables-nft makes a built-in chain such as nat OUTPUT when
+// the first rule, here portleased's jump, goes into it), and blank lines,
+// whose places shift when a block goes. What is left is the operator's.
 func withoutPortleased(dump string) string {
-	var b strings.Builder
+	var kept []string
 	depth := 0 // inside a block of portleased's, the open braces
 	for line := range strings.Lines(stableDump(dump)) {
 		if depth == 0 && portleasedNFT.MatchString(strings.TrimRight(line, "\n")) {
@@ -158,7 +164,15 @@ func withoutPortleased(dump string) string {
 		if strings.TrimSpace(line) == "" || strings.Contains(line, "PORTLEASE-") {
 			continue
 		}
-		b.WriteString(line)
+		kept = append(kept, line)
+	}
+	var b strings.Builder
+	for i := 0; i < len(kept); i++ {
+		if i+2 < len(kept) && nftChainOpen.MatchString(kept[i]) && nftAcceptAll.MatchString(kept[i+1]) && kept[i+2] == "\t}\n" {
+			i += 2
+			continue
+		}
+		b.WriteString(kept[i])
 	}
 	return b.String()
 }

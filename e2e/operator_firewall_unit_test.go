@@ -60,6 +60,14 @@ table inet operator {
 	chain PORTLEASE-PREROUTING {
 		ip daddr 203.0.113.1 tcp dport 8080 counter packets 0 bytes 0 dnat to 198.51.100.10:8080
 	}
+
+	chain OUTPUT {
+		type nat hook output priority -100; policy accept;
+		 counter packets 0 bytes 0 jump PORTLEASE-OUTPUT
+	}
+
+	chain PORTLEASE-OUTPUT {
+	}
 }
 table inet operator {
 	set admins {
@@ -88,6 +96,7 @@ table inet portleased {
 	changed := []struct{ name, before, running string }{
 		{"operator's iptables rule moved to another chain", saveBefore, replace(saveRunning, "-A PREROUTING -j OPERATOR-DNAT", "-A POSTROUTING -j OPERATOR-DNAT")},
 		{"operator's nft set element removed", nftBefore, replace(nftRunning, "203.0.113.50, ", "")},
+		{"an operator's base chain's policy changed", nftBefore, replace(nftRunning, "priority dstnat; policy accept;", "priority dstnat; policy drop;")},
 		{"a rule added to the operator's chain", nftBefore, replace(nftRunning, "\t\t counter packets 7 bytes 420 jump PORTLEASE-PREROUTING\n\t\tcounter packets 4 bytes 240 jump OPERATOR-DNAT\n", "\t\tcounter packets 4 bytes 240 jump OPERATOR-DNAT\n\t\tcounter packets 4 bytes 240 accept\n")},
 	}
 	for _, tt := range changed {
