@@ -78,6 +78,18 @@ func natpmpcMap(t *testing.T, lab *netlab.Lab, host *netlab.Host, public, privat
 	return port
 }
 
+// natpmpcDelete deletes LAN host host's mapping of eport to iport with
+// natpmpc (lifetime 0, RFC 6886 §3.4); the test fails unless natpmpc
+// reports a zero lifetime.
+func natpmpcDelete(t *testing.T, lab *netlab.Lab, host *netlab.Host, eport, iport int, proto string) {
+	t.Helper()
+	out := natpmpc(t, lab, host, "-a", strconv.Itoa(eport), strconv.Itoa(iport), proto, "0")
+	// natpmpc spells it "liftime".
+	if !strings.Contains(out, "lifetime 0") && !strings.Contains(out, "liftime 0") {
+		t.Fatalf("natpmpc deleting %d/%s printed no zero lifetime:\n%s", eport, proto, out)
+	}
+}
+
 // nftRuleset returns the gateway namespace's whole ruleset; the test fails
 // when nft does.
 func nftRuleset(t *testing.T, lab *netlab.Lab) string {

@@ -157,19 +157,26 @@ func TestOutboundLeavesWithMappedPort(t *testing.T) {
 		t.Fatal("the gateway handed out port 8443, on which it listens itself")
 	}
 
+	if from, want := outboundSource(t, lab, lan, 5001), netip.AddrPortFrom(lab.GatewayWANAddr4, uint16(eport)); from != want {
+		t.Fatalf("datagram from the mapped port arrived from %v; want %v", from, want)
+	}
+}
+
+// outboundSource sends a datagram from UDP port iport of host to the WAN
+// host and returns the source it arrives from there; the test fails if
+// none arrives within 5 s.
+func outboundSource(t *testing.T, lab *netlab.Lab, host *netlab.Host, iport int) netip.AddrPort {
+	t.Helper()
 	wan := listenUDP(t, lab.WAN, ":9999")
-	src := listenUDP(t, lan, ":5001")
-	if _, err := src.conn.WriteTo([]byte("from the mapped port"), &net.UDPAddr{IP: net.IPv4(203, 0, 113, 2), Port: 9999}); err != nil {
+	src := listenUDP(t, host, fmt.Sprintf(":%d", iport))
+	if _, err := src.conn.WriteTo([]byte("from the mapped port"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(lab.WAN.Addr4, 9999))); err != nil {
 		t.Fatal(err)
 	}
 	d, ok := wan.receive(5 * time.Second)
 	if !ok {
-		t.Fatal("the WAN host received nothing")
+		t.Fatalf("the WAN host received nothing from %s:%d", host.Addr4, iport)
 	}
-	want := netip.AddrPortFrom(lab.GatewayWANAddr4, uint16(eport))
-	if d.from != want {
-		t.Fatalf("datagram from the mapped port arrived from %v; want %v", d.from, want)
-	}
+	return d.from
 }
 
 // TestHairpin: a LAN host reaches another LAN host's mapping through the

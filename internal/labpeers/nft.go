@@ -1,8 +1,6 @@
 package labpeers
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,15 +16,7 @@ import (
 // made is never an empty one.
 func NFT(t testing.TB, host *netlab.Host, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	cmd := host.Command(ctx, "nft", args...)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("labpeers: nft %s in %s: %v: %s", strings.Join(args, " "), host.NS, err, bytes.TrimSpace(stderr.Bytes()))
-	}
-	return stdout.String()
+	return Firewall(t, host, "", "nft", args...)
 }
 
 // NFTHasTable reports whether host's namespace holds table "family name",
