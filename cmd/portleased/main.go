@@ -208,6 +208,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.check {
 		fmt.Fprintln(stdout, "configuration OK")
+		firewall, err := chooseFirewall(cfg.Firewall, firewallFactsFor(cfg.Firewall))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "firewall: %s\n", firewall)
 		return 0
 	}
 	if !o.foreground && !daemon.IsChild(childEnv) {
@@ -252,7 +258,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := dropPrivileges(cfg, log); err != nil {
+	notStarted := func(err error) int {
 		log.Error("not started", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
@@ -260,12 +266,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	// The backend decides the privileges kept: it is chosen first, with
+	// those of the start (root reads what iptables-legacy holds).
+	firewall, err := chooseFirewall(cfg.Firewall, firewallFactsFor(cfg.Firewall))
+	if err != nil {
+		return notStarted(err)
+	}
+	log.Info("firewall backend", "backend", firewall.backend, "reason", firewall.reason)
+	if err := dropPrivileges(cfg, firewall.backend, log); err != nil {
+		return notStarted(err)
+	}
 	notify, err := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		log.Warn("service manager not told", "err", err)
 	}
 	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
-	if err := d.run(cfg, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
+	if err := d.run(cfg, firewall, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
