@@ -66,7 +66,7 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &out, &errOut); code != 0 {
 		t.Fatalf("-h: exit %d", code)
 	}
-	for _, want := range []string{"Usage: portleased [-dnv]", "SIGHUP", "listen on", "allow|deny", "Exit status"} {
+	for _, want := range []string{"Usage: portleased [-dnv]", "SIGHUP", "listen on", "allow|deny", "firewall auto|nftables|iptables|iptables-legacy|iptables-nft", "Exit status"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h output lacks %q", want)
 		}
