@@ -57,11 +57,14 @@ func dropPrivileges(cfg *config.Config, b backend, log *slog.Logger) error {
 	return restrictFilesystem(cfg.StateFile, log)
 }
 
-// capNames returns the names of vs, comma-separated ("" for none).
+// capNames returns the names of vs, comma-separated, or "none".
 func capNames(vs []cap.Value) string {
 	var names []string
 	for _, v := range vs {
 		names = append(names, strings.ToUpper(v.String()))
+	}
+	if len(names) == 0 {
+		return "none"
 	}
 	return strings.Join(names, ",")
 }
