@@ -436,8 +436,9 @@ func TestCheckConfig(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(good); err != nil || strings.TrimSpace(out) != "configuration OK" {
-		t.Fatalf("portleased -n on natpmpd.conf = %q, %v; want configuration OK", out, err)
+	// The lab's gateway has nf_tables and no iptables-legacy rule.
+	if out, err := run(good); err != nil || strings.TrimSpace(out) != "configuration OK\nfirewall: nftables (auto: the kernel has nf_tables and no iptables-legacy rules are loaded)" {
+		t.Fatalf("portleased -n on natpmpd.conf = %q, %v; want configuration OK and firewall: nftables", out, err)
 	}
 	out, err := run(bad)
 	var exit *exec.ExitError

@@ -8,7 +8,10 @@ set -eu
 
 need=""
 command -v nft >/dev/null 2>&1 || need="$need nftables"
-command -v iptables >/dev/null 2>&1 || need="$need iptables"
+# Debian's iptables package: iptables-legacy-restore and iptables-nft-restore,
+# the programs of portleased's iptables backends (firewall iptables-legacy,
+# iptables-nft, iptables).
+{ command -v iptables-legacy-restore && command -v iptables-nft-restore; } >/dev/null 2>&1 || need="$need iptables"
 command -v ip >/dev/null 2>&1 || need="$need iproute2"
 command -v natpmpc >/dev/null 2>&1 || need="$need natpmpc"
 command -v upnpc >/dev/null 2>&1 || need="$need miniupnpc"

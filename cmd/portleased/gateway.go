@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -25,7 +24,7 @@ import (
 	"github.com/portlease/portlease/natpmp"
 )
 
-// gatewayDaemon wires the configuration, the lease core, the nftables
+// gatewayDaemon wires the configuration, the lease core, the firewall
 // backend and the NAT-PMP front-end together, and handles signals.
 type gatewayDaemon struct {
 	file string
@@ -113,7 +112,7 @@ func reserved() func(p gateway.Protocol, port uint16) bool {
 }
 
 // instanceLock holds an abstract unix socket named after the daemon's
-// nftables table. Abstract sockets belong to the network namespace and go
+// nftables table, whichever backend runs. Abstract sockets belong to the network namespace and go
 // away with the process, so a second portleased in the same namespace, which
 // would take over the first one's table, is refused at once and a crashed
 // one never blocks the next start.
@@ -125,7 +124,7 @@ func instanceLock() (net.Listener, error) {
 	return ln, nil
 }
 
-func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
+func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, ready func()) error {
 	log := d.log
 	lock, err := instanceLock()
 	if err != nil {
@@ -146,11 +145,11 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 		return err
 	}
 	defer state.close()
-	fw, err := nftfw.New(nftfw.Config{ExternalInterface: cfg.ExternalInterface, InternalInterfaces: lanLinks, Logger: log})
+	fw, err := newFirewall(firewall, cfg.ExternalInterface, lanLinks, log)
 	if err != nil {
-		return fmt.Errorf("nftables: %w", err)
+		return err
 	}
-	defer stopFirewall(fw, state, log)
+	defer stopFirewall(fw, firewall.backend, state, log)
 	policy := policyFor(cfg, lans)
 	table := gateway.New(gateway.Config{Policy: policy, Firewall: fw, Reserved: reserved(), Logger: log,
 		Journal: state.journal(), EpochStart: state.epochStart()})
@@ -163,8 +162,8 @@ func (d *gatewayDaemon) run(cfg *config.Config, ready func()) error {
 	defer cancel()
 	errc := make(chan error, 8)
 	state.restore(table)
-	watchKernel(ctx, &background, fw, table, log, errc)
-	warnForwardPath(log)
+	watchKernel(ctx, &background, fw, firewall.backend, table, log, errc)
+	warnForwardPath(firewall.backend, log)
 	// RFC 6887 §13.1: THIRD_PARTY only for the hosts "allow third-party"
 	// names; the policy in force at the time of the request decides.
 	mayActFor := func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) }

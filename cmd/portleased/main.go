@@ -1,7 +1,7 @@
 // Command portleased is a NAT gateway daemon: it grants port mappings and
 // IPv6 pinholes to hosts on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887)
 // and UPnP IGD v1/v2, from one lease table, and enforces them in the
-// kernel with nftables.
+// kernel with nftables or iptables.
 package main
 
 import (
@@ -29,7 +29,9 @@ const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile] [-profile-socket 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
 on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887: MAP, PEER, ANNOUNCE, IPv6
 pinholes) and UPnP IGD v1/v2, from one lease table, and enforces them in the
-kernel with nftables, in a table of its own ("inet portleased"). NAT-PMP and
+kernel with nftables, in a table of its own ("inet portleased"), or with
+iptables, in chains of its own (PORTLEASE-*): see the firewall directive.
+NAT-PMP and
 PCP share port 5351 on each LAN address; PCP alone is served on the LAN's
 global and unique-local IPv6 addresses, and UPnP on both (with
 WANIPv6FirewallControl for pinholes). A host firewall whose forward chain
@@ -51,8 +53,11 @@ Options:
               through $NOTIFY_SOCKET: ready once serving, reloading during
               a SIGHUP, stopping at SIGTERM.
   -f file     Read the configuration from file (default /etc/portleased.conf).
-  -n          Check the configuration only: print "configuration OK" and exit
-              0, or print each error as file:line: message and exit 1.
+  -n          Check the configuration only: print "configuration OK" and the
+              firewall backend it would use and why, such as
+                firewall: nftables (auto: the kernel has nf_tables and ...)
+              and exit 0, or print each error as file:line: message and
+              exit 1.
   -p pidfile  The PID file when detached (default /run/portleased.pid).
   -v          Verbose: also log renewals, deletions and refused packets.
   -profile-socket path
@@ -64,12 +69,16 @@ Options:
               Off by default. The socket reaches no network.
 
 Signals:
-  SIGTERM, SIGINT  Exit 0. With a state file the mappings stay in the kernel,
-                   forwarding, for the next start to adopt; should portleased
-                   not come back, each ends with its kernel timeout (its
-                   lease's end and 30 s, at most an hour and 30 s for long
-                   and permanent leases). With "state file none" every
-                   mapping is removed from the kernel first.
+  SIGTERM, SIGINT  Exit 0. With nftables and a state file the mappings stay
+                   in the kernel, forwarding, for the next start to adopt;
+                   should portleased not come back, each ends with its
+                   kernel timeout (its lease's end and 30 s, at most an
+                   hour and 30 s for long and permanent leases). With
+                   "state file none" every mapping is removed from the
+                   kernel first. iptables rules have no timeout: the
+                   iptables backends remove their chains and jumps at
+                   every exit, and the state file brings the mappings back
+                   at the next start.
   SIGHUP           Read the configuration file again and apply every
                    directive: the rules (leases they no longer allow are
                    removed), upnp (secure mode at once; the other upnp
@@ -78,10 +87,10 @@ Signals:
                    close; the leases of a LAN no longer served are removed)
                    and interface (the mappings move to the new WAN link
                    without a gap; clients learn its address). A file with
-                   an error, or one that changes state file or user, is
-                   refused whole, each such line named as file:line, and
-                   the running configuration stays. The log names what
-                   changed.
+                   an error, or one that changes state file, user or
+                   firewall, is refused whole, each such line named as
+                   file:line, and the running configuration stays. The
+                   log names what changed.
 
 Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.
@@ -128,6 +137,22 @@ Configuration (one directive a line, # starts a comment):
   upnp max connections per host N
                               HTTP connections one host may hold at once
                               (default 16, of 256 in all).
+  firewall auto|nftables|iptables|iptables-legacy|iptables-nft
+                              The kernel interface the mappings are
+                              enforced with (default auto). iptables runs
+                              the system's iptables-restore, the other two
+                              that variant's (Debian's iptables package
+                              has both). auto takes iptables-legacy when
+                              iptables-legacy rules are loaded (a rule, a
+                              chain or a policy not ACCEPT in a table that
+                              /proc/net/ip_tables_names or ip6_tables_names
+                              lists, which only root may read: started as
+                              another user, auto cannot see them and says
+                              so); else nftables when the kernel has
+                              nf_tables; else iptables-legacy, or iptables
+                              when only that is installed. The log's
+                              "firewall backend" line and -n say which and
+                              why.
   state file PATH|none        Keep the leases, the epoch and the UPnP BOOTID
                               across restarts and crashes in PATH (default
                               /var/lib/portleased/leases); none keeps them
@@ -135,12 +160,16 @@ Configuration (one directive a line, # starts a comment):
   user NAME                   The unprivileged user portleased runs as once
                               it has read its configuration and prepared
                               the state file's directory (default
-                              portleased): CAP_NET_ADMIN alone kept,
-                              no_new_privs set, files changed only in
-                              the state file's directory (Landlock, where
-                              the kernel has it). Started as another user
-                              with CAP_NET_ADMIN (systemd), it stays that
-                              user.
+                              portleased): CAP_NET_ADMIN alone kept
+                              (iptables-legacy also CAP_NET_RAW; the
+                              iptables backends hand theirs on, ambient,
+                              to the iptables programs), no_new_privs
+                              set, files changed only in the state file's
+                              directory (Landlock, where the kernel has
+                              it). Started as another user with
+                              CAP_NET_ADMIN (systemd; with iptables-legacy
+                              and iptables also CAP_NET_RAW), it stays
+                              that user.
 
 Example /etc/portleased.conf:
   interface eth0
@@ -208,6 +237,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.check {
 		fmt.Fprintln(stdout, "configuration OK")
+		firewall, err := chooseFirewall(cfg.Firewall, firewallFactsFor(cfg.Firewall))
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "firewall: %s\n", firewall)
 		return 0
 	}
 	if !o.foreground && !daemon.IsChild(childEnv) {
@@ -252,7 +287,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	if err := dropPrivileges(cfg, log); err != nil {
+	notStarted := func(err error) int {
 		log.Error("not started", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
@@ -260,12 +295,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	// The backend decides the privileges kept: it is chosen first, with
+	// those of the start (root reads what iptables-legacy holds).
+	firewall, err := chooseFirewall(cfg.Firewall, firewallFactsFor(cfg.Firewall))
+	if err != nil {
+		return notStarted(err)
+	}
+	log.Info("firewall backend", "backend", firewall.backend, "reason", firewall.reason)
+	if err := dropPrivileges(cfg, firewall.backend, log); err != nil {
+		return notStarted(err)
+	}
 	notify, err := sdnotify.FromEnv(os.Getenv)
 	if err != nil {
 		log.Warn("service manager not told", "err", err)
 	}
 	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
-	if err := d.run(cfg, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
+	if err := d.run(cfg, firewall, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {

@@ -33,16 +33,16 @@ func TestReadmeExamples(t *testing.T) {
 	}
 }
 
-// TestCheckOnly: -n prints "configuration OK" or each error as
-// file:line: message, with exit status 0 or 1. It touches no network.
+// TestCheckOnly: -n prints "configuration OK" and the firewall backend,
+// or each error as file:line: message, with exit status 0 or 1. It touches no network.
 func TestCheckOnly(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.conf")
 	bad := filepath.Join(dir, "bad.conf")
-	os.WriteFile(good, []byte("interface em0\nlisten on 192.168.1.1\n"), 0o644)
+	os.WriteFile(good, []byte("interface em0\nlisten on 192.168.1.1\nfirewall nftables\n"), 0o644)
 	os.WriteFile(bad, []byte("interface em0\nlisten on 192.168.1.1\nport range 0-10\nlisen on x\n"), 0o644)
 	var out, errOut bytes.Buffer
-	if code := run([]string{"-n", "-f", good}, &out, &errOut); code != 0 || out.String() != "configuration OK\n" {
+	if code := run([]string{"-n", "-f", good}, &out, &errOut); code != 0 || out.String() != "configuration OK\nfirewall: nftables (set by the firewall directive)\n" {
 		t.Fatalf("-n on a good file: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 	out.Reset()
@@ -66,7 +66,7 @@ func TestHelp(t *testing.T) {
 	if code := run([]string{"-h"}, &out, &errOut); code != 0 {
 		t.Fatalf("-h: exit %d", code)
 	}
-	for _, want := range []string{"Usage: portleased [-dnv]", "SIGHUP", "listen on", "allow|deny", "Exit status"} {
+	for _, want := range []string{"Usage: portleased [-dnv]", "SIGHUP", "listen on", "allow|deny", "firewall auto|nftables|iptables|iptables-legacy|iptables-nft", "Exit status"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-h output lacks %q", want)
 		}

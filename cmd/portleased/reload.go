@@ -88,8 +88,9 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 
 // restartOnly names, with its file:line, each directive of next that
 // changes what the daemon cannot change while running: the state file,
-// which the lease store opens once, at start, and the user, whose
-// privileges the daemon gave up at start.
+// which the lease store opens once, at start, the user, whose privileges
+// the daemon gave up at start, and the firewall backend, which holds the
+// mappings in the kernel and decided the privileges kept.
 func restartOnly(file string, running, next *config.Config) error {
 	at := func(line int) string {
 		if line == 0 {
@@ -103,6 +104,9 @@ func restartOnly(file string, running, next *config.Config) error {
 	}
 	if next.User != running.User {
 		errs = append(errs, fmt.Errorf("%s: user: the user changes only at a restart", at(next.UserLine)))
+	}
+	if next.Firewall != running.Firewall {
+		errs = append(errs, fmt.Errorf("%s: firewall: the firewall backend changes only at a restart (running: firewall %s)", at(next.FirewallLine), running.Firewall))
 	}
 	return errors.Join(errs...)
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestRestartOnly: a reload is refused, naming the line, for the state
-// file and the user only; the external interface and new LAN links change in place.
+// file, the user and the firewall backend only; the external interface and new LAN links change in place.
 func TestRestartOnly(t *testing.T) {
 	const running = "interface wan0\nlisten on lan0\n"
 	tests := []struct {
@@ -22,6 +22,8 @@ func TestRestartOnly(t *testing.T) {
 		{"a new link", "interface wan0\nlisten on lan0\n\nlisten on lan1\n", ""},
 		{"state file", running + "state file none\n", "f.conf:3: state file:"},
 		{"user", running + "user nobody\n", "f.conf:3: user:"},
+		{"firewall", running + "firewall iptables-legacy\n", "f.conf:3: firewall: the firewall backend changes only at a restart (running: firewall auto)"},
+		{"firewall auto written out", running + "firewall auto\n", ""},
 		{"all three", "listen on lan1\ninterface wan1\nlisten on lan0\nstate file none\n", "f.conf:4: state file:"},
 	}
 	run := parseConf(t, running)

@@ -221,7 +221,7 @@ func (p *Portleased) Start(ctx context.Context) error {
 	p.mu.Unlock()
 	err = p.waitServing(ctx, r)
 	if err == nil {
-		err = p.checkDropped(cmd.Process.Pid)
+		err = p.checkDropped(cmd.Process.Pid, p.log.Since(r.logStart))
 	}
 	if err == nil {
 		err = checkRestricted(p.log.Since(r.logStart))

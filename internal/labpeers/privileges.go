@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -129,20 +130,39 @@ func (c ServiceCredentials) boundingMask() uint64 {
 	return m
 }
 
-// checkDropped checks that portleased, process pid, has dropped its
-// privileges on every thread: /proc/PID/task/*/status shows non-zero uids,
-// CAP_NET_ADMIN alone (and CAP_NET_BIND_SERVICE when its configuration's
-// UPnP port is below 1024) permitted and effective, nothing inheritable or
-// ambient, the bounding set expected, and NoNewPrivs.
-func (p *Portleased) checkDropped(pid int) error {
+// boundingAfter returns the bounding set portleased started with c and
+// dropped with o has: c's, or o's alone when c gives it CAP_SETPCAP
+// (ambient), with which it narrows the bounding set itself
+// (privdrop.Narrow).
+func (c ServiceCredentials) boundingAfter(o privdrop.Options) uint64 {
+	if slices.Contains(c.Ambient, "CAP_SETPCAP") {
+		return o.Mask() & c.boundingMask()
+	}
+	return c.boundingMask()
+}
+
+// checkDropped checks that portleased, process pid, which logged log since
+// its start, has dropped its privileges on every thread: /proc/PID/task/*/status
+// shows non-zero uids, CAP_NET_ADMIN alone (and CAP_NET_BIND_SERVICE when
+// its configuration's UPnP port is below 1024; CAP_NET_RAW with an
+// iptables backend that may be iptables-legacy) permitted and effective,
+// inheritable and ambient what the programs of its firewall backend need
+// (privdrop.ProgramsOf: nothing for nftables), the bounding set expected,
+// and NoNewPrivs. The backend is the one its log names, once (see
+// firewallBackend).
+func (p *Portleased) checkDropped(pid int, log string) error {
 	cfg, err := config.ParseFile(p.confPath)
 	if err != nil {
 		return fmt.Errorf("labpeers: %w", err)
 	}
-	o := privdrop.Options{BindService: cfg.UPnP.PrivilegedPort()}
+	backend, err := firewallBackend(log, cfg.Firewall)
+	if err != nil {
+		return err
+	}
+	o := privdrop.Options{BindService: cfg.UPnP.PrivilegedPort(), Programs: privdrop.ProgramsOf(backend)}
 	bounding := o.Mask()
 	if p.cfg.Service != nil {
-		bounding = p.cfg.Service.boundingMask()
+		bounding = p.cfg.Service.boundingAfter(o)
 	}
 	threads, err := privdrop.ReadThreads(pid)
 	if err != nil {
@@ -152,6 +172,23 @@ func (p *Portleased) checkDropped(pid int) error {
 		return fmt.Errorf("labpeers: portleased serving with privileges: %w", err)
 	}
 	return nil
+}
+
+// firewallBackend returns the backend portleased's log names in its one
+// line msg="firewall backend" backend=NAME reason="..."; a log without
+// that line or with more than one, or naming another backend than the
+// configuration's firewall directive (when not auto), is an error.
+func firewallBackend(log string, configured config.Firewall) (string, error) {
+	const line = `msg="firewall backend" backend=`
+	if n := strings.Count(log, line); n != 1 {
+		return "", fmt.Errorf("labpeers: portleased logged %d lines %s...; want one", n, line)
+	}
+	rest := log[strings.Index(log, line)+len(line):]
+	backend, _, _ := strings.Cut(rest, " ")
+	if configured != config.FirewallAuto && backend != string(configured) {
+		return "", fmt.Errorf("labpeers: portleased runs the firewall backend %q; its configuration says %q", backend, configured)
+	}
+	return backend, nil
 }
 
 // portleasedRestricted is what portleased logs once Landlock confines its

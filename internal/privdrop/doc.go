@@ -21,6 +21,18 @@
 // permitted and effective sets and in its bounding set, no inheritable or
 // ambient capability, and no_new_privs, on every thread.
 //
+// # Firewall programs
+//
+// The iptables backends change the kernel through programs
+// (iptables-restore), which get no capability from a process that is not
+// root unless it holds them inheritable and ambient. With Options.Programs
+// the process keeps exactly what those programs need in both sets, and
+// they get it: CAP_NET_ADMIN for iptables-nft's (netlink), CAP_NET_ADMIN
+// and CAP_NET_RAW for iptables-legacy's (a raw socket's socket options
+// read and replace the x_tables tables; without CAP_NET_RAW
+// iptables-legacy-restore fails with "unable to initialize table"). The
+// programs inherit no_new_privs and the Landlock domain.
+//
 // # Every thread
 //
 // Linux keeps credentials per thread, and a Go program has many. The

@@ -15,6 +15,43 @@ type Options struct {
 	// BindService keeps CAP_NET_BIND_SERVICE, for a configured port below
 	// 1024 (the UPnP HTTP port); every other port portleased opens is above.
 	BindService bool
+	// Programs is what the firewall programs the process runs need.
+	Programs Programs
+}
+
+// Programs says which capabilities the firewall programs a process runs
+// (iptables-restore, iptables-save) must get from it. A program started
+// by a process that is not root has no capability unless the process
+// holds it inheritable and ambient (capabilities(7): "Transformation of
+// capabilities during execve()"); no_new_privs keeps file capabilities
+// from giving any.
+type Programs int
+
+// The programs of each firewall backend.
+const (
+	// NoPrograms: nftables, which the process drives over netlink itself.
+	NoPrograms Programs = iota
+	// NetAdminPrograms: iptables-nft's, which reach nf_tables over
+	// netlink (CAP_NET_ADMIN).
+	NetAdminPrograms
+	// RawSocketPrograms: iptables-legacy's, which read and replace the
+	// x_tables tables through the socket options of a raw socket
+	// (CAP_NET_RAW to open it, CAP_NET_ADMIN for the tables).
+	RawSocketPrograms
+)
+
+// ProgramsOf returns what the programs of the firewall backend named
+// backend (as portleased logs it: nftables, iptables-nft, iptables-legacy,
+// iptables) need. "iptables", the system's iptables-restore, may be
+// either variant and gets what iptables-legacy needs.
+func ProgramsOf(backend string) Programs {
+	switch backend {
+	case "iptables-nft":
+		return NetAdminPrograms
+	case "iptables-legacy", "iptables":
+		return RawSocketPrograms
+	}
+	return NoPrograms
 }
 
 // Kept returns the capabilities a process dropped with o holds: its
@@ -24,14 +61,31 @@ func (o Options) Kept() []cap.Value {
 	if o.BindService {
 		keep = append(keep, cap.NET_BIND_SERVICE)
 	}
+	if o.Programs == RawSocketPrograms {
+		keep = append(keep, cap.NET_RAW)
+	}
 	return keep
+}
+
+// Inherited returns the capabilities a process dropped with o holds in its
+// inheritable and ambient sets, which the programs it runs get: those of
+// o.Programs, none for NoPrograms.
+func (o Options) Inherited() []cap.Value {
+	switch o.Programs {
+	case NetAdminPrograms:
+		return []cap.Value{cap.NET_ADMIN}
+	case RawSocketPrograms:
+		return []cap.Value{cap.NET_ADMIN, cap.NET_RAW}
+	}
+	return nil
 }
 
 // Become turns a process running as root into one running as acct, on
 // every thread: its supplementary groups only acct's primary group, real,
 // effective and saved gid and uid acct's, the capabilities of o alone in
-// its permitted, effective and bounding sets, none inheritable or ambient,
-// and no_new_privs set, so that no execve gives any back.
+// its permitted, effective and bounding sets, o.Inherited() alone
+// inheritable and ambient, and no_new_privs set, so that no execve gives
+// any back.
 func Become(acct Account, o Options) error {
 	if acct.UID == 0 {
 		return fmt.Errorf("privdrop: user %q has uid 0", acct.Name)
@@ -50,10 +104,10 @@ func Become(acct Account, o Options) error {
 	if err := cap.SetUID(acct.UID); err != nil {
 		return fmt.Errorf("privdrop: set uid to %d (%s): %w", acct.UID, acct.Name, err)
 	}
-	if err := restrict(keep); err != nil {
+	if err := restrict(keep, o.Inherited()); err != nil {
 		return err
 	}
-	return verify(keep)
+	return verify(keep, o.Inherited())
 }
 
 // Narrow is Become for a process started as a non-root user, such as by
@@ -79,10 +133,10 @@ func Narrow(o Options) error {
 			return err
 		}
 	}
-	if err := restrict(keep); err != nil {
+	if err := restrict(keep, o.Inherited()); err != nil {
 		return err
 	}
-	return verify(keep)
+	return verify(keep, o.Inherited())
 }
 
 // raise adds v to the effective set of the process with capabilities have.
@@ -113,14 +167,19 @@ func dropBounding(keep []cap.Value) error {
 	return nil
 }
 
-// restrict leaves the process keep permitted and effective, nothing
-// inheritable or ambient, and sets no_new_privs, on every thread.
-func restrict(keep []cap.Value) error {
+// restrict leaves the process keep permitted and effective, inherit (a
+// part of keep) inheritable and ambient and nothing else, and sets
+// no_new_privs, on every thread. A capability is raised in the ambient set
+// only once it is permitted and inheritable (prctl(2) PR_CAP_AMBIENT).
+func restrict(keep, inherit []cap.Value) error {
 	c := cap.NewSet()
 	if err := c.SetFlag(cap.Permitted, true, keep...); err != nil {
 		return fmt.Errorf("privdrop: %w", err)
 	}
 	if err := c.SetFlag(cap.Effective, true, keep...); err != nil {
+		return fmt.Errorf("privdrop: %w", err)
+	}
+	if err := c.SetFlag(cap.Inheritable, true, inherit...); err != nil {
 		return fmt.Errorf("privdrop: %w", err)
 	}
 	if err := c.SetProc(); err != nil {
@@ -129,26 +188,51 @@ func restrict(keep []cap.Value) error {
 	if err := cap.ResetAmbient(); err != nil {
 		return fmt.Errorf("privdrop: clear the ambient set: %w", err)
 	}
+	if len(inherit) > 0 {
+		if err := cap.SetAmbient(true, inherit...); err != nil {
+			return fmt.Errorf("privdrop: raise %s in the ambient set: %w", capNames(inherit), err)
+		}
+	}
 	if _, err := cap.Prctlw(unix.PR_SET_NO_NEW_PRIVS, 1); err != nil {
 		return fmt.Errorf("privdrop: set no_new_privs: %w", err)
 	}
 	return nil
 }
 
-// verify checks, on the calling thread, that the process is not root and
-// holds keep and nothing else; psx made the same changes on the others.
-func verify(keep []cap.Value) error {
+// verify checks, on the calling thread, that the process is not root,
+// holds keep and nothing else, and inherit alone inheritable and ambient;
+// psx made the same changes on the others.
+func verify(keep, inherit []cap.Value) error {
 	if os.Geteuid() == 0 || os.Getuid() == 0 {
 		return fmt.Errorf("privdrop: still uid %d, euid %d after the drop", os.Getuid(), os.Geteuid())
 	}
 	want := cap.NewSet()
 	_ = want.SetFlag(cap.Permitted, true, keep...)
 	_ = want.SetFlag(cap.Effective, true, keep...)
+	_ = want.SetFlag(cap.Inheritable, true, inherit...)
 	got := cap.GetProc()
 	if diff, err := got.Cf(want); err != nil || diff != 0 {
 		return fmt.Errorf("privdrop: capabilities %s after the drop, want %s", got, want)
 	}
+	for v := range cap.MaxBits() {
+		on, err := cap.GetAmbient(v)
+		if err != nil {
+			return fmt.Errorf("privdrop: read the ambient set: %w", err)
+		}
+		if on != slices.Contains(inherit, v) {
+			return fmt.Errorf("privdrop: %s ambient: %v after the drop, want %v", capName(v), on, !on)
+		}
+	}
 	return nil
+}
+
+// capNames returns the upper-case names of vs, comma-separated.
+func capNames(vs []cap.Value) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = capName(v)
+	}
+	return strings.Join(names, ",")
 }
 
 // capName returns the upper-case name of v, as capabilities(7) and

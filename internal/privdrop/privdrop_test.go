@@ -2,10 +2,12 @@ package privdrop
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -131,17 +133,17 @@ const childEnv = "PRIVDROP_TEST_CHILD"
 
 // TestBecomeDropsEveryThread drops a child process (the drop cannot be
 // undone) with threads of its own to nobody, and checks every thread's
-// /proc status.
+// /proc status, and what a program it runs gets.
 func TestBecomeDropsEveryThread(t *testing.T) {
 	if os.Getenv(childEnv) != "" {
 		becomeChild()
 		return
 	}
 	needRoot(t)
-	for _, bind := range []bool{false, true} {
+	for _, o := range []Options{{}, {BindService: true}, {Programs: NetAdminPrograms}, {BindService: true, Programs: RawSocketPrograms}} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestBecomeDropsEveryThread$")
-		cmd.Env = append(os.Environ(), childEnv+"=1")
-		if bind {
+		cmd.Env = append(os.Environ(), childEnv+"=1", fmt.Sprintf("PROGRAMS=%d", o.Programs))
+		if o.BindService {
 			cmd.Env = append(cmd.Env, "BIND=1")
 		}
 		out, err := cmd.Output()
@@ -149,14 +151,22 @@ func TestBecomeDropsEveryThread(t *testing.T) {
 			t.Fatalf("child: %v\n%s", err, out)
 		}
 		var threads []ThreadStatus
-		line, _, _ := strings.Cut(string(out), "\n")
+		line, program, _ := strings.Cut(string(out), "\n")
 		if err := json.Unmarshal([]byte(line), &threads); err != nil {
 			t.Fatalf("child printed %q: %v", out, err)
+		}
+		// What a program the dropped process runs gets: o.Inherited(),
+		// effective, and nothing more.
+		st, err := parseStatus([]byte(program))
+		if err != nil {
+			t.Fatalf("status of the child's program: %v\n%s", err, program)
+		}
+		if want := MaskOf(o.Inherited()...); st.CapEff != want || st.CapPrm != want || st.CapAmb != want {
+			t.Errorf("%+v: the child's program has CapEff %#x, CapPrm %#x, CapAmb %#x; want %#x", o, st.CapEff, st.CapPrm, st.CapAmb, want)
 		}
 		if len(threads) < 5 {
 			t.Errorf("child had %d threads; want the main one and the 4 it locked", len(threads))
 		}
-		o := Options{BindService: bind}
 		if err := CheckThreads(threads, o, o.Mask()); err != nil {
 			t.Error(err)
 		}
@@ -192,7 +202,11 @@ func becomeChild() {
 	if err != nil {
 		fail(err)
 	}
-	if err := Become(acct, Options{BindService: os.Getenv("BIND") != ""}); err != nil {
+	programs, err := strconv.Atoi(os.Getenv("PROGRAMS"))
+	if err != nil {
+		fail(err)
+	}
+	if err := Become(acct, Options{BindService: os.Getenv("BIND") != "", Programs: Programs(programs)}); err != nil {
 		fail(err)
 	}
 	threads, err := ReadThreads(os.Getpid())
@@ -201,8 +215,13 @@ func becomeChild() {
 	}
 	close(release)
 	done.Wait()
+	program, err := exec.Command("cat", "/proc/self/status").Output()
+	if err != nil {
+		fail(err)
+	}
 	b, _ := json.Marshal(threads)
 	os.Stdout.Write(append(b, '\n'))
+	os.Stdout.Write(program)
 	os.Exit(0)
 }
 
@@ -245,6 +264,27 @@ func TestCapNames(t *testing.T) {
 	}
 	if got := (Options{BindService: true}).Mask(); got != 0x1400 {
 		t.Errorf("Mask = %#x; want 0x1400", got)
+	}
+}
+
+// TestProgramsOf: each backend's programs get what they need and no more:
+// iptables-nft's CAP_NET_ADMIN, iptables-legacy's (and the system's
+// iptables, which may be it) CAP_NET_ADMIN and CAP_NET_RAW, nftables' none
+// (it has no programs).
+func TestProgramsOf(t *testing.T) {
+	for _, tc := range []struct {
+		backend         string
+		kept, inherited uint64
+	}{
+		{"nftables", 1 << cap.NET_ADMIN, 0},
+		{"iptables-nft", 1 << cap.NET_ADMIN, 1 << cap.NET_ADMIN},
+		{"iptables-legacy", 1<<cap.NET_ADMIN | 1<<cap.NET_RAW, 1<<cap.NET_ADMIN | 1<<cap.NET_RAW},
+		{"iptables", 1<<cap.NET_ADMIN | 1<<cap.NET_RAW, 1<<cap.NET_ADMIN | 1<<cap.NET_RAW},
+	} {
+		o := Options{Programs: ProgramsOf(tc.backend)}
+		if got, inh := o.Mask(), MaskOf(o.Inherited()...); got != tc.kept || inh != tc.inherited {
+			t.Errorf("%s: kept %#x, inherited %#x; want %#x, %#x", tc.backend, got, inh, tc.kept, tc.inherited)
+		}
 	}
 }
 

@@ -147,8 +147,9 @@ func parseMask(fields []string) (uint64, error) {
 
 // CheckThreads returns an error naming each thread of threads whose
 // credentials are not those of a process dropped with o: every uid and
-// gid non-zero, not in group 0, CapEff and CapPrm o's capabilities alone, CapInh and CapAmb
-// empty, CapBnd equal to bounding, and NoNewPrivs set.
+// gid non-zero, not in group 0, CapEff and CapPrm o's capabilities alone,
+// CapInh and CapAmb o.Inherited() alone (empty for NoPrograms), CapBnd
+// equal to bounding, and NoNewPrivs set.
 func CheckThreads(threads []ThreadStatus, o Options, bounding uint64) error {
 	want := o.Mask()
 	var errs []error
@@ -176,8 +177,8 @@ func CheckThreads(threads []ThreadStatus, o Options, bounding uint64) error {
 		}
 		check("CapEff", t.CapEff, want)
 		check("CapPrm", t.CapPrm, want)
-		check("CapInh", t.CapInh, 0)
-		check("CapAmb", t.CapAmb, 0)
+		check("CapInh", t.CapInh, MaskOf(o.Inherited()...))
+		check("CapAmb", t.CapAmb, MaskOf(o.Inherited()...))
 		check("CapBnd", t.CapBnd, bounding)
 		if !t.NoNewPrivs {
 			bad = append(bad, "NoNewPrivs 0")
