@@ -117,8 +117,9 @@ func firewallFactsFor(want config.Firewall) firewallFacts {
 }
 
 // newFirewall installs the backend of c, with the WAN link external and
-// the LAN links internal (those hairpinned).
-func newFirewall(c firewallChoice, external string, internal []string, log *slog.Logger) (gateway.Firewall, error) {
+// the LAN links internal (those hairpinned); an iptables backend takes
+// iptables-legacy's locks.
+func newFirewall(c firewallChoice, locks xtablesLocks, external string, internal []string, log *slog.Logger) (gateway.Firewall, error) {
 	var variant iptfw.Variant
 	switch c.backend {
 	case backendNftables:
@@ -136,7 +137,8 @@ func newFirewall(c firewallChoice, external string, internal []string, log *slog
 	default:
 		return nil, fmt.Errorf("portleased: firewall backend %q unknown", c.backend)
 	}
-	fw, err := iptfw.New(iptfw.Config{Variant: variant, ExternalInterface: external, InternalInterfaces: internal, Logger: log})
+	fw, err := iptfw.New(iptfw.Config{Variant: variant, ExternalInterface: external, InternalInterfaces: internal, Logger: log,
+		XtablesLock: locks.system, LockFile: locks.private})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", c.backend, err)
 	}

@@ -124,7 +124,7 @@ func instanceLock() (net.Listener, error) {
 	return ln, nil
 }
 
-func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, ready func()) error {
+func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, locks xtablesLocks, ready func()) error {
 	log := d.log
 	lock, err := instanceLock()
 	if err != nil {
@@ -145,7 +145,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, ready f
 		return err
 	}
 	defer state.close()
-	fw, err := newFirewall(firewall, cfg.ExternalInterface, lanLinks, log)
+	fw, err := newFirewall(firewall, locks, cfg.ExternalInterface, lanLinks, log)
 	if err != nil {
 		return err
 	}

@@ -302,6 +302,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return notStarted(err)
 	}
 	log.Info("firewall backend", "backend", firewall.backend, "reason", firewall.reason)
+	locks := openXtablesLocks(firewall.backend, cfg.StateFile, log)
+	defer locks.close()
 	if err := dropPrivileges(cfg, firewall.backend, log); err != nil {
 		return notStarted(err)
 	}
@@ -310,7 +312,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Warn("service manager not told", "err", err)
 	}
 	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
-	if err := d.run(cfg, firewall, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
+	if err := d.run(cfg, firewall, locks, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)
 		if o.foreground {
