@@ -53,16 +53,27 @@ func (r *runner) restore(ctx context.Context, v6 bool, input []byte) error {
 	return err
 }
 
-// save runs iptables-save (ip6tables- when v6) and returns its output.
-// Only the nat and filter tables are read (one run each would cost a
-// process more; iptables-save without -t dumps the loaded tables).
+// save runs iptables-save (ip6tables- when v6) for the tables the backend
+// writes, nat and filter (filter alone for IPv6), and returns their dumps
+// one after the other. Each table is named with -t: without it
+// iptables-legacy-save reads /proc/net/ip_tables_names, which only root
+// may read, and the daemon runs it after its privilege drop. Both tables
+// exist once New has installed its chains, so naming them creates
+// nothing.
 func (r *runner) save(ctx context.Context, v6 bool) (string, error) {
-	args := []string{}
+	tables := []string{"nat", "filter"}
 	if v6 {
-		args = append(args, "-t", "filter")
+		tables = tables[1:]
 	}
-	out, err := r.run(ctx, r.program(v6, "save"), nil, args...)
-	return string(out), err
+	var dump []byte
+	for _, t := range tables {
+		out, err := r.run(ctx, r.program(v6, "save"), nil, "-t", t)
+		if err != nil {
+			return "", err
+		}
+		dump = append(dump, out...)
+	}
+	return string(dump), nil
 }
 
 // run runs prog with args and input, in the namespace, and returns its
