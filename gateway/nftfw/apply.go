@@ -109,7 +109,7 @@ func (f *Firewall) commitRetry(tx *plan) error {
 	return f.commit(tx)
 }
 
-// checkAdd checks the mappings to add. The index and the elements take an
+// checkAdd checks the mappings to add. The planner and the elements take an
 // IPv4-mapped internal address as the IPv4 address it maps.
 func checkAdd(add []gateway.Mapping) error {
 	for _, m := range add {
