@@ -23,17 +23,22 @@ func (s *State) Wanted(now time.Time, want []gateway.Mapping) (*State, *Plan, er
 	if s.b != nil {
 		return nil, nil, ErrPending
 	}
+	nPins := 0
 	for _, m := range want {
 		if err := checkMapping(m); err != nil {
 			return nil, nil, err
 		}
+		if m.Pinhole {
+			nPins++
+		}
 	}
+	n := len(want) - nPins
 	w := &State{cfg: s.cfg, base: s.base, vacated: s.vacated,
-		in: make(map[inKey]entry, len(want)), out: make(map[endpoint]epList, len(want)),
-		pins: make(map[pinKey]nanos), pinFilters: make(map[pinKey][]gateway.Filter),
+		in: make(map[inKey]entry, n), out: make(map[endpoint]epList, n),
+		pins: make(map[pinKey]nanos, nPins), pinFilters: make(map[pinKey][]gateway.Filter),
 		filters4: make(map[inKey][]gateway.Filter)}
-	keys := make([]inKey, 0, len(want))
-	var pins []pinKey
+	keys := make([]inKey, 0, n)
+	pins := make([]pinKey, 0, nPins)
 	for _, m := range want {
 		if m.Pinhole {
 			if k := pinKeyOf(m); !w.pinHeld(k) {
