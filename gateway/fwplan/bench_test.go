@@ -10,7 +10,7 @@ import (
 )
 
 // benchMapping returns the i-th of 100,000 mappings, those of nftfw's
-// BenchmarkIndexAdopt: TCP then UDP, external port 1024+i%50000, a
+// BenchmarkReconcile100k (indexMapping): TCP then UDP, external port 1024+i%50000, a
 // thousand internal ports on each of a hundred addresses, with a one-hour
 // lifetime.
 func benchMapping(i int) gateway.Mapping {
@@ -27,8 +27,8 @@ func benchMapping(i int) gateway.Mapping {
 }
 
 // BenchmarkStateAdopt plans and commits 100,000 mappings, 1,000 a batch,
-// into an empty State, as nftfw's BenchmarkIndexAdopt does with its index.
-// It reports the live heap the State takes, and the time and allocations
+// into an empty State, as nftfw's BenchmarkIndexAdopt did with the index
+// nftfw kept before it moved onto the State. It reports the live heap the State takes, and the time and allocations
 // of planning, per mapping.
 func BenchmarkStateAdopt(b *testing.B) {
 	const n, batch = 100000, 1000

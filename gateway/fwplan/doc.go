@@ -22,12 +22,14 @@
 //     through the inbound entries by external port (prev, next), with the
 //     endpoint holding the first (the owner) and the last. Adding, moving
 //     and removing a mapping is O(1), and no map value holds a pointer, so
-//     the garbage collector never scans the index (about 52 bytes a
-//     mapping, nftfw's index 51: BenchmarkStateAdopt, see State).
+//     the garbage collector never scans the State (about 52 bytes a
+//     mapping: BenchmarkStateAdopt, see State).
 //   - Pinholes (IPv6, nothing translated) by (protocol, internal
 //     endpoint), with their deadline; the filters (remote peers) of
 //     filtered pinholes and filtered IPv4 mappings in a side map, so that
 //     the common, unfiltered entry holds no slice.
+//   - The vacated keys: IPv4 mappings that committed batches removed and
+//     that nothing held since (for Flows.Granted).
 //
 // Deadlines are nanoseconds after the State's base time, which keeps its
 // monotonic clock reading: a step of the wall clock moves none of them. A
@@ -57,56 +59,44 @@
 // when it did not, which puts the State back as it was. Each change costs
 // O(1); a batch of one mapping makes no map of its own.
 //
+// A Plan also carries the batch's Flows, the connections whose conntrack
+// entries must go (the meaning and fields of gateway/conntrack.Changes,
+// which converts from it; fwplan does not import conntrack): the mappings
+// ended (removed, or moved to another endpoint), those granted again for a
+// key that an earlier batch vacated, the pinholes closed, and the pinholes
+// and mappings whose filters now restrict otherwise. The vacated keys live
+// in the State and change at Commit, so Abort has nothing to undo;
+// Config.KeepFlows turns all of it off. The backend hands the Flows of a
+// committed batch to a conntrack.Forgetter, under its lock, so that they
+// reach it in the order of the commits.
+//
 // Reconciliation (at start, after a failed transaction, after someone else
 // flushed the ruleset) starts from the wanted mappings, oldest first as the
-// lease table lists them: Wanted plans them into a fresh State, whose Plan
-// lists every element the kernel must hold. The backend lists what the
-// kernel holds (Firewall.List), adopts the elements that match (same data,
-// timeout within a second of the wanted one), deletes and adds the rest,
-// and keeps the fresh State. The rule for owners is the one Plan follows,
-// so that Apply after Reconcile goes on where it left off.
+// lease table lists them: State.Wanted builds the State that holds exactly
+// them (without a journal) and a Plan that adds every element of it. The
+// backend reads what the kernel holds, adopts the elements that match (same
+// data, timeout within a second of the wanted one), deletes and adds the
+// rest, and replaces its State by the wanted one, which keeps the vacated
+// keys. The rule for owners is the one Plan follows, so that Apply after
+// Reconcile goes on where it left off.
 //
-// # The backend seam
+// # Backends
 //
-// gateway.Firewall widens to what every backend must do and what
-// cmd/portleased now reaches *nftfw.Firewall for directly:
+// gateway.Firewall keeps its Apply(ctx, add, remove) signature: each backend
+// holds one State under its own mutex, plans each batch with it and
+// translates the Plan. gateway cannot import fwplan's Plan while fwplan
+// imports gateway for Mapping, Protocol and Filter, and a backend needs no
+// more. What stays in each backend is its kernel's:
 //
-//	type Firewall interface {
-//		// Apply commits one planned batch atomically: all of it or nothing.
-//		Apply(ctx context.Context, p *fwplan.Plan) error
-//		// SetExternalAddress follows the WAN address (hairpin, SNAT).
-//		SetExternalAddress(ctx context.Context, addr netip.Addr) error
-//		// List returns the elements the kernel holds, for reconciliation.
-//		List(ctx context.Context) (fwplan.Elements, error)
-//		// Close removes everything the backend installed; safe twice.
-//		Close() error
-//	}
-//
-// with the State and the reconciliation diff living above it, in a small
-// driver in gateway (or here) shared by the backends, so that the rules of
-// what the kernel must hold (owner of an endpoint's outbound element,
-// hairpin, companion ports) exist once. The gateway package cannot import
-// fwplan's Plan if fwplan imports gateway for Mapping and Protocol; the
-// next step therefore either moves Mapping, Protocol and Filter into a leaf
-// package both import, or keeps today's Apply(ctx, add, remove) signature
-// on gateway.Firewall and has each backend hold a fwplan.State (nftfw's
-// index replaced by it). The second is the smaller step and keeps the
-// reasons (one rule, no copy of the lease table per backend); the first
-// gives the narrower interface. Either way Reconcile's diff against List
-// moves out of nftfw into a shared function.
-//
-// # What moves out of nftfw
-//
-//   - apply.go: index, entry, plan, change, epChange, positions and the
-//     owner decision (planChanges) become State and Plan here; nftfw keeps
-//     checkAdd's kernel-specific checks, the element encoding (elements.go,
-//     the arena) and commit.
-//   - pinhole.go: peerIndex and planPeers become the pinhole part of State
-//     and Plan; nftfw keeps the set layouts (pinholeElems, filterElems).
-//   - reconcile.go: the plan of the wanted state (x.planChanges from an
-//     empty index, wanted) and the counts become Wanted here; nftfw keeps
-//     the dumps, repairTable and commitDiff's batching by send buffer.
-//   - The retry after ENOENT (an element timed out in the kernel) stays in
-//     the backend: it drops from the Plan the deletions of elements the
-//     kernel no longer holds and sends the rest again.
+//   - nftfw (nftables): the element encoding (elements.go, the arena),
+//     the checks of what its sets can hold (checkAdd), commit, the retry
+//     after ENOENT (an element timed out in the kernel: it drops from the
+//     transaction the deletions of elements the kernel no longer holds and
+//     sends the rest again), the set layouts of pinholes and filters
+//     (pinholeElems, filterElems), and for Reconcile the dumps, the matching
+//     of the kernel's elements against Wanted's Plan, commitDiff's batching
+//     by send buffer and repairTable.
+//   - iptfw (iptables): the rules of its own chains, written as
+//     iptables-restore --noflush input from each Plan; iptables has no
+//     timeouts, so it ignores the Plan's.
 package fwplan

@@ -67,12 +67,17 @@ func (j *journal[K, V]) note(m map[K]V, k K) int {
 // position.
 func (j *journal[K, V]) write(m map[K]V, k K, v V, held bool) int {
 	i := j.note(m, k)
+	set(m, k, v, held)
+	return i
+}
+
+// set sets k to v in m, or deletes it (!held).
+func set[K comparable, V any](m map[K]V, k K, v V, held bool) {
 	if held {
 		m[k] = v
 	} else {
 		delete(m, k)
 	}
-	return i
 }
 
 // restore puts every key of j back into m as it was.

@@ -96,7 +96,13 @@ func (s *State) removePin(k pinKey) {
 func (s *State) putPin(now time.Time, m gateway.Mapping) {
 	k := pinKeyOf(m)
 	fs := effectiveFilters(m.Filters)
-	s.b.pins.write(s.pins, k, nanosOf(s.deadline(now, s.kernelTimeout(m.Lifetime))), true)
+	d := nanosOf(s.deadline(now, s.kernelTimeout(m.Lifetime)))
+	if s.b == nil { // Wanted
+		set(s.pins, k, d, true)
+		set(s.pinFilters, k, fs, len(fs) > 0)
+		return
+	}
+	s.b.pins.write(s.pins, k, d, true)
 	s.b.pinFilters.write(s.pinFilters, k, fs, len(fs) > 0)
 }
 
@@ -104,7 +110,11 @@ func (s *State) putPin(now time.Time, m gateway.Mapping) {
 // removed or admits every peer.
 func (s *State) setFilters4(k inKey, fs []gateway.Filter) {
 	_, had := s.filters4[k]
-	if had || len(fs) > 0 {
+	switch {
+	case !had && len(fs) == 0:
+	case s.b == nil: // Wanted
+		set(s.filters4, k, fs, len(fs) > 0)
+	default:
 		s.b.filters4.write(s.filters4, k, fs, len(fs) > 0)
 	}
 }

@@ -40,6 +40,9 @@ type Plan struct {
 	AddOut      []Outbound
 	AddPin      []Pinhole
 	AddFiltered []Filtered
+	// Flows are the connections the batch changes (see Flows); nothing
+	// with Config.KeepFlows.
+	Flows Flows
 }
 
 // Empty reports whether p changes nothing.
@@ -98,6 +101,7 @@ func (s *State) Plan(now time.Time, add, remove []gateway.Mapping) (*Plan, error
 	}
 	p := s.elements(now)
 	s.peerElements(now, p)
+	s.flows(p)
 	return p, nil
 }
 
@@ -133,15 +137,18 @@ func (s *State) put(now time.Time, m gateway.Mapping) {
 	switch {
 	case held && old.endpoint(k.proto) == ep:
 		e.prev, e.next = old.prev, old.next
-		s.b.out.note(s.out, ep) // its owner may be renewed
+		if s.b != nil {
+			s.b.out.note(s.out, ep) // its owner may be renewed
+		}
 	case held:
 		s.unlink(k, old)
 		s.link(k, &e)
 	default:
 		s.link(k, &e)
 	}
-	i := s.setIn(k, e, true)
-	s.b.renewed[i] = true
+	if i := s.setIn(k, e, true); i >= 0 {
+		s.b.renewed[i] = true
+	}
 }
 
 // elements makes the Plan of the pending batch: the inbound elements of
@@ -200,7 +207,13 @@ func (s *State) deadlineBefore(k inKey) int64 {
 }
 
 // Commit keeps the changes of the pending Plan: the kernel took them.
-func (s *State) Commit() { s.b = nil }
+func (s *State) Commit() {
+	if s.b == nil {
+		return
+	}
+	s.commitFlows()
+	s.b = nil
+}
 
 // Abort undoes the changes of the pending Plan: the kernel refused them.
 func (s *State) Abort() {

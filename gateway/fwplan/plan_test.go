@@ -365,6 +365,22 @@ func TestPlanAgainstModel(t *testing.T) {
 		k.apply(t, p)
 		m.apply(add, remove)
 		k.check(t, step, m)
+		if step%100 == 99 {
+			// Reconciled: the wanted State and its Plan, into an
+			// empty kernel, and Plan goes on from that State.
+			w, wp, err := s.Wanted(now, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(wp.DelIn)+len(wp.DelOut)+len(wp.DelPin)+len(wp.DelFiltered) != 0 {
+				t.Fatalf("step %d: Wanted's Plan deletes", step)
+			}
+			s = w
+			k = &kernel{in: make(map[inKey]netip.AddrPort), out: make(map[endpoint]uint16),
+				pins: make(map[pinKey]string), f4: make(map[inKey]string)}
+			k.apply(t, wp)
+			k.check(t, step, m)
+		}
 	}
 }
 

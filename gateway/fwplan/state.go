@@ -21,6 +21,9 @@ type Config struct {
 	// MaxTimeout is the longest kernel timeout the backend can set; a
 	// longer one is none. Zero: no bound.
 	MaxTimeout time.Duration
+	// KeepFlows: Plan leaves Plan.Flows empty and the State keeps no
+	// vacated keys (the backend leaves conntrack alone).
+	KeepFlows bool
 }
 
 // inKey identifies an IPv4 mapping, and its inbound element.
@@ -70,8 +73,9 @@ type epList struct {
 // doc). It is not safe for concurrent use.
 //
 // BenchmarkStateAdopt (100,000 mappings in batches of 1,000, 2-core Turin
-// VM, otherwise idle, go1.26) against nftfw's BenchmarkIndexAdopt on the
-// same machine and mappings: 52.4 bytes of live heap a mapping (nftfw
+// VM, otherwise idle, go1.26) against the BenchmarkIndexAdopt of the index
+// nftfw kept before it moved onto the State, on the same machine and
+// mappings: 52.4 bytes of live heap a mapping (nftfw
 // 50.7), 1.0-1.2 µs a mapping (nftfw 1.0, which also encodes the netlink
 // elements), 318 bytes and 0.037 allocations allocated a mapping (nftfw
 // 541 and 0.031). Before the batch journal was sized from the batch and
@@ -88,7 +92,10 @@ type State struct {
 	pins       map[pinKey]nanos
 	pinFilters map[pinKey][]gateway.Filter
 	filters4   map[inKey][]gateway.Filter
-	b          *batch // the pending Plan's; nil for none
+	// vacated holds the keys that committed batches removed and nothing
+	// held since (see Flows.Granted); nil until one is.
+	vacated map[inKey]struct{}
+	b       *batch // the pending Plan's; nil for none
 }
 
 // New returns an empty State whose deadlines count from base (keep its
@@ -121,6 +128,10 @@ type batch struct {
 	pins       journal[pinKey, nanos]
 	pinFilters journal[pinKey, []gateway.Filter] // written with pins
 	filters4   journal[inKey, []gateway.Filter]
+
+	// vacated and granted are the keys the batch removes, and grants
+	// again, for the State's vacated keys at Commit.
+	vacated, granted []inKey
 }
 
 // newBatch returns the journal of a batch of n mappings.
@@ -178,9 +189,14 @@ func checkMapping(m gateway.Mapping) error {
 	return checkFilters4(m)
 }
 
-// setIn writes entry e of k (or deletes it, !held), journalled, and
-// returns its position in the journal.
+// setIn writes entry e of k (or deletes it, !held), journalled while a
+// batch is pending, and returns its position in the journal (-1 without a
+// batch: Wanted builds a State without one).
 func (s *State) setIn(k inKey, e entry, held bool) int {
+	if s.b == nil {
+		set(s.in, k, e, held)
+		return -1
+	}
 	i := s.b.in.write(s.in, k, e, held)
 	for len(s.b.renewed) <= i {
 		s.b.renewed = append(s.b.renewed, false)
@@ -188,8 +204,15 @@ func (s *State) setIn(k inKey, e entry, held bool) int {
 	return i
 }
 
-// setOut writes the list of ep (or deletes it when empty), journalled.
-func (s *State) setOut(ep endpoint, l epList) { s.b.out.write(s.out, ep, l, l.first != 0) }
+// setOut writes the list of ep (or deletes it when empty), journalled
+// while a batch is pending.
+func (s *State) setOut(ep endpoint, l epList) {
+	if s.b == nil {
+		set(s.out, ep, l, l.first != 0)
+		return
+	}
+	s.b.out.write(s.out, ep, l, l.first != 0)
+}
 
 // unlink takes mapping k, held as e, out of its endpoint's list.
 func (s *State) unlink(k inKey, e entry) {

@@ -11,6 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/conntrack"
+	"github.com/portlease/portlease/gateway/fwplan"
 )
 
 // maxElemsPerMessage bounds the elements of one netlink message: a message
@@ -29,122 +31,16 @@ func isPortProtocol(p gateway.Protocol) bool {
 	return slices.Contains(portProtocols(), p)
 }
 
-// entry is a mapping the backend holds, but for its key (an inKey). It
-// holds no pointers.
-type entry struct {
-	// deadline is when the kernel timeout of the mapping's elements ends,
-	// in nanoseconds after the index's base; zero means they have none.
-	deadline int64
-	addr     [4]byte // internal address
-	iport    uint16  // internal port
-}
-
-// endpoint returns the internal endpoint of e, a mapping of protocol proto.
-func (e entry) endpoint(proto gateway.Protocol) outKey {
-	return outKey{proto, e.addr, e.iport}
-}
-
-// index is what the backend installed: what the kernel holds, except for
-// elements the kernel has since timed out. Its keys and values hold no
-// pointers, which spares the garbage collector from scanning them, but for
-// the rare lists in shared; it takes about 50 bytes a mapping
-// (BenchmarkIndexAdopt).
-//
-// Several mappings may share an internal endpoint, but its outbound element
-// can hold only one external port: that of the oldest mapping still there.
-type index struct {
-	// base is the origin of deadlines. It keeps its monotonic clock
-	// reading, so that a step of the wall clock moves no deadline.
-	base time.Time
-	// in holds the mappings.
-	in map[inKey]entry
-	// out holds, for each endpoint with mappings, the external port in its
-	// outbound element.
-	out map[outKey]uint16
-	// shared holds, for each endpoint with more than one mapping, their
-	// external ports, oldest first. An endpoint with one mapping has no
-	// entry: its one port is that in out.
-	shared map[outKey][]uint16
-}
-
-func newIndex(base time.Time) index {
-	return index{
-		base:   base,
-		in:     make(map[inKey]entry),
-		out:    make(map[outKey]uint16),
-		shared: make(map[outKey][]uint16),
-	}
-}
-
-// deadline returns the deadline of a kernel timeout t that starts at now,
-// or zero for none (t is zero).
-func (x *index) deadline(now time.Time, t time.Duration) int64 {
-	if t <= 0 {
-		return 0
-	}
-	// At least 1: a now before base (only tests use one) must not read as
-	// no deadline.
-	return max(int64(now.Sub(x.base)+t), 1)
-}
-
-// untilDeadline returns the kernel timeout that ends at deadline, in whole
-// milliseconds and at least one, or zero for no deadline.
-func (x *index) untilDeadline(now time.Time, deadline int64) time.Duration {
-	if deadline == 0 {
-		return 0
-	}
-	d := time.Duration(deadline) - now.Sub(x.base)
-	return max((d + time.Millisecond - 1).Truncate(time.Millisecond), time.Millisecond)
-}
-
-// gone lists elements that the index holds but the kernel no longer does
-// (timed out), found after a transaction failed with ENOENT.
-type gone struct {
-	in  map[inKey]bool
-	out map[outKey]bool
-}
-
-// plan is one transaction: the elements to delete and add, and what the
-// index becomes once it has been committed.
+// plan is one transaction in netlink's terms: the elements of the maps to
+// delete and to add, and those of the pinhole and filter sets.
 type plan struct {
 	delIn, delOut, addIn, addOut []nftables.SetElement
 	peers                        *peerChange // pinholes and filters; nil for none
-
-	keys  positions[inKey]  // touched mappings, in order
-	ins   []change          // by position in keys
-	eps   positions[outKey] // touched endpoints, in order
-	outs  []epChange        // by position in eps
-	users []uint16          // backing of the outs' users
 }
 
-// change is what a transaction does to a touched mapping.
-type change struct {
-	e   entry // the mapping after the transaction, if add
-	add bool  // it is added, or renewed; else it is removed
-	// del: its inbound element is deleted. It is held, and was not found
-	// gone from the kernel.
-	del bool
-	// oldEP and newEP are the positions of the mapping's endpoint before
-	// and after the transaction, -1 for none; next is the position of the
-	// next mapping added to newEP, -1 for none.
-	oldEP, newEP, next int32
-}
-
-// epChange is what a transaction does to a touched endpoint.
-type epChange struct {
-	// users are the external ports of the endpoint's mappings after the
-	// transaction, oldest first.
-	users []uint16
-	// installed is the port its outbound element holds after the
-	// transaction; zero means it has none.
-	installed uint16
-	// del and add: its outbound element is deleted, added; deadline is that
-	// of the added element, its owner's.
-	del, add bool
-	deadline int64
-	// first and last are the positions of the mappings added to the
-	// endpoint (linked by change.next), -1 for none.
-	first, last int32
+// elements counts the elements p deletes and adds.
+func (p *plan) elements() int {
+	return len(p.delIn) + len(p.delOut) + len(p.addIn) + len(p.addOut) + p.peers.elements()
 }
 
 // Apply removes the mappings in remove and then adds those in add, in one
@@ -161,6 +57,11 @@ type epChange struct {
 // and one that would translate to IPv6 returns ErrIPv6. The context is
 // checked before the transaction starts; netlink itself cannot be
 // cancelled.
+//
+// What the kernel must hold is the planner's (gateway/fwplan: which mapping
+// owns an endpoint's outbound element, the pinholes' and filters'
+// elements, the connections to forget); Apply encodes its Plan as set
+// elements and commits them.
 func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -173,57 +74,42 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	if f.closed {
 		return ErrClosed
 	}
-	add4, remove4 := ipv4Only(add), ipv4Only(remove)
-	var absent gone
-	now := time.Now()
-	peers := f.planPeers(now, add, remove)
-	for attempt := 0; ; attempt++ {
-		p := f.idx.plan(now, f.grace, add4, remove4, absent)
-		p.peers = peers
-		err := f.commit(p)
-		if err == nil {
-			flows := f.flowChanges(p)
-			f.peerFlowChanges(peers, add, &flows)
-			f.idx.adopt(p)
-			f.peers.adopt(peers)
-			f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
-				"elements", len(p.delIn)+len(p.delOut)+len(p.addIn)+len(p.addOut)+peers.elements(), "held", len(f.idx.in))
-			f.forgetFlows(flows)
-			return nil
-		}
-		// ENOENT: an element to delete is no longer in the kernel, which
-		// timed it out. Find which, and try again without deleting them.
-		if attempt > 0 || !errors.Is(err, unix.ENOENT) {
-			return fmt.Errorf("nftfw: apply %d additions and %d removals: %w", len(add), len(remove), err)
-		}
-		absent, err = f.findGone(p)
-		if err == nil {
-			err = f.pruneGone(peers)
-		}
-		if err != nil {
-			return fmt.Errorf("nftfw: apply %d additions and %d removals: %w", len(add), len(remove), err)
-		}
-		f.log.Warn("kernel timed out mappings before the lease table did",
-			"inbound", len(absent.in), "outbound", len(absent.out))
+	p, err := f.st.Plan(time.Now(), add, remove)
+	if err != nil {
+		return fmt.Errorf("nftfw: %w", err)
 	}
+	tx := f.rs.encode(p)
+	if err := f.commitRetry(tx); err != nil {
+		f.st.Abort()
+		return fmt.Errorf("nftfw: apply %d additions and %d removals: %w", len(add), len(remove), err)
+	}
+	f.st.Commit()
+	f.log.Debug("nftables mappings applied", "add", len(add), "remove", len(remove),
+		"elements", tx.elements(), "held", f.st.Len())
+	// Under f.mu: the changes reach the forgetter in the order of the
+	// commits.
+	f.flows.Add(conntrack.Changes(p.Flows))
+	return nil
 }
 
-// ipv4Only returns the mappings of ms that are not pinholes: ms itself
-// when there are none.
-func ipv4Only(ms []gateway.Mapping) []gateway.Mapping {
-	if !slices.ContainsFunc(ms, func(m gateway.Mapping) bool { return m.Pinhole }) {
-		return ms
+// commitRetry commits tx. On ENOENT (an element to delete is no longer in
+// the kernel, which timed it out) it drops from tx the deletions of the
+// elements the kernel lacks and commits the rest once more. The caller
+// holds f.mu.
+func (f *Firewall) commitRetry(tx *plan) error {
+	err := f.commit(tx)
+	if !errors.Is(err, unix.ENOENT) {
+		return err
 	}
-	var out []gateway.Mapping
-	for _, m := range ms {
-		if !m.Pinhole {
-			out = append(out, m)
-		}
+	in, out, err := f.pruneGone(tx)
+	if err != nil {
+		return err
 	}
-	return out
+	f.log.Warn("kernel timed out mappings before the lease table did", "inbound", in, "outbound", out)
+	return f.commit(tx)
 }
 
-// checkAdd checks the mappings to add. The index and the elements take an
+// checkAdd checks the mappings to add. The planner and the elements take an
 // IPv4-mapped internal address as the IPv4 address it maps.
 func checkAdd(add []gateway.Mapping) error {
 	for _, m := range add {
@@ -259,221 +145,39 @@ func checkAdd(add []gateway.Mapping) error {
 	return nil
 }
 
-// kernelTimeout returns the kernel timeout for a mapping with lifetime l
-// and the given grace, in whole milliseconds, or zero for none.
-func kernelTimeout(l, grace time.Duration) time.Duration {
-	if l <= 0 {
-		return 0
-	}
-	t := l + grace
-	if t > maxKernelTimeout {
-		return 0
-	}
-	return (t + time.Millisecond - 1).Truncate(time.Millisecond)
-}
-
-// plan works out the transaction for add and remove from the index, without
-// changing it; grace is Config.TimeoutGrace. Elements listed in absent are
-// not deleted. The mappings to add have passed checkAdd.
-func (x *index) plan(now time.Time, grace time.Duration, add, remove []gateway.Mapping, absent gone) *plan {
-	p := x.planChanges(now, grace, add, remove, absent)
-	p.elements(now, x)
-	return p
-}
-
-// planChanges is plan without the elements: the changes of the mappings
-// and endpoints alone.
-func (x *index) planChanges(now time.Time, grace time.Duration, add, remove []gateway.Mapping, absent gone) *plan {
-	n := len(add) + len(remove)
-	p := &plan{keys: newPositions[inKey](n), ins: make([]change, 0, n)}
-	for _, m := range remove {
-		p.touch(keyOf(m))
-	}
-	for _, m := range add {
-		*p.touch(keyOf(m)) = change{add: true, e: entry{
-			deadline: x.deadline(now, kernelTimeout(m.Lifetime, grace)),
-			addr:     m.Internal.Addr().As4(),
-			iport:    m.Internal.Port(),
-		}}
-	}
-
-	// The inbound map: delete what is held and changes, add what is new.
-	p.eps = newPositions[outKey](len(p.ins))
-	p.outs = make([]epChange, 0, len(p.ins))
-	for i, k := range p.keys.keys {
-		c := &p.ins[i]
-		c.oldEP, c.newEP, c.next = -1, -1, -1
-		if old, held := x.in[k]; held {
-			c.oldEP = p.touchEP(old.endpoint(k.proto))
-			c.del = !absent.in[k]
-		}
-		if c.add {
-			c.newEP = p.touchEP(c.e.endpoint(k.proto))
-			o := &p.outs[c.newEP]
-			if o.last < 0 {
-				o.first = int32(i)
-			} else {
-				p.ins[o.last].next = int32(i)
-			}
-			o.last = int32(i)
-		}
-	}
-
-	// The outbound map: one element per endpoint, for its oldest mapping.
-	// Its users are those it had that stay, then the mappings added to it,
-	// in the order they were touched; the installed port stays while it is
-	// a user.
-	p.users = make([]uint16, 0, len(p.ins)+len(p.outs))
-	for j, ep := range p.eps.keys {
-		o := &p.outs[j]
-		installed, held := x.out[ep]
-		old := x.shared[ep]
-		var one [1]uint16
-		if old == nil && held {
-			one[0] = installed
-			old = one[:]
-		}
-		start := len(p.users)
-		for _, u := range old {
-			if p.stays(ep.proto, j, u) {
-				p.users = append(p.users, u)
-			}
-		}
-		for i := o.first; i >= 0; i = p.ins[i].next {
-			if p.ins[i].oldEP != int32(j) { // else a user already, kept above
-				p.users = append(p.users, p.keys.keys[i].eport)
-			}
-		}
-		o.users = p.users[start:len(p.users):len(p.users)]
-		switch {
-		case held && p.stays(ep.proto, j, installed):
-			o.installed = installed
-		case len(o.users) > 0:
-			o.installed = o.users[0]
-		}
-		owner := -1 // the position of the installed mapping if touched (renewed)
-		if o.installed != 0 {
-			owner = p.keys.find(inKey{ep.proto, o.installed})
-		}
-		// The element is replaced when its port changes or its owner is
-		// renewed (which restarts its timeout), and added when the kernel
-		// lacks it.
-		inKernel := held && !absent.out[ep]
-		o.del = inKernel && (o.installed != installed || owner >= 0)
-		o.add = o.installed != 0 && (!inKernel || o.del)
-		switch {
-		case !o.add:
-		case owner >= 0:
-			o.deadline = p.ins[owner].e.deadline
-		default:
-			o.deadline = x.in[inKey{ep.proto, o.installed}].deadline
-		}
-	}
-	return p
-}
-
-// touch returns the change of mapping k, a removal until told otherwise.
-func (p *plan) touch(k inKey) *change {
-	i, isNew := p.keys.add(k)
-	if isNew {
-		p.ins = append(p.ins, change{})
-	}
-	return &p.ins[i]
-}
-
-// touchEP returns the position of endpoint ep.
-func (p *plan) touchEP(ep outKey) int32 {
-	j, isNew := p.eps.add(ep)
-	if isNew {
-		p.outs = append(p.outs, epChange{first: -1, last: -1})
-	}
-	return int32(j)
-}
-
-// stays reports whether external port u, a mapping of the endpoint of
-// protocol proto at position j before the transaction, still is one after
-// it.
-func (p *plan) stays(proto gateway.Protocol, j int, u uint16) bool {
-	i := p.keys.find(inKey{proto, u})
-	return i < 0 || p.ins[i].newEP == int32(j)
-}
-
-// elements makes the elements of the changes worked out, in one allocation
-// for the elements and one for their keys and data. The deletion and the
-// addition of an element share its key.
-func (p *plan) elements(now time.Time, x *index) {
-	var nDelIn, nAddIn, nDelOut, nAddOut, size int
-	for _, c := range p.ins {
-		if c.del || c.add {
-			size += inboundKeyLen
-		}
-		if c.del {
-			nDelIn++
-		}
-		if c.add {
-			nAddIn++
-			size += inboundDataLen
-		}
-	}
-	for _, o := range p.outs {
-		if o.del || o.add {
-			size += outboundKeyLen
-		}
-		if o.del {
-			nDelOut++
-		}
-		if o.add {
-			nAddOut++
-			size += outboundDataLen
-		}
-	}
-	elems := make([]nftables.SetElement, nDelIn+nDelOut+nAddIn+nAddOut)
-	p.delIn, elems = elems[:0:nDelIn], elems[nDelIn:]
-	p.delOut, elems = elems[:0:nDelOut], elems[nDelOut:]
-	p.addIn, elems = elems[:0:nAddIn], elems[nAddIn:]
-	p.addOut = elems[:0:nAddOut]
+// encode makes the set elements of p, those of the maps in one allocation
+// for the elements and one for their keys and data.
+func (rs *ruleset) encode(p *fwplan.Plan) *plan {
+	size := len(p.DelIn)*inboundKeyLen + len(p.AddIn)*(inboundKeyLen+inboundDataLen) +
+		len(p.DelOut)*outboundKeyLen + len(p.AddOut)*(outboundKeyLen+outboundDataLen)
+	elems := make([]nftables.SetElement, len(p.DelIn)+len(p.DelOut)+len(p.AddIn)+len(p.AddOut))
 	buf := make(arena, size)
-
-	for i, k := range p.keys.keys {
-		c := &p.ins[i]
-		if !c.del && !c.add {
-			continue
-		}
-		key := buf.take(inboundKeyLen)
-		putInKey(key, k)
-		if c.del {
-			p.delIn = append(p.delIn, nftables.SetElement{Key: key})
-		}
-		if c.add {
-			val := buf.take(inboundDataLen)
-			putInData(val, c.e.addr, c.e.iport)
-			p.addIn = append(p.addIn, nftables.SetElement{
-				Key:     key,
-				Val:     val,
-				Timeout: x.untilDeadline(now, c.e.deadline),
-			})
-		}
+	tx := &plan{peers: rs.encodePeers(p)}
+	tx.delIn, elems = elems[:len(p.DelIn)], elems[len(p.DelIn):]
+	tx.delOut, elems = elems[:len(p.DelOut)], elems[len(p.DelOut):]
+	tx.addIn, elems = elems[:len(p.AddIn)], elems[len(p.AddIn):]
+	tx.addOut = elems
+	for i, e := range p.DelIn {
+		tx.delIn[i].Key = buf.take(inboundKeyLen)
+		putInKey(tx.delIn[i].Key, inKey{e.Protocol, e.ExternalPort})
 	}
-	for j, ep := range p.eps.keys {
-		o := &p.outs[j]
-		if !o.del && !o.add {
-			continue
-		}
-		key := buf.take(outboundKeyLen)
-		putOutKey(key, ep)
-		if o.del {
-			p.delOut = append(p.delOut, nftables.SetElement{Key: key})
-		}
-		if o.add {
-			val := buf.take(outboundDataLen)
-			putOutData(val, o.installed)
-			p.addOut = append(p.addOut, nftables.SetElement{
-				Key:     key,
-				Val:     val,
-				Timeout: x.untilDeadline(now, o.deadline),
-			})
-		}
+	for i, e := range p.DelOut {
+		tx.delOut[i].Key = buf.take(outboundKeyLen)
+		putOutKey(tx.delOut[i].Key, outKeyOf(e.Protocol, e.Internal))
 	}
+	for i, e := range p.AddIn {
+		key, val := buf.take(inboundKeyLen), buf.take(inboundDataLen)
+		putInKey(key, inKey{e.Protocol, e.ExternalPort})
+		putInData(val, e.Internal.Addr().Unmap().As4(), e.Internal.Port())
+		tx.addIn[i] = nftables.SetElement{Key: key, Val: val, Timeout: e.Timeout}
+	}
+	for i, e := range p.AddOut {
+		key, val := buf.take(outboundKeyLen), buf.take(outboundDataLen)
+		putOutKey(key, outKeyOf(e.Protocol, e.Internal))
+		putOutData(val, e.ExternalPort)
+		tx.addOut[i] = nftables.SetElement{Key: key, Val: val, Timeout: e.Timeout}
+	}
+	return tx
 }
 
 // commit sends the plan as one transaction: deletions first, then additions.
@@ -516,121 +220,37 @@ func (f *Firewall) commit(p *plan) error {
 	return f.conn.Flush()
 }
 
-// adopt records a committed plan in the index.
-func (x *index) adopt(p *plan) {
-	for i, k := range p.keys.keys {
-		if c := &p.ins[i]; c.add {
-			x.in[k] = c.e
-		} else {
-			delete(x.in, k)
-		}
+// pruneGone drops from p's deletions the elements the kernel no longer
+// holds (timed out), after a transaction failed with ENOENT, and returns
+// how many deletions of the inbound and the outbound map it dropped.
+func (f *Firewall) pruneGone(p *plan) (in, out int, err error) {
+	n := len(p.delIn)
+	if p.delIn, err = f.keepHeld(f.rs.inbound, p.delIn); err != nil {
+		return 0, 0, err
 	}
-	for j, ep := range p.eps.keys {
-		o := &p.outs[j]
-		if o.installed != 0 {
-			x.out[ep] = o.installed
-		} else {
-			delete(x.out, ep)
-		}
-		if len(o.users) > 1 {
-			x.shared[ep] = append(x.shared[ep][:0], o.users...)
-		} else {
-			delete(x.shared, ep)
-		}
+	in = n - len(p.delIn)
+	n = len(p.delOut)
+	if p.delOut, err = f.keepHeld(f.rs.outbound, p.delOut); err != nil {
+		return 0, 0, err
 	}
+	return in, n - len(p.delOut), f.prunePeers(p.peers)
 }
 
-// findGone reads both maps from the kernel and returns the elements of p's
-// mappings and endpoints that the index holds but the kernel does not.
-func (f *Firewall) findGone(p *plan) (gone, error) {
-	g := gone{in: make(map[inKey]bool), out: make(map[outKey]bool)}
-	ins, err := f.conn.GetSetElements(f.rs.inbound)
+// keepHeld returns the deletions of dels whose elements the kernel's set
+// s holds, in dels' backing array.
+func (f *Firewall) keepHeld(s *nftables.Set, dels []nftables.SetElement) ([]nftables.SetElement, error) {
+	if len(dels) == 0 {
+		return dels, nil
+	}
+	elems, err := f.conn.GetSetElements(s)
 	if err != nil {
-		return g, fmt.Errorf("read map %s: %w", inboundName, err)
+		return nil, fmt.Errorf("read map %s: %w", s.Name, err)
 	}
-	held := make(map[inKey]bool, len(ins))
-	for _, e := range ins {
-		m, err := decodeInbound(e.Key, e.Val)
-		if err != nil {
-			return g, err
-		}
-		held[keyOf(m)] = true
+	held := make(map[string]bool, len(elems))
+	for _, e := range elems {
+		held[string(e.Key)] = true
 	}
-	outs, err := f.conn.GetSetElements(f.rs.outbound)
-	if err != nil {
-		return g, fmt.Errorf("read map %s: %w", outboundName, err)
-	}
-	heldOut := make(map[outKey]bool, len(outs))
-	for _, e := range outs {
-		ep, err := decodeOutboundKey(e.Key)
-		if err != nil {
-			return g, err
-		}
-		heldOut[ep] = true
-	}
-	for _, k := range p.keys.keys {
-		if _, ok := f.idx.in[k]; ok && !held[k] {
-			g.in[k] = true
-		}
-	}
-	for _, ep := range p.eps.keys {
-		if _, ok := f.idx.out[ep]; ok && !heldOut[ep] {
-			g.out[ep] = true
-		}
-	}
-	return g, nil
-}
-
-// linearMax is the number of keys up to which positions searches them
-// linearly.
-const linearMax = 16
-
-// positions numbers distinct keys in the order they are first given. It
-// searches them linearly while they are few, as in the transaction of one
-// mapping, and through a map once they are many.
-type positions[K comparable] struct {
-	keys []K
-	pos  map[K]int32 // nil while len(keys) <= linearMax
-}
-
-// newPositions returns positions with room for hint keys.
-func newPositions[K comparable](hint int) positions[K] {
-	s := positions[K]{keys: make([]K, 0, hint)}
-	if hint > linearMax {
-		s.pos = make(map[K]int32, hint)
-	}
-	return s
-}
-
-// find returns the position of k, or -1 if it has none.
-func (s *positions[K]) find(k K) int {
-	if s.pos == nil {
-		return slices.Index(s.keys, k)
-	}
-	if i, ok := s.pos[k]; ok {
-		return int(i)
-	}
-	return -1
-}
-
-// add returns the position of k, which gets the next one if it has none,
-// and whether it is new.
-func (s *positions[K]) add(k K) (int, bool) {
-	if i := s.find(k); i >= 0 {
-		return i, false
-	}
-	i := len(s.keys)
-	s.keys = append(s.keys, k)
-	switch {
-	case s.pos != nil:
-		s.pos[k] = int32(i)
-	case len(s.keys) > linearMax:
-		s.pos = make(map[K]int32, 2*len(s.keys))
-		for j, k := range s.keys {
-			s.pos[k] = int32(j)
-		}
-	}
-	return i, true
+	return slices.DeleteFunc(dels, func(e nftables.SetElement) bool { return !held[string(e.Key)] }), nil
 }
 
 // arena hands out zeroed byte slices from one allocation.

@@ -22,6 +22,22 @@ func benchMapping(i int) gateway.Mapping {
 	}
 }
 
+// indexMapping returns the i-th of 100,000 mappings: TCP then UDP, external
+// port 1024+i%50000, a thousand internal ports on each of a hundred
+// addresses, with a one-hour lifetime.
+func indexMapping(i int) gateway.Mapping {
+	p := gateway.TCP
+	if i >= 50000 {
+		p = gateway.UDP
+	}
+	return gateway.Mapping{
+		Protocol:     p,
+		ExternalPort: uint16(1024 + i%50000),
+		Internal:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 1000 >> 8), byte(i / 1000)}), uint16(20000+i%1000)),
+		Lifetime:     time.Hour,
+	}
+}
+
 // BenchmarkApplyOne adds one mapping per transaction. The ports cycle over
 // 20,000 keys, so later laps replace mappings (a delete and an add).
 func BenchmarkApplyOne(b *testing.B) {

@@ -37,7 +37,10 @@ type outKey struct {
 	port  uint16
 }
 
-func keyOf(m gateway.Mapping) inKey { return inKey{m.Protocol, m.ExternalPort} }
+// outKeyOf returns the endpoint of protocol proto at internal.
+func outKeyOf(proto gateway.Protocol, internal netip.AddrPort) outKey {
+	return outKey{proto, internal.Addr().Unmap().As4(), internal.Port()}
+}
 
 // internal returns the endpoint's address and port.
 func (ep outKey) internal() netip.AddrPort {

@@ -129,6 +129,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/conntrack"
+	"github.com/portlease/portlease/gateway/fwplan"
 )
 
 // DefaultTable is the name of the table used when Config.Table is empty.
@@ -201,14 +203,11 @@ type Firewall struct {
 	grace time.Duration
 	rs    *ruleset
 	netns int
-	// keepFlows is Config.KeepFlows.
-	keepFlows bool
-	// vacated holds the keys of the mappings that transactions removed and
-	// nothing held since (see flowChanges). It is guarded by mu.
-	vacated map[inKey]struct{}
+	// plan is the configuration of the planner's State.
+	plan fwplan.Config
 	// flows deletes the conntrack entries of changed mappings in the
 	// background.
-	flows *flowForgetter
+	flows *conntrack.Forgetter
 
 	// own holds the netlink port IDs of the Firewall's connections, which
 	// tell its own changes from others' (see Watch).
@@ -217,8 +216,10 @@ type Firewall struct {
 	mu     sync.Mutex // serialises transactions and guards what follows
 	conn   *nftables.Conn
 	closed bool
-	idx    index
-	peers  peerIndex // pinholes and filtered mappings
+	// st is what the Firewall installed in the kernel: its mappings,
+	// pinholes and filters, and which mapping owns each endpoint's
+	// outbound element (gateway/fwplan).
+	st *fwplan.State
 	// ext is the address last given to SetExternalAddress, which Reconcile
 	// installs again; extSet says whether there was one.
 	ext    netip.Addr
@@ -230,7 +231,7 @@ type Firewall struct {
 // a gap: its chains get their rules replaced, sets and maps of another
 // definition are made anew, and the maps that match keep their elements, so
 // that established mappings keep forwarding through a restart. The host's
-// other tables are left alone. The Firewall's index starts empty: call
+// other tables are left alone. The Firewall's State starts empty: call
 // Reconcile with the lease table's mappings before Apply.
 func New(cfg Config) (*Firewall, error) {
 	if cfg.Table == "" {
@@ -260,12 +261,10 @@ func New(cfg Config) (*Firewall, error) {
 		grace: grace,
 		rs:    newRuleset(cfg.Table, cfg.ExternalInterface, cfg.InternalInterfaces, mark),
 		netns: cfg.NetNS,
-		idx:   newIndex(time.Now()),
-		peers: newPeerIndex(),
-
-		keepFlows: cfg.KeepFlows,
-		flows:     &flowForgetter{netns: cfg.NetNS, log: log},
+		plan:  fwplan.Config{TimeoutGrace: grace, MaxTimeout: maxKernelTimeout, KeepFlows: cfg.KeepFlows},
+		flows: conntrack.NewForgetter(cfg.NetNS, log),
 	}
+	f.st = fwplan.New(f.plan, time.Now())
 	conn, err := dial(cfg.NetNS, &f.own)
 	if err != nil {
 		return nil, err
@@ -432,7 +431,7 @@ func (f *Firewall) SetExternalAddress(ctx context.Context, addr netip.Addr) erro
 func (f *Firewall) Len() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.idx.in) + len(f.peers.pins)
+	return f.st.Len() + f.st.Pinholes()
 }
 
 // Elements reads the inbound map back from the kernel and returns its
@@ -486,9 +485,8 @@ func (f *Firewall) close(deleteTable bool) error {
 		return nil
 	}
 	f.closed = true
-	f.flows.wait() // the flows of the last transactions, before netlink closes
-	f.idx = newIndex(f.idx.base)
-	f.peers = newPeerIndex()
+	f.flows.Close() // the flows of the last transactions, before netlink closes
+	f.st = fwplan.New(f.plan, time.Now())
 	var err error
 	if deleteTable {
 		f.conn.DelTable(f.rs.table)

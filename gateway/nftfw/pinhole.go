@@ -9,6 +9,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/fwplan"
 )
 
 // Pinhole and filter keys (see peerrules.go for the sets):
@@ -25,41 +26,15 @@ type pinKey struct {
 	port  uint16
 }
 
-// peerEntry is a pinhole or a filtered IPv4 mapping the backend holds.
-type peerEntry struct {
-	deadline int64            // of its elements' kernel timeout, as in entry
-	filters  []gateway.Filter // none: an unfiltered pinhole
-}
-
-// peerIndex is what the backend installed of pinholes and filters.
-type peerIndex struct {
-	pins map[pinKey]peerEntry
-	v4   map[inKey]peerEntry // IPv4 mappings with filters
-}
-
-func newPeerIndex() peerIndex {
-	return peerIndex{pins: make(map[pinKey]peerEntry), v4: make(map[inKey]peerEntry)}
-}
-
-func pinKeyOf(m gateway.Mapping) pinKey {
-	return pinKey{m.Protocol, m.Internal.Addr().As16(), m.Internal.Port()}
+// pinKeyOf6 returns the key of the pinhole of protocol proto to internal.
+func pinKeyOf6(proto gateway.Protocol, internal netip.AddrPort) pinKey {
+	return pinKey{proto, internal.Addr().As16(), internal.Port()}
 }
 
 // mapping returns the pinhole of k, without lifetime or filters.
 func (k pinKey) mapping() gateway.Mapping {
 	ep := netip.AddrPortFrom(netip.AddrFrom16(k.addr), k.port)
 	return gateway.Mapping{Protocol: k.proto, ExternalPort: k.port, Internal: ep, Pinhole: true}
-}
-
-// effectiveFilters returns the filters that restrict anything: none when
-// one of them admits every peer.
-func effectiveFilters(fs []gateway.Filter) []gateway.Filter {
-	for _, f := range fs {
-		if f.Remote.Bits() == 0 && f.Port == 0 {
-			return nil
-		}
-	}
-	return fs
 }
 
 // checkPinhole checks a pinhole to add.
@@ -186,13 +161,35 @@ func withBits(a netip.Addr, from, to int, v uint64) netip.Addr {
 }
 
 // peerChange is the transaction's part for pinholes and filters: the
-// elements to delete and to add, set by set, and what the index becomes.
+// elements to delete and to add, set by set.
 type peerChange struct {
 	del, add []nftables.SetElement // parallel to delSets, addSets
 	delSets  []*nftables.Set
 	addSets  []*nftables.Set
-	pins     map[pinKey]*peerEntry // nil entry: removed
-	v4       map[inKey]*peerEntry
+}
+
+// encodePeers returns the elements of the pinholes and filters of p; nil
+// when it has none. Each pinhole or filtered mapping touched has all its
+// old elements deleted (p lists them with the filters the kernel holds)
+// and those of what it becomes added.
+func (rs *ruleset) encodePeers(p *fwplan.Plan) *peerChange {
+	if len(p.DelPin)+len(p.AddPin)+len(p.DelFiltered)+len(p.AddFiltered) == 0 {
+		return nil
+	}
+	c := &peerChange{}
+	for _, e := range p.DelPin {
+		c.queue(rs.pinholeElems(pinKeyOf6(e.Protocol, e.Internal), e.Filters), true, 0)
+	}
+	for _, e := range p.DelFiltered {
+		c.queue(rs.filtered4Elems(inKey{e.Protocol, e.ExternalPort}, e.Filters), true, 0)
+	}
+	for _, e := range p.AddPin {
+		c.queue(rs.pinholeElems(pinKeyOf6(e.Protocol, e.Internal), e.Filters), false, e.Timeout)
+	}
+	for _, e := range p.AddFiltered {
+		c.queue(rs.filtered4Elems(inKey{e.Protocol, e.ExternalPort}, e.Filters), false, e.Timeout)
+	}
+	return c
 }
 
 // elements counts the elements c deletes and adds; 0 for nil.
@@ -215,74 +212,6 @@ func (c *peerChange) queue(es peerElems, del bool, t time.Duration) {
 				c.add = append(c.add, nftables.SetElement{Key: k, Timeout: t})
 				c.addSets = append(c.addSets, s.set)
 			}
-		}
-	}
-}
-
-// planPeers works out the pinhole and filter part of a transaction that
-// removes remove and then adds add (see Apply). Each pinhole or filtered
-// mapping touched has all its elements deleted, and those of what it
-// becomes added.
-func (f *Firewall) planPeers(now time.Time, add, remove []gateway.Mapping) *peerChange {
-	c := &peerChange{pins: make(map[pinKey]*peerEntry), v4: make(map[inKey]*peerEntry)}
-	x := &f.peers
-	for _, m := range remove {
-		if m.Pinhole {
-			if _, ok := c.pins[pinKeyOf(m)]; !ok {
-				c.pins[pinKeyOf(m)] = nil
-			}
-		} else if _, held := x.v4[keyOf(m)]; held {
-			c.v4[keyOf(m)] = nil
-		}
-	}
-	for _, m := range add {
-		e := &peerEntry{
-			deadline: f.idx.deadline(now, kernelTimeout(m.Lifetime, f.grace)),
-			filters:  effectiveFilters(m.Filters),
-		}
-		if m.Pinhole {
-			c.pins[pinKeyOf(m)] = e
-		} else if len(e.filters) > 0 {
-			c.v4[keyOf(m)] = e
-		} else if _, held := x.v4[keyOf(m)]; held {
-			c.v4[keyOf(m)] = nil // now without filters: the old ones go
-		} else if _, touched := c.v4[keyOf(m)]; touched {
-			c.v4[keyOf(m)] = nil
-		}
-	}
-	for k, e := range c.pins {
-		if old, ok := x.pins[k]; ok {
-			c.queue(f.rs.pinholeElems(k, old.filters), true, 0)
-		}
-		if e != nil {
-			c.queue(f.rs.pinholeElems(k, e.filters), false, f.idx.untilDeadline(now, e.deadline))
-		}
-	}
-	for k, e := range c.v4 {
-		if old, ok := x.v4[k]; ok {
-			c.queue(f.rs.filtered4Elems(k, old.filters), true, 0)
-		}
-		if e != nil {
-			c.queue(f.rs.filtered4Elems(k, e.filters), false, f.idx.untilDeadline(now, e.deadline))
-		}
-	}
-	return c
-}
-
-// adoptPeers records a committed peerChange in the index.
-func (x *peerIndex) adopt(c *peerChange) {
-	for k, e := range c.pins {
-		if e == nil {
-			delete(x.pins, k)
-		} else {
-			x.pins[k] = *e
-		}
-	}
-	for k, e := range c.v4 {
-		if e == nil {
-			delete(x.v4, k)
-		} else {
-			x.v4[k] = *e
 		}
 	}
 }
@@ -313,9 +242,12 @@ func (f *Firewall) queuePeers(c *peerChange, dels bool) error {
 	return nil
 }
 
-// pruneGone drops from c's deletions the elements the kernel no longer
-// holds (timed out), after a transaction failed with ENOENT.
-func (f *Firewall) pruneGone(c *peerChange) error {
+// prunePeers drops from c's deletions the elements the kernel no longer
+// holds (timed out), after a transaction failed with ENOENT; c may be nil.
+func (f *Firewall) prunePeers(c *peerChange) error {
+	if c == nil {
+		return nil
+	}
 	held := make(map[*nftables.Set]map[string]bool)
 	var del []nftables.SetElement
 	var sets []*nftables.Set

@@ -7,6 +7,7 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/fwplan"
 )
 
 // maxPeerKeyLen is the longest key of a pinhole or filter set: an IPv6
@@ -63,56 +64,51 @@ func (rs *ruleset) peerSets() []*nftables.Set {
 const peerTxElems = 16384
 
 // reconcilePeers makes the pinhole and filter sets hold exactly the
-// elements of the pinholes and filtered mappings of want, as Reconcile does
-// for the maps: it reads each set with the dump decoder (one dump each, an
-// empty set costs a round trip), adopts what matches (setting again an
-// element whose timeout is off by more than timeoutSlack), deletes the rest
-// and adds what is missing, with the transaction encoder of the maps. The
-// counts are of pinholes; the filter elements of IPv4 mappings are not
-// counted. Ended are the pinholes the kernel held that are not wanted. The
-// caller holds f.mu and has made f.idx anew (its base is the deadlines'
-// origin).
-func (f *Firewall) reconcilePeers(start time.Time, want []gateway.Mapping) (r gateway.Reconciled, ended []gateway.Mapping, err error) {
+// elements of the pinholes and filtered mappings that p, the planner's Plan
+// of the wanted mappings, adds, as Reconcile does for the maps: it reads
+// each set with the dump decoder (one dump each, an empty set costs a round
+// trip), adopts what matches (setting again an element whose timeout is
+// off by more than timeoutSlack), deletes the rest and adds what is
+// missing, with the transaction encoder of the maps. The counts are of
+// pinholes; the filter elements of IPv4 mappings are not counted. Ended
+// are the pinholes the kernel held that are not wanted. The caller holds
+// f.mu.
+func (f *Firewall) reconcilePeers(start time.Time, p *fwplan.Plan) (r gateway.Reconciled, ended []gateway.Mapping, err error) {
 	sets := f.rs.peerSets()
 	setPos := make(map[*nftables.Set]int, len(sets))
 	for i, s := range sets {
 		setPos[s] = i
 	}
-	now := time.Now()
-	x := peerIndex{pins: make(map[pinKey]peerEntry, len(want)), v4: make(map[inKey]peerEntry)}
-	w := &peerWanted{pos: make(map[peerElemKey]int32, len(want))}
-	var key [endpoint6KeyLen]byte
-	for _, m := range want {
-		e := peerEntry{
-			deadline: f.idx.deadline(now, kernelTimeout(m.Lifetime, f.grace)),
-			filters:  effectiveFilters(m.Filters),
-		}
-		t := f.idx.untilDeadline(now, e.deadline)
-		var es peerElems
-		switch {
-		case m.Pinhole && len(e.filters) == 0:
-			// The common case, without the allocations of pinholeElems.
-			k := pinKeyOf(m)
-			x.pins[k] = e
-			putEndpoint6Key(key[:], k)
-			ek, _ := newPeerElemKey(0, key[:])
-			w.put(ek, t)
-			continue
-		case m.Pinhole:
-			x.pins[pinKeyOf(m)] = e
-			es = f.rs.pinholeElems(pinKeyOf(m), e.filters)
-		case len(e.filters) > 0:
-			x.v4[keyOf(m)] = e
-			es = f.rs.filtered4Elems(keyOf(m), e.filters)
-		}
+	w := &peerWanted{pos: make(map[peerElemKey]int32, len(p.AddPin)+len(p.AddFiltered))}
+	put := func(es peerElems, t time.Duration) error {
 		for _, s := range es {
 			for _, k := range s.keys {
 				ek, ok := newPeerElemKey(setPos[s.set], k)
 				if !ok {
-					return r, nil, fmt.Errorf("element of set %s of %d bytes", s.set.Name, len(k))
+					return fmt.Errorf("element of set %s of %d bytes", s.set.Name, len(k))
 				}
 				w.put(ek, t)
 			}
+		}
+		return nil
+	}
+	var key [endpoint6KeyLen]byte
+	for _, pin := range p.AddPin {
+		k := pinKeyOf6(pin.Protocol, pin.Internal)
+		if len(pin.Filters) == 0 {
+			// The common case, without the allocations of pinholeElems.
+			putEndpoint6Key(key[:], k)
+			ek, _ := newPeerElemKey(0, key[:])
+			w.put(ek, pin.Timeout)
+			continue
+		}
+		if err := put(f.rs.pinholeElems(k, pin.Filters), pin.Timeout); err != nil {
+			return r, nil, err
+		}
+	}
+	for _, fl := range p.AddFiltered {
+		if err := put(f.rs.filtered4Elems(inKey{fl.Protocol, fl.ExternalPort}, fl.Filters), fl.Timeout); err != nil {
+			return r, nil, err
 		}
 	}
 
@@ -154,7 +150,6 @@ func (f *Firewall) reconcilePeers(start time.Time, want []gateway.Mapping) (r ga
 			r.Added++
 		}
 	}
-	f.peers = x
 	return r, ended, f.commitPeerTx(tx)
 }
 

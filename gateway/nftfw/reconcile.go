@@ -36,8 +36,8 @@ const elementBytes = 64
 // and deletes the others. When the table, one of its sets or chains, or a
 // rule is missing (someone flushed the ruleset), it installs the table
 // again first, with the external address last given to SetExternalAddress.
-// Afterwards the Firewall's index agrees with the kernel, and Apply works
-// on from there.
+// Afterwards the Firewall's State (gateway/fwplan) agrees with the kernel,
+// and Apply works on from there.
 //
 // The counts are of mappings: Adopted, Added, and Removed (held by the
 // kernel but not wanted, or leading elsewhere; such a mapping is also
@@ -81,15 +81,13 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 		return gateway.Reconciled{}, err
 	}
 
-	// What Apply would have made of want, from an empty index.
-	now := time.Now()
-	x := newIndex(now)
-	p := x.planChanges(now, f.grace, ipv4Only(want), nil, gone{})
-	w := &wanted{p: p, x: &x, now: now}
-	if !w.allAdded() {
-		return gateway.Reconciled{}, errors.New("plan of the wanted mappings is not one addition each")
+	// What Apply would have made of want, from an empty kernel: the
+	// planner's wanted State and the Plan that adds all of it.
+	st, p, err := f.st.Wanted(time.Now(), want)
+	if err != nil {
+		return gateway.Reconciled{}, err
 	}
-
+	w := newWanted(p)
 	in, out := newInMatch(w, start), newOutMatch(w, start)
 	if err := f.dumpMaps(in, out); err != nil {
 		return gateway.Reconciled{}, err
@@ -102,22 +100,19 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	r := in.r
 	r.Added += len(d.missing.addIn)
 
-	// The index is what the kernel holds once the transactions are
-	// committed, even when one of them fails: Apply copes with an index
+	// The State is what the kernel holds once the transactions are
+	// committed, even when one of them fails: Apply copes with a State
 	// that claims elements the kernel lacks, and the caller reconciles
-	// again. Its maps are made with room for all.
-	x.in = make(map[inKey]entry, len(p.keys.keys))
-	x.out = make(map[outKey]uint16, len(p.eps.keys))
-	x.adopt(p)
-	f.idx = x
+	// again.
+	f.st = st
 	if err := f.commitDiff(&d); err != nil {
 		return r, err
 	}
 	// The mappings and pinholes the kernel held and stops holding: their
 	// flows go too, as after Apply.
-	pr, closed, err := f.reconcilePeers(start, want)
+	pr, closed, err := f.reconcilePeers(start, p)
 	r.Adopted, r.Added, r.Removed = r.Adopted+pr.Adopted, r.Added+pr.Added, r.Removed+pr.Removed
-	f.forgetFlows(conntrack.Changes{Ended: in.ended, Closed: closed})
+	f.flows.Add(conntrack.Changes{Ended: in.ended, Closed: closed})
 	return r, err
 }
 

@@ -59,9 +59,7 @@ func TestReconcile(t *testing.T) {
 		if got := outboundElements(t, g); !slices.Equal(got, wantOut) {
 			t.Errorf("%s: outbound %v; want %v", when, got, wantOut)
 		}
-		g.mu.Lock()
-		checkIndex(t, &g.idx)
-		g.mu.Unlock()
+		checkState(t, g)
 	}
 	check("after Reconcile", wantIn, wantOut)
 	if g.Len() != len(wantIn) {
@@ -109,6 +107,33 @@ func TestReconcile(t *testing.T) {
 	}, []string{
 		"tcp 198.51.100.10:70 -> 7001", "tcp 198.51.100.10:80 -> 8080", "tcp 198.51.100.11:81 -> 8081",
 	})
+}
+
+// checkState checks that the Firewall's State agrees with the kernel's
+// maps: as many mappings as inbound elements, and the owner of each
+// outbound element.
+func checkState(t *testing.T, f *Firewall) {
+	t.Helper()
+	in := inboundElements(t, f)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.st.Len() != len(in) {
+		t.Errorf("State holds %d mappings; the kernel %d", f.st.Len(), len(in))
+	}
+	elems, err := f.conn.GetSetElements(f.rs.outbound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range elems {
+		ep, err := decodeOutboundKey(e.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := uint16(e.Val[0])<<8 | uint16(e.Val[1])
+		if owner, ok := f.st.Owner(ep.proto, ep.internal()); !ok || owner != port {
+			t.Errorf("State: owner of %v %v = %d, %v; the kernel's element holds %d", ep.proto, ep.internal(), owner, ok, port)
+		}
+	}
 }
 
 // TestReconcileMany reconciles a table with more elements than one

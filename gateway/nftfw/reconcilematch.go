@@ -8,40 +8,54 @@ import (
 	"github.com/google/nftables"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/fwplan"
 )
 
-// wanted is what Reconcile wants the maps to hold: the elements that a plan
-// of the wanted mappings from an empty index adds, one for each mapping
-// and endpoint. It compares them with the kernel's without making them,
-// and makes only those that the kernel lacks or holds otherwise.
+// wanted is what Reconcile wants the maps to hold: the elements that the
+// planner's Plan of the wanted mappings adds, one for each mapping and
+// endpoint. It compares them with the kernel's without making them, and
+// makes only those that the kernel lacks or holds otherwise.
 type wanted struct {
-	p   *plan // from index.planChanges
-	x   *index
-	now time.Time // of the plan
+	p *fwplan.Plan // from State.Wanted: additions only
+	// inPos and outPos are the positions of the mappings and endpoints
+	// in p.AddIn and p.AddOut.
+	inPos  map[inKey]int32
+	outPos map[outKey]int32
 }
 
-// allAdded reports whether the plan adds each of its mappings and
-// endpoints and deletes nothing.
-func (w *wanted) allAdded() bool {
-	for _, c := range w.p.ins {
-		if !c.add || c.del {
-			return false
-		}
+func newWanted(p *fwplan.Plan) *wanted {
+	w := &wanted{p: p, inPos: make(map[inKey]int32, len(p.AddIn)), outPos: make(map[outKey]int32, len(p.AddOut))}
+	for i, e := range p.AddIn {
+		w.inPos[inKey{e.Protocol, e.ExternalPort}] = int32(i)
 	}
-	for _, o := range w.p.outs {
-		if !o.add || o.del {
-			return false
-		}
+	for j, e := range p.AddOut {
+		w.outPos[outKeyOf(e.Protocol, e.Internal)] = int32(j)
 	}
-	return true
+	return w
+}
+
+// find returns the position of the mapping of k, or -1.
+func (w *wanted) find(k inKey) int {
+	if i, ok := w.inPos[k]; ok {
+		return int(i)
+	}
+	return -1
+}
+
+// findEP returns the position of endpoint ep, or -1.
+func (w *wanted) findEP(ep outKey) int {
+	if j, ok := w.outPos[ep]; ok {
+		return int(j)
+	}
+	return -1
 }
 
 // inData reports whether val is the data of the inbound element of the
 // mapping at position i.
 func (w *wanted) inData(i int, val []byte) bool {
 	var want [inboundDataLen]byte
-	e := w.p.ins[i].e
-	putInData(want[:], e.addr, e.iport)
+	e := w.p.AddIn[i]
+	putInData(want[:], e.Internal.Addr().As4(), e.Internal.Port())
 	return bytes.Equal(val, want[:])
 }
 
@@ -49,34 +63,31 @@ func (w *wanted) inData(i int, val []byte) bool {
 // endpoint at position j.
 func (w *wanted) outData(j int, val []byte) bool {
 	var want [outboundDataLen]byte
-	putOutData(want[:], w.p.outs[j].installed)
+	putOutData(want[:], w.p.AddOut[j].ExternalPort)
 	return bytes.Equal(val, want[:])
 }
 
-func (w *wanted) inTimeout(i int) time.Duration {
-	return w.x.untilDeadline(w.now, w.p.ins[i].e.deadline)
-}
+func (w *wanted) inTimeout(i int) time.Duration { return w.p.AddIn[i].Timeout }
 
-func (w *wanted) outTimeout(j int) time.Duration {
-	return w.x.untilDeadline(w.now, w.p.outs[j].deadline)
-}
+func (w *wanted) outTimeout(j int) time.Duration { return w.p.AddOut[j].Timeout }
 
 // inElem returns the inbound element of the mapping at position i, its
-// bytes taken from buf (as plan.elements makes it).
+// bytes taken from buf.
 func (w *wanted) inElem(i int, buf *[]byte) nftables.SetElement {
 	key, val := takeBytes(buf, inboundKeyLen), takeBytes(buf, inboundDataLen)
-	e := w.p.ins[i].e
-	putInKey(key, w.p.keys.keys[i])
-	putInData(val, e.addr, e.iport)
-	return nftables.SetElement{Key: key, Val: val, Timeout: w.inTimeout(i)}
+	e := w.p.AddIn[i]
+	putInKey(key, inKey{e.Protocol, e.ExternalPort})
+	putInData(val, e.Internal.Addr().As4(), e.Internal.Port())
+	return nftables.SetElement{Key: key, Val: val, Timeout: e.Timeout}
 }
 
 // outElem returns the outbound element of the endpoint at position j.
 func (w *wanted) outElem(j int, buf *[]byte) nftables.SetElement {
 	key, val := takeBytes(buf, outboundKeyLen), takeBytes(buf, outboundDataLen)
-	putOutKey(key, w.p.eps.keys[j])
-	putOutData(val, w.p.outs[j].installed)
-	return nftables.SetElement{Key: key, Val: val, Timeout: w.outTimeout(j)}
+	e := w.p.AddOut[j]
+	putOutKey(key, outKeyOf(e.Protocol, e.Internal))
+	putOutData(val, e.ExternalPort)
+	return nftables.SetElement{Key: key, Val: val, Timeout: e.Timeout}
 }
 
 // missing returns the additions of the elements whose have is false (by
@@ -129,7 +140,7 @@ type inMatch struct {
 }
 
 func newInMatch(w *wanted, start time.Time) *inMatch {
-	return &inMatch{w: w, start: start, have: make([]bool, len(w.p.ins))}
+	return &inMatch{w: w, start: start, have: make([]bool, len(w.p.AddIn))}
 }
 
 // reset forgets what was matched, for a dump read again.
@@ -139,7 +150,7 @@ func (m *inMatch) reset() { *m = *newInMatch(m.w, m.start) }
 func (m *inMatch) match(e dumpedElem) error {
 	i := -1
 	if k, ok := inKeyOf(e.key); ok {
-		i = m.w.p.keys.find(k)
+		i = m.w.find(k)
 	}
 	switch {
 	case i < 0:
@@ -184,7 +195,7 @@ type outMatch struct {
 }
 
 func newOutMatch(w *wanted, start time.Time) *outMatch {
-	return &outMatch{w: w, start: start, have: make([]bool, len(w.p.outs))}
+	return &outMatch{w: w, start: start, have: make([]bool, len(w.p.AddOut))}
 }
 
 // reset forgets what was matched, for a dump read again.
@@ -194,7 +205,7 @@ func (m *outMatch) reset() { *m = *newOutMatch(m.w, m.start) }
 func (m *outMatch) match(e dumpedElem) error {
 	j := -1
 	if ep, err := decodeOutboundKey(e.key); err == nil {
-		j = m.w.p.eps.find(ep)
+		j = m.w.findEP(ep)
 	}
 	switch {
 	case j < 0:

@@ -1,4 +1,4 @@
-package nftfw
+package conntrack
 
 import (
 	"log/slog"
@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"github.com/portlease/portlease/gateway"
-	"github.com/portlease/portlease/gateway/conntrack"
 )
 
-// flowForgetter deletes the conntrack entries of changed mappings in the
-// background, so that a transaction does not wait for a dump of the
-// conntrack table under the Firewall's lock. The changes of the
+// Forgetter deletes the conntrack entries of changed mappings in the
+// background, so that a firewall backend's transaction does not wait for a
+// dump of the conntrack table under its lock. The changes of the
 // transactions committed while a round runs are merged and make the next
 // round: one dump for all of them. A round starts as soon as changes are
 // pending (after forgetGather, for the changes of the moment to gather), so
@@ -20,30 +19,47 @@ import (
 // or two, tens of milliseconds on a router's conntrack table, far under the
 // second issue 9 allows.
 //
-// Order: a round runs after the transactions whose changes it carries are
-// committed, so every entry that used an ended mapping exists by then and
-// is deleted, and a flow that carried on untranslated while the port was
-// free is deleted with the port's next grant. A change never undoes a
-// later one: an ended mapping whose key is granted again to the same
-// internal endpoint before its round is dropped from the round, as its
-// flows are the new holder's (the same host), and nothing else is kept.
-type flowForgetter struct {
+// Order: the backend calls Add after the transaction whose changes it
+// carries is committed, holding its own lock, so that the changes reach the
+// Forgetter in the order of the commits; a round then runs after them, so
+// every entry that used an ended mapping exists by then and is deleted, and
+// a flow that carried on untranslated while the port was free is deleted
+// with the port's next grant. A change never undoes a later one: an ended
+// mapping whose key is granted again to the same internal endpoint before
+// its round is dropped from the round, as its flows are the new holder's
+// (the same host), and nothing else is kept.
+type Forgetter struct {
 	netns int
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	pending conntrack.Changes
+	pending Changes
 	running bool           // a worker goroutine runs rounds
-	wg      sync.WaitGroup // the worker, for wait
+	closed  bool           // Close was called: Add does nothing
+	wg      sync.WaitGroup // the worker, for Close
 }
 
-// add merges c into the pending changes and starts a worker unless one runs.
-func (w *flowForgetter) add(c conntrack.Changes) {
+// NewForgetter returns a Forgetter that works in the network namespace of
+// file descriptor netns (0 means the caller's own), which must stay open
+// until Close returns. A nil log discards its logs.
+func NewForgetter(netns int, log *slog.Logger) *Forgetter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Forgetter{netns: netns, log: log}
+}
+
+// Add merges c, the changes of a committed transaction, into the pending
+// changes and starts a round unless one runs. After Close it does nothing.
+func (w *Forgetter) Add(c Changes) {
 	if len(c.Ended)+len(c.Granted)+len(c.Closed)+len(c.Filtered) == 0 {
 		return
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return
+	}
 	p := &w.pending
 	for _, g := range c.Granted {
 		p.Ended = slices.DeleteFunc(p.Ended, func(e gateway.Mapping) bool {
@@ -66,8 +82,8 @@ func (w *flowForgetter) add(c conntrack.Changes) {
 const forgetGather = 10 * time.Millisecond
 
 // run does rounds until no change is pending, over one netlink connection.
-func (w *flowForgetter) run() {
-	var conn *conntrack.Conn
+func (w *Forgetter) run() {
+	var conn *Conn
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -77,7 +93,7 @@ func (w *flowForgetter) run() {
 		time.Sleep(forgetGather)
 		w.mu.Lock()
 		c := w.pending
-		w.pending = conntrack.Changes{}
+		w.pending = Changes{}
 		if len(c.Ended)+len(c.Granted)+len(c.Closed)+len(c.Filtered) == 0 {
 			w.running = false
 			w.mu.Unlock()
@@ -86,7 +102,7 @@ func (w *flowForgetter) run() {
 		w.mu.Unlock()
 		if conn == nil {
 			var err error
-			if conn, err = conntrack.Dial(w.netns); err != nil {
+			if conn, err = Dial(w.netns); err != nil {
 				w.failed(c, 0, err)
 				continue
 			}
@@ -107,11 +123,17 @@ func (w *flowForgetter) run() {
 // failed logs a round that did not delete every entry of the changes c,
 // n deleted. It is not retried: the kernel's rules are right, and the flows
 // that keep their old translation end on their own.
-func (w *flowForgetter) failed(c conntrack.Changes, n int, err error) {
+func (w *Forgetter) failed(c Changes, n int, err error) {
 	w.log.Warn("conntrack entries of changed mappings not all deleted",
 		"ended", len(c.Ended), "granted", len(c.Granted), "closed", len(c.Closed),
 		"filtered", len(c.Filtered), "deleted", n, "err", err)
 }
 
-// wait returns once no round runs or is pending.
-func (w *flowForgetter) wait() { w.wg.Wait() }
+// Close returns once the rounds of the changes added before it are done;
+// changes added after it are dropped. It is safe to call more than once.
+func (w *Forgetter) Close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	w.wg.Wait()
+}
