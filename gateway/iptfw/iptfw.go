@@ -90,6 +90,7 @@ import (
 	"time"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/gateway/conntrack"
 	"github.com/portlease/portlease/gateway/fwplan"
 )
 
@@ -159,9 +160,10 @@ type Config struct {
 type Firewall struct {
 	log *slog.Logger
 	run runner
-	// keepFlows is Config.KeepFlows.
-	keepFlows bool
-	poll      time.Duration
+	// flows deletes the conntrack entries of removed and moved mappings
+	// in the background (nil with Config.KeepFlows).
+	flows *conntrack.Forgetter
+	poll  time.Duration
 
 	mu     sync.Mutex
 	state  *fwplan.State
@@ -173,9 +175,12 @@ type Firewall struct {
 
 var _ gateway.Firewall = (*Firewall)(nil)
 
-// stateConfig makes a State plan no kernel timeouts: any timeout is longer
-// than MaxTimeout, and so none.
-func stateConfig() fwplan.Config { return fwplan.Config{MaxTimeout: time.Nanosecond} }
+// stateConfig makes a State plan no kernel timeouts (any timeout is longer
+// than MaxTimeout, and so none) and, unless keepFlows, the flow changes of
+// each batch.
+func stateConfig(keepFlows bool) fwplan.Config {
+	return fwplan.Config{MaxTimeout: time.Nanosecond, KeepFlows: keepFlows}
+}
 
 // New installs the backend's chains and the jumps to them. Rules its
 // mapping chains already hold are kept, for Reconcile to adopt.
@@ -204,13 +209,12 @@ func New(cfg Config) (*Firewall, error) {
 		poll = DefaultPollInterval
 	}
 	f := &Firewall{
-		log:       log,
-		run:       runner{variant: cfg.Variant, netns: cfg.NetNS, lock: cfg.XtablesLock, lockFile: cfg.LockFile},
-		keepFlows: cfg.KeepFlows,
-		poll:      poll,
-		state:     fwplan.New(stateConfig(), time.Now()),
-		m:         newMirror(),
-		l:         layout{ext: cfg.ExternalInterface, internal: slices.Clone(cfg.InternalInterfaces), mark: mark},
+		log:   log,
+		run:   runner{variant: cfg.Variant, netns: cfg.NetNS, lock: cfg.XtablesLock, lockFile: cfg.LockFile},
+		poll:  poll,
+		state: fwplan.New(stateConfig(cfg.KeepFlows), time.Now()),
+		m:     newMirror(),
+		l:     layout{ext: cfg.ExternalInterface, internal: slices.Clone(cfg.InternalInterfaces), mark: mark},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
@@ -223,6 +227,9 @@ func New(cfg Config) (*Firewall, error) {
 		return nil, err
 	}
 	f.m.setFixed(f.l)
+	if !cfg.KeepFlows {
+		f.flows = conntrack.NewForgetter(cfg.NetNS, log)
+	}
 	return f, nil
 }
 
@@ -320,13 +327,53 @@ func (f *Firewall) Apply(ctx context.Context, add, remove []gateway.Mapping) err
 	return nil
 }
 
-// forgetFlows is where the conntrack entries of removed and moved
-// mappings are deleted after a committed Plan (unless Config.KeepFlows),
-// as nftfw does. Empty for now: the lead wires in gateway/conntrack and
-// fwplan's flow changes (helper A moves them there). The caller holds
-// f.mu.
+// forgetFlows hands the flow changes of the committed Plan p (what
+// fwplan decided: mappings removed or moved, ports granted again, pinholes
+// closed or filtered) to the conntrack forgetter, which deletes their
+// entries off the request path, as nftfw does. The caller holds f.mu, so
+// that the changes reach the forgetter in the order of their commits.
 func (f *Firewall) forgetFlows(p *fwplan.Plan) {
-	_ = p
+	if f.flows != nil && !p.Flows.Empty() {
+		f.flows.Add(conntrack.Changes(p.Flows))
+	}
+}
+
+// forgetReplaced hands the forgetter the flows of what a reconciliation
+// removed: the mappings held that want lacks or leads elsewhere, and the
+// pinholes held that want lacks.
+func (f *Firewall) forgetReplaced(held, want []gateway.Mapping) {
+	if f.flows == nil {
+		return
+	}
+	type key struct {
+		proto  gateway.Protocol
+		port   uint16
+		pin    netip.AddrPort
+		pinned bool
+	}
+	keyOf := func(m gateway.Mapping) key {
+		if m.Pinhole {
+			return key{proto: m.Protocol, pin: m.Internal, pinned: true}
+		}
+		return key{proto: m.Protocol, port: m.ExternalPort}
+	}
+	wanted := make(map[key]netip.AddrPort, len(want))
+	for _, m := range want {
+		wanted[keyOf(m)] = m.Internal
+	}
+	var c conntrack.Changes
+	for _, m := range held {
+		to, ok := wanted[keyOf(m)]
+		switch {
+		case m.Pinhole && !ok:
+			c.Closed = append(c.Closed, m)
+		case !m.Pinhole && (!ok || to != m.Internal):
+			c.Ended = append(c.Ended, m)
+		}
+	}
+	if len(c.Ended)+len(c.Closed) > 0 {
+		f.flows.Add(c)
+	}
 }
 
 // Reconcile implements gateway.Firewall: it reads the chains back, adopts
@@ -338,12 +385,10 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	if f.closed {
 		return gateway.Reconciled{}, errClosed
 	}
-	fresh := fwplan.New(stateConfig(), time.Now())
-	p, err := fresh.Plan(time.Now(), want, nil)
+	fresh, p, err := f.state.Wanted(time.Now(), want)
 	if err != nil {
 		return gateway.Reconciled{}, fmt.Errorf("iptfw: reconcile: %w", err)
 	}
-	fresh.Commit()
 	cs, err := planSpecs(p)
 	if err != nil {
 		return gateway.Reconciled{}, err
@@ -357,6 +402,7 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	if err := f.runScript(ctx, s); err != nil {
 		return gateway.Reconciled{}, fmt.Errorf("iptfw: reconcile: %w", err)
 	}
+	f.forgetReplaced(d.mappings(), want)
 	f.state = fresh
 	f.m = newMirror()
 	f.m.setFixed(f.l)
@@ -456,5 +502,8 @@ func (f *Firewall) Close() error {
 		return err
 	}
 	f.closed = true
+	if f.flows != nil {
+		f.flows.Close()
+	}
 	return nil
 }

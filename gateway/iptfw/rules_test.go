@@ -34,7 +34,7 @@ func plan(t *testing.T, s *fwplan.State, m *mirror, add, remove []gateway.Mappin
 }
 
 func TestPlanRendering(t *testing.T) {
-	s, m := fwplan.New(stateConfig(), time.Now()), newMirror()
+	s, m := fwplan.New(stateConfig(false), time.Now()), newMirror()
 	a := mapping(gateway.TCP, 40080, "198.51.100.10:8080")
 	_, sc := plan(t, s, m, []gateway.Mapping{a}, nil)
 	want := "*nat\n" +
@@ -79,7 +79,7 @@ func TestPlanRendering(t *testing.T) {
 }
 
 func TestFilteredAndPinholeRendering(t *testing.T) {
-	s, m := fwplan.New(stateConfig(), time.Now()), newMirror()
+	s, m := fwplan.New(stateConfig(false), time.Now()), newMirror()
 	a := mapping(gateway.UDP, 40053, "198.51.100.10:53")
 	a.Filters = []gateway.Filter{
 		{Remote: netip.MustParsePrefix("::ffff:192.0.2.0/120")},
@@ -155,7 +155,7 @@ func saveOutput(l layout, m *mirror, v6 bool) string {
 }
 
 func TestDumpDigestAndList(t *testing.T) {
-	s, m := fwplan.New(stateConfig(), time.Now()), newMirror()
+	s, m := fwplan.New(stateConfig(false), time.Now()), newMirror()
 	l := layout{ext: "wan0", internal: []string{"lan0"}, addr: netip.MustParseAddr("203.0.113.1"), mark: DefaultMark}
 	m.setFixed(l)
 	a := mapping(gateway.TCP, 40080, "198.51.100.10:8080")
@@ -198,7 +198,7 @@ func TestDumpDigestAndList(t *testing.T) {
 }
 
 func TestRepairScript(t *testing.T) {
-	s, m := fwplan.New(stateConfig(), time.Now()), newMirror()
+	s, m := fwplan.New(stateConfig(false), time.Now()), newMirror()
 	l := layout{ext: "wan0", addr: netip.MustParseAddr("203.0.113.1"), mark: DefaultMark}
 	m.setFixed(l)
 	a := mapping(gateway.TCP, 40080, "198.51.100.10:8080")
@@ -209,7 +209,7 @@ func TestRepairScript(t *testing.T) {
 	d.parse(saveOutput(l, m, true), true)
 
 	// Nothing to do when the kernel holds what is wanted.
-	fresh := fwplan.New(stateConfig(), time.Now())
+	fresh := fwplan.New(stateConfig(false), time.Now())
 	p, err := fresh.Plan(time.Now(), []gateway.Mapping{a, b}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +226,7 @@ func TestRepairScript(t *testing.T) {
 	// b now leads elsewhere, c is new: b replaced, c added, a adopted.
 	b2 := mapping(gateway.TCP, 40081, "198.51.100.12:8080")
 	c := mapping(gateway.UDP, 40082, "198.51.100.10:9")
-	fresh = fwplan.New(stateConfig(), time.Now())
+	fresh = fwplan.New(stateConfig(false), time.Now())
 	if p, err = fresh.Plan(time.Now(), []gateway.Mapping{a, b2, c}, nil); err != nil {
 		t.Fatal(err)
 	}
