@@ -31,19 +31,21 @@ on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887: MAP, PEER, ANNOUNCE, IPv6
 pinholes) and UPnP IGD v1/v2, from one lease table, and enforces them in the
 kernel with nftables, in a table of its own ("inet portleased"), or with
 iptables, in chains of its own (PORTLEASE-*): see the firewall directive.
-NAT-PMP and
-PCP share port 5351 on each LAN address; PCP alone is served on the LAN's
-global and unique-local IPv6 addresses, and UPnP on both (with
-WANIPv6FirewallControl for pinholes). A host firewall whose forward chain
-drops by default must accept what portleased admits, with the line
+NAT-PMP and PCP share port 5351 on each LAN address; PCP alone is served on
+the LAN's global and unique-local IPv6 addresses, and UPnP on both (with
+WANIPv6FirewallControl for pinholes). With nftables, a host firewall whose
+forward chain drops by default must accept what portleased admits, with the
+line
   meta mark & 0x10000000 == 0x10000000 accept
-in that chain; portleased warns at start when it sees one without it. It
-reads OpenBSD natpmpd.conf(5) files unchanged.
+in that chain; portleased warns at start when it sees one without it. With
+iptables its jump comes first in the FORWARD chain and needs no such line.
+It reads OpenBSD natpmpd.conf(5) files unchanged.
 
 Leases survive restarts and crashes: they are kept in the state file, and at
 start portleased reads what the kernel still holds, adopts what matches, adds
 what is missing and removes the rest. When another program deletes its table
-or elements (nft flush ruleset), it puts them back within a second.
+or elements (nft flush ruleset), it puts them back within a second; its
+iptables chains or rules (iptables -F), within the 5 s it takes to notice.
 
 Options:
   -d          Do not detach: stay in the foreground and log to standard error.
