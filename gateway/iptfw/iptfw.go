@@ -34,6 +34,13 @@
 // Because the jump to PORTLEASE-FORWARD comes first in FORWARD, its accept
 // ends the filter table: the operator's firewall needs no line of its own.
 //
+// iptables-nft keeps these rules in nftables tables (ip nat, ip filter,
+// ip6 filter) and makes a built-in chain, a base chain, when the first
+// rule goes into it, and the table with it: the backend's jump into nat
+// OUTPUT makes chain OUTPUT when the operator had none. New records which
+// of them exist; Close deletes those that did not and are left empty,
+// in one nftables transaction (nftbase.go).
+//
 // # Cost
 //
 // Each mapping is one rule in a chain: the kernel matches a new
@@ -76,6 +83,9 @@
 //
 // The capabilities must reach the programs as ambient capabilities; a
 // daemon that keeps CAP_NET_ADMIN alone can run only the nft variant.
+// With iptables-nft the daemon itself talks to nftables over netlink at
+// New and Close (the base chains and tables above), which needs
+// CAP_NET_ADMIN too.
 package iptfw
 
 import (
@@ -164,6 +174,9 @@ type Firewall struct {
 	// in the background (nil with Config.KeepFlows).
 	flows *conntrack.Forgetter
 	poll  time.Duration
+	// nft is what New found of the nftables tables and base chains
+	// iptables-nft makes for the backend; nil for iptables-legacy.
+	nft *nftFootprint
 
 	mu     sync.Mutex
 	state  *fwplan.State
@@ -218,6 +231,15 @@ func New(cfg Config) (*Firewall, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), installTimeout)
 	defer cancel()
+	nft, err := f.run.usesNFTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if nft {
+		if f.nft, err = recordNFT(cfg.NetNS); err != nil {
+			return nil, err
+		}
+	}
 	d, err := f.dump(ctx)
 	if err != nil {
 		return nil, err
@@ -484,7 +506,9 @@ func (f *Firewall) relayout(ctx context.Context, l layout) error {
 func (f *Firewall) Release() error { return f.Close() }
 
 // Close implements gateway.Firewall: it deletes the jumps and the chains
-// the kernel shows, and nothing else.
+// the kernel shows, and, with iptables-nft, the nftables base chains and
+// tables that iptables-nft made for them (see nftFootprint), and nothing
+// else.
 func (f *Firewall) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -500,6 +524,15 @@ func (f *Firewall) Close() error {
 	f.gen++
 	if err := f.runScript(ctx, closeScript(d)); err != nil {
 		return err
+	}
+	if f.nft != nil {
+		deleted, err := f.nft.clean()
+		if err != nil {
+			return err
+		}
+		if len(deleted) > 0 {
+			f.log.Debug("iptfw: deleted what iptables-nft made for the backend", "deleted", fmt.Sprint(deleted))
+		}
 	}
 	f.closed = true
 	if f.flows != nil {

@@ -148,6 +148,23 @@ func outboundSource(t *testing.T, lan *netlab.Host, local string, wan *netlab.Ho
 	return from.String()
 }
 
+// startLab starts the backend of variant v in lab's gateway, its links
+// the lab's, its external address the gateway's WAN address, polling
+// every poll, and closes it when the test ends.
+func startLab(t *testing.T, lab *netlab.Lab, netns int, v Variant, poll time.Duration) *Firewall {
+	t.Helper()
+	f, err := New(Config{Variant: v, ExternalInterface: lab.GatewayWANLink, InternalInterfaces: []string{lab.GatewayLANLink},
+		NetNS: netns, PollInterval: poll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	if err := f.SetExternalAddress(t.Context(), lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 func TestLabLegacy(t *testing.T) { testLab(t, Legacy) }
 func TestLabNFT(t *testing.T)    { testLab(t, NFT) }
 
@@ -164,16 +181,8 @@ func testLab(t *testing.T, v Variant) {
 	gw(t, lab, v, "ip6tables", "-A", "FORWARD", "-p", "udp", "--dport", "9", "-j", "DROP")
 	before := operatorRules(t, lab, v)
 
-	f, err := New(Config{Variant: v, ExternalInterface: lab.GatewayWANLink, InternalInterfaces: []string{lab.GatewayLANLink},
-		NetNS: netns, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
+	f := startLab(t, lab, netns, v, 100*time.Millisecond)
 	ctx := t.Context()
-	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
-		t.Fatal(err)
-	}
 
 	lan, lan1 := lab.LAN[0], lab.LAN[1]
 	ln, err := lan.Listen("tcp4", lan.Addr4.String()+":8080")
