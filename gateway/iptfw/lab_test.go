@@ -1,7 +1,6 @@
 package iptfw
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/netip"
@@ -16,10 +15,6 @@ import (
 	"github.com/portlease/portlease/gateway"
 	"github.com/portlease/portlease/internal/netlab"
 )
-
-// dialTimeout bounds each connection attempt: long enough on a loaded
-// machine, short enough for the attempts that must fail.
-const dialTimeout = 2 * time.Second
 
 // labFirewall builds a lab and returns it with its gateway's namespace fd.
 func labFirewall(t *testing.T, v Variant) (*netlab.Lab, int) {
@@ -93,61 +88,6 @@ func ours(t *testing.T, lab *netlab.Lab, v Variant) []string {
 	return lines
 }
 
-// serveTCP answers each connection on ln with the peer address it sees.
-func serveTCP(t *testing.T, ln net.Listener) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(c.RemoteAddr().String() + "\n"))
-			c.Close()
-		}
-	}()
-}
-
-// askTCP dials addr from h and returns the peer address the server saw.
-func askTCP(h *netlab.Host, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	c, err := h.Dial(ctx, "tcp4", addr)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(dialTimeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
-}
-
-// outboundSource sends a datagram from local on lan to port 9999 of wan
-// and returns the source it arrives from.
-func outboundSource(t *testing.T, lan *netlab.Host, local string, wan *netlab.Host) string {
-	t.Helper()
-	recv, err := wan.ListenPacket("udp4", wan.Addr4.String()+":9999")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	send, err := lan.ListenPacket("udp4", local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
-	if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
-		t.Fatal(err)
-	}
-	_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
-	buf := make([]byte, 100)
-	_, from, err := recv.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("%s received nothing from %s: %v", wan.NS, local, err)
-	}
-	return from.String()
-}
-
 // startLab starts the backend of variant v in lab's gateway, its links
 // the lab's, its external address the gateway's WAN address, polling
 // every poll, and closes it when the test ends.
@@ -189,7 +129,7 @@ func testLab(t *testing.T, v Variant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	tcpMap := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 40080, Internal: netip.AddrPortFrom(lan.Addr4, 8080), Lifetime: time.Hour}
 	udpMap := gateway.Mapping{Protocol: gateway.UDP, ExternalPort: 40053, Internal: netip.AddrPortFrom(lan.Addr4, 5353), Lifetime: time.Hour}
 	pin := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 443, Internal: netip.AddrPortFrom(lan.Addr6, 443), Pinhole: true,
@@ -200,17 +140,17 @@ func testLab(t *testing.T, v Variant) {
 	}
 	ext := lab.GatewayWANAddr4.String()
 
-	seen, err := askTCP(lab.WAN, ext+":40080")
+	seen, err := netlab.AskPeerAddr(lab.WAN, ext+":40080")
 	if err != nil {
 		t.Fatalf("WAN host through the mapping: %v", err)
 	}
 	if host, _, _ := net.SplitHostPort(seen); host != lab.WAN.Addr4.String() {
 		t.Errorf("LAN listener saw %s, want the WAN host %s", seen, lab.WAN.Addr4)
 	}
-	if got, want := outboundSource(t, lan, udpMap.Internal.String(), lab.WAN), ext+":40053"; got != want {
+	if got, want := netlab.OutboundSource(t, lan, udpMap.Internal.String(), lab.WAN), ext+":40053"; got != want {
 		t.Errorf("outbound from the mapped endpoint leaves from %s, want %s", got, want)
 	}
-	seen, err = askTCP(lan1, ext+":40080")
+	seen, err = netlab.AskPeerAddr(lan1, ext+":40080")
 	if err != nil {
 		t.Fatalf("hairpin from %s: %v", lan1.Addr4, err)
 	}
@@ -266,7 +206,7 @@ func testLab(t *testing.T, v Variant) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if _, err := askTCP(lab.WAN, ext+":40080"); err == nil {
+	if _, err := netlab.AskPeerAddr(lab.WAN, ext+":40080"); err == nil {
 		t.Fatal("the mapping still forwards after the flush")
 	}
 	if r, err = f.Reconcile(ctx, want); err != nil {
@@ -275,7 +215,7 @@ func testLab(t *testing.T, v Variant) {
 	if r != (gateway.Reconciled{Adopted: 1, Added: 2}) {
 		t.Errorf("Reconcile after the flush: %+v, want the pinhole adopted and 2 added", r)
 	}
-	if _, err := askTCP(lab.WAN, ext+":40080"); err != nil {
+	if _, err := netlab.AskPeerAddr(lab.WAN, ext+":40080"); err != nil {
 		t.Fatalf("the mapping does not forward after Reconcile: %v", err)
 	}
 
@@ -283,7 +223,7 @@ func testLab(t *testing.T, v Variant) {
 	if err := f.Apply(ctx, nil, []gateway.Mapping{tcpMap}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := askTCP(lab.WAN, ext+":40080"); err == nil {
+	if _, err := netlab.AskPeerAddr(lab.WAN, ext+":40080"); err == nil {
 		t.Error("the port is still open after the mapping's deletion")
 	}
 

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -187,30 +185,4 @@ func labGateway(t testing.TB, lab *netlab.Lab) testNS {
 	}
 	t.Cleanup(func() { nsFile.Close() })
 	return testNS{name: lab.Gateway.NS, fd: int(nsFile.Fd())}
-}
-
-// outboundSource sends a datagram from local on lan to port 9999 of wan and
-// returns the source address and port it arrives from.
-func outboundSource(t testing.TB, lan *netlab.Host, local string, wan *netlab.Host) string {
-	t.Helper()
-	recv, err := wan.ListenPacket("udp4", wan.Addr4.String()+":9999")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer recv.Close()
-	send, err := lan.ListenPacket("udp4", local)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer send.Close()
-	if _, err := send.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wan.Addr4, 9999))); err != nil {
-		t.Fatal(err)
-	}
-	_ = recv.SetReadDeadline(time.Now().Add(dialTimeout))
-	buf := make([]byte, 100)
-	_, from, err := recv.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("%s received nothing from %s: %v", wan.NS, local, err)
-	}
-	return from.String()
 }

@@ -43,14 +43,14 @@ func TestSetInterfaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	in := tcpMapping(18080, "198.51.100.10:8080")
 	out := udpMapping(25000, "198.51.100.10:5002")
 	if err := f.Apply(ctx, []gateway.Mapping{in, out}, nil); err != nil {
 		t.Fatal(err)
 	}
 	a, b := addrA.String()+":18080", addrB.String()+":18080"
-	if _, err := askTCP(wanA, a); err != nil {
+	if _, err := netlab.AskPeerAddr(wanA, a); err != nil {
 		t.Fatalf("before the move: WAN host A dial %s: %v", a, err)
 	}
 
@@ -67,7 +67,7 @@ func TestSetInterfaces(t *testing.T) {
 	}
 
 	t.Run("inbound through B", func(t *testing.T) {
-		seen, err := askTCP(wanB, b)
+		seen, err := netlab.AskPeerAddr(wanB, b)
 		if err != nil {
 			t.Fatalf("WAN host B dial %s: %v", b, err)
 		}
@@ -77,19 +77,19 @@ func TestSetInterfaces(t *testing.T) {
 	})
 	t.Run("not through A", func(t *testing.T) {
 		for _, addr := range []string{a, b} {
-			if seen, err := askTCP(wanA, addr); err == nil {
+			if seen, err := netlab.AskPeerAddr(wanA, addr); err == nil {
 				t.Errorf("WAN host A dial %s through wan0 reached %s; want a failure", addr, seen)
 			}
 		}
 	})
 	t.Run("outbound leaves B with B's address", func(t *testing.T) {
-		from := outboundSource(t, lan0, "198.51.100.10:5002", wanB)
+		from := netlab.OutboundSource(t, lan0, "198.51.100.10:5002", wanB)
 		if want := addrB.String() + ":25000"; from != want {
 			t.Errorf("datagram of the mapped endpoint arrived from %v; want %s", from, want)
 		}
 	})
 	t.Run("hairpin from the new LAN link", func(t *testing.T) {
-		seen, err := askTCP(lan9, b)
+		seen, err := netlab.AskPeerAddr(lan9, b)
 		if err != nil {
 			t.Fatalf("host on lan9 dial %s: %v", b, err)
 		}
@@ -111,7 +111,7 @@ func TestSetInterfaces(t *testing.T) {
 		if strings.Contains(table, `"wan0"`) {
 			t.Errorf("repaired table still names wan0:\n%s", table)
 		}
-		if _, err := askTCP(wanB, b); err != nil {
+		if _, err := netlab.AskPeerAddr(wanB, b); err != nil {
 			t.Errorf("after the repair: WAN host B dial %s: %v", b, err)
 		}
 	})

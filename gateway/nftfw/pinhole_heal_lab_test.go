@@ -32,7 +32,7 @@ func TestPinholeHeal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	server9090 := netip.AddrPortFrom(l.server6.Addr(), 9090)
 	open := pinhole(l.server6.String(), time.Hour)
 	filtered := pinhole(server9090.String(), time.Hour, filterOf(wan.String()+"/128", 0))

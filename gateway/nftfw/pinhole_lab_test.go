@@ -73,7 +73,7 @@ func newPinholeLab(t *testing.T) *pinholeLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	return l
 }
 

@@ -188,7 +188,7 @@ func newGatewayLab(t *testing.T) *gatewayLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	m := tcpMapping(18080, "198.51.100.10:8080")
 	m.Lifetime = time.Hour
 	return &gatewayLab{
@@ -216,10 +216,10 @@ func (l *gatewayLab) firewall(t *testing.T, setExt bool) *Firewall {
 // server through the mapping.
 func (l *gatewayLab) reaches(t *testing.T, when string) {
 	t.Helper()
-	if _, err := askTCP(l.lab.WAN, l.ext+":18080"); err != nil {
+	if _, err := netlab.AskPeerAddr(l.lab.WAN, l.ext+":18080"); err != nil {
 		t.Errorf("%s: WAN dial %s:18080: %v", when, l.ext, err)
 	}
-	if _, err := askTCP(l.lab.LAN[1], l.ext+":18080"); err != nil {
+	if _, err := netlab.AskPeerAddr(l.lab.LAN[1], l.ext+":18080"); err != nil {
 		t.Errorf("%s: LAN host 1 dial %s:18080 (hairpin): %v", when, l.ext, err)
 	}
 }

@@ -17,52 +17,6 @@ import (
 // enough on a loaded machine, short enough for the attempts that must fail.
 const dialTimeout = 2 * time.Second
 
-// serveTCP accepts connections on ln and answers each with the peer address
-// it sees, then closes it. It stops when ln is closed.
-func serveTCP(t *testing.T, ln net.Listener) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(c.RemoteAddr().String() + "\n"))
-			c.Close()
-		}
-	}()
-}
-
-// serveUDP answers each datagram on pc with the peer address it sees. It
-// stops when pc is closed.
-func serveUDP(t *testing.T, pc net.PacketConn) {
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			_, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo([]byte(from.String()), from)
-		}
-	}()
-}
-
-// askTCP dials addr from h and returns the peer address the server saw.
-func askTCP(h *netlab.Host, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
-	defer cancel()
-	c, err := h.Dial(ctx, "tcp4", addr)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(dialTimeout))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
-}
-
 // askUDP sends a datagram to addr from a new socket of h and returns the
 // peer address the server saw and the address the answer came from.
 func askUDP(h *netlab.Host, addr string) (seen string, from net.Addr, err error) {
@@ -109,12 +63,12 @@ func TestTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveTCP(t, ln)
+	netlab.ServePeerAddr(t, ln)
 	pc, err := lan0.ListenPacket("udp4", ":5001")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveUDP(t, pc)
+	netlab.ServePeerAddrUDP(t, pc)
 
 	inTCP := tcpMapping(18080, "198.51.100.10:8080")
 	inUDP := udpMapping(15000, "198.51.100.10:5001")
@@ -123,7 +77,7 @@ func TestTraffic(t *testing.T) {
 	}
 
 	t.Run("inbound TCP", func(t *testing.T) {
-		seen, err := askTCP(wan, ext+":18080")
+		seen, err := netlab.AskPeerAddr(wan, ext+":18080")
 		if err != nil {
 			t.Fatalf("WAN dial %s:18080: %v", ext, err)
 		}
@@ -146,7 +100,7 @@ func TestTraffic(t *testing.T) {
 	})
 
 	t.Run("hairpin", func(t *testing.T) {
-		seen, err := askTCP(lan1, ext+":18080")
+		seen, err := netlab.AskPeerAddr(lan1, ext+":18080")
 		if err != nil {
 			t.Fatalf("LAN host 1 dial %s:18080: %v", ext, err)
 		}
@@ -159,7 +113,7 @@ func TestTraffic(t *testing.T) {
 	})
 
 	t.Run("gateway to its own external address", func(t *testing.T) {
-		if _, err := askTCP(lab.Gateway, ext+":18080"); err != nil {
+		if _, err := netlab.AskPeerAddr(lab.Gateway, ext+":18080"); err != nil {
 			t.Errorf("gateway dial %s:18080: %v", ext, err)
 		}
 	})
@@ -169,13 +123,13 @@ func TestTraffic(t *testing.T) {
 		if err := f.Apply(ctx, []gateway.Mapping{out}, nil); err != nil {
 			t.Fatal(err)
 		}
-		from := outboundSource(t, lan0, "198.51.100.10:5002", wan)
+		from := netlab.OutboundSource(t, lan0, "198.51.100.10:5002", wan)
 		if want := ext + ":25000"; from != want {
 			t.Errorf("datagram from the mapped endpoint arrived from %v; want %s", from, want)
 		}
 
 		// An endpoint without a mapping gets the lab's masquerade.
-		from = outboundSource(t, lan0, "198.51.100.10:5003", wan)
+		from = netlab.OutboundSource(t, lan0, "198.51.100.10:5003", wan)
 		if !strings.HasPrefix(from, ext+":") {
 			t.Errorf("datagram from an unmapped endpoint arrived from %v; want %s (masquerade)", from, ext)
 		}
@@ -190,7 +144,7 @@ func TestTraffic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		serveTCP(t, wln)
+		netlab.ServePeerAddr(t, wln)
 		var seen string
 		err = lan0.Do(func() error {
 			d := net.Dialer{Timeout: dialTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(198, 51, 100, 10), Port: 6000}}
@@ -216,7 +170,7 @@ func TestTraffic(t *testing.T) {
 		if err := f.Apply(ctx, nil, []gateway.Mapping{inTCP, inUDP}); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := askTCP(wan, ext+":18080"); err == nil {
+		if seen, err := netlab.AskPeerAddr(wan, ext+":18080"); err == nil {
 			t.Errorf("WAN dial %s:18080 after removal reached %s; want a failure", ext, seen)
 		}
 		// A new socket: an existing conntrack entry would still carry
@@ -232,7 +186,7 @@ func TestTraffic(t *testing.T) {
 		if err := f.Apply(ctx, []gateway.Mapping{short}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := askTCP(wan, ext+":19000"); err != nil {
+		if _, err := netlab.AskPeerAddr(wan, ext+":19000"); err != nil {
 			t.Fatalf("WAN dial %s:19000 before the timeout: %v", ext, err)
 		}
 		waitFor(t, 60*time.Second, "the kernel to time the mapping out", func() bool {
@@ -242,7 +196,7 @@ func TestTraffic(t *testing.T) {
 			}
 			return !slices.ContainsFunc(ms, func(m gateway.Mapping) bool { return m.ExternalPort == 19000 })
 		})
-		if seen, err := askTCP(wan, ext+":19000"); err == nil {
+		if seen, err := netlab.AskPeerAddr(wan, ext+":19000"); err == nil {
 			t.Errorf("WAN dial %s:19000 after the timeout reached %s; want a failure", ext, seen)
 		}
 		// The lease core removes it later: that must not fail.
@@ -260,7 +214,7 @@ func TestTraffic(t *testing.T) {
 	if !gw.hasTable(t, "ip", "lab") {
 		t.Errorf("the lab's own table ip lab is gone")
 	}
-	if _, err := askTCP(wan, ext+":18080"); err == nil {
+	if _, err := netlab.AskPeerAddr(wan, ext+":18080"); err == nil {
 		t.Errorf("WAN dial %s:18080 after Close succeeded; want a failure", ext)
 	}
 
@@ -276,10 +230,10 @@ func TestTraffic(t *testing.T) {
 		if err := g.Apply(ctx, []gateway.Mapping{inTCP}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := askTCP(lan1, ext+":18080"); err != nil {
+		if _, err := netlab.AskPeerAddr(lan1, ext+":18080"); err != nil {
 			t.Errorf("LAN host 1 dial %s:18080 through %s: %v", ext, lab.GatewayLANLink, err)
 		}
-		if _, err := askTCP(wan, ext+":18080"); err != nil {
+		if _, err := netlab.AskPeerAddr(wan, ext+":18080"); err != nil {
 			t.Errorf("WAN dial %s:18080: %v", ext, err)
 		}
 		if err := g.Close(); err != nil {
@@ -296,7 +250,7 @@ func TestTraffic(t *testing.T) {
 		if err := g.Apply(ctx, []gateway.Mapping{inTCP}, nil); err != nil {
 			t.Fatal(err)
 		}
-		if seen, err := askTCP(lan1, ext+":18080"); err == nil {
+		if seen, err := netlab.AskPeerAddr(lan1, ext+":18080"); err == nil {
 			t.Errorf("LAN host 1 dial %s:18080 through a link not listed reached %s; want a failure", ext, seen)
 		}
 	})
