@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -38,10 +39,13 @@ func firewallBackends() []firewallBackend {
 // maps a TCP and a UDP port and the WAN host reaches the LAN host through
 // each; upnpc maps and lists; the portlease client maps; a LAN host reaches
 // a mapping through the external address (hairpin); outbound traffic from
-// a mapped endpoint leaves with the mapped port; deleting a mapping closes
-// the port at once, to an established flow too; SIGTERM leaves nothing of
-// portleased in any firewall. The operator's rules are unchanged while
-// portleased runs, and exactly as before once it has exited.
+// a mapped endpoint leaves with the mapped port; what another program
+// removes of the backend's rules is reinstalled; deleting a mapping closes
+// the port at once, to an established flow too (its conntrack entries
+// go); a restart brings the mappings back from the state file; and, once
+// started again without a state file, SIGTERM leaves nothing of portleased
+// in any firewall. The operator's rules are unchanged while portleased
+// runs, and exactly as before once it has exited.
 func TestFirewallBackends(t *testing.T) {
 	t.Parallel()
 	for _, b := range firewallBackends() {
@@ -52,7 +56,8 @@ func TestFirewallBackends(t *testing.T) {
 			gw := lab.Gateway
 			installOperatorFirewall(t, gw, b.variant)
 			before := dumpFirewall(t, gw)
-			d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, ExtraLines: []string{"firewall " + b.name}})
+			d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{Verbose: true, ExtraLines: []string{"firewall " + b.name},
+				StateFile: filepath.Join(labpeers.StateDir(t), "leases")})
 			checkLoggedBackend(t, d, b.name)
 
 			udp := checkNATPMPTraffic(t, lab, b, before)
@@ -60,8 +65,16 @@ func TestFirewallBackends(t *testing.T) {
 			checkClientMaps(t, lab)
 			checkHairpin(t, lab)
 			checkOutboundPortKept(t, lab)
+			checkChainsReinstalled(t, lab, d, b)
 			checkDeletionCloses(t, lab, udp)
+			checkRestartRestores(t, lab, d, b, before)
 
+			// With a state file nftables' table stays at exit: the
+			// last run has none.
+			if err := d.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			d = startWithoutState(t, lab, b)
 			if err := d.Stop(); err != nil {
 				t.Fatal(err)
 			}
@@ -207,11 +220,15 @@ func checkOutboundPortKept(t *testing.T, lab *netlab.Lab) {
 
 // checkDeletionCloses: natpmpc deletes TCP 8080 and UDP 5000, upnpc deletes
 // TCP 8081: new connections from the WAN host fail at once, and the WAN
-// host's running UDP flow stops reaching LAN host 0's server udp within
-// a second.
+// host's running UDP flow, which still reaches LAN host 0's server udp
+// just before, stops reaching it within a second. The flow's conntrack
+// entry holds its translation whatever the rules say, so the flow stops
+// only if the backend deletes the entry with the mapping.
 func checkDeletionCloses(t *testing.T, lab *netlab.Lab, udp *netlab.UDPSink) {
 	t.Helper()
 	lan := lab.LAN[0]
+	running := udp.Count()
+	eventually(t, "the WAN host's UDP flow still reaches LAN host 0 before the deletion", func() bool { return udp.Count() > running })
 	natpmpcDelete(t, lab, lan, 5000, 5000, "udp")
 	deleted := time.Now()
 	natpmpcDelete(t, lab, lan, 8080, 8080, "tcp")
