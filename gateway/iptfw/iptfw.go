@@ -424,6 +424,12 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	if err := f.runScript(ctx, s); err != nil {
 		return gateway.Reconciled{}, fmt.Errorf("iptfw: reconcile: %w", err)
 	}
+	if fixed, _ := repairScript(d, f.l, nil); !fixed.empty(false) || !fixed.empty(true) {
+		// nftfw says the same of its table: what someone else removed
+		// of the chains and jumps is worth an operator's notice even
+		// when every mapping was intact.
+		f.log.Warn("iptfw: chains or jumps of the backend were missing or changed; installed again")
+	}
 	f.forgetReplaced(d.mappings(), want)
 	f.state = fresh
 	f.m = newMirror()
