@@ -12,4 +12,6 @@ set grid
 set key top right
 plot 'rate.dat' index 0 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased', \
      'rate.dat' index 1 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased-state', \
-     'rate.dat' index 2 using 1:2 with linespoints linewidth 2 pointtype 7 title 'miniupnpd'
+     'rate.dat' index 2 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased-iptables-nft', \
+     'rate.dat' index 3 using 1:2 with linespoints linewidth 2 pointtype 7 title 'portleased-iptables-legacy', \
+     'rate.dat' index 4 using 1:2 with linespoints linewidth 2 pointtype 7 title 'miniupnpd'
