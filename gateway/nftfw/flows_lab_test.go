@@ -2,6 +2,7 @@ package nftfw
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"testing"
@@ -196,5 +197,40 @@ func TestForgetTCPFlow(t *testing.T) {
 	}
 	if at := time.Unix(0, last.Load()); at.After(deleted.Add(forgetDeadline)) {
 		t.Errorf("the LAN server still read from the connection %v after its mapping was deleted", at.Sub(deleted))
+	}
+}
+
+// TestKeepFlows: with Config.KeepFlows, a mapping's established flow
+// keeps reaching its host (its conntrack entry keeps the translation) when
+// Apply removes the mapping, and when Reconcile does.
+func TestKeepFlows(t *testing.T) {
+	lab := netlab.New(t, netlab.Config{})
+	gw := labGateway(t, lab)
+	f := newFirewall(t, gw, Config{ExternalInterface: lab.GatewayWANLink, KeepFlows: true})
+	ctx := context.Background()
+	if err := f.SetExternalAddress(ctx, lab.GatewayWANAddr4); err != nil {
+		t.Fatal(err)
+	}
+	ext, wanAddr := lab.GatewayWANAddr4.String(), lab.WAN.Addr4.String()
+	for i, remove := range []func(m gateway.Mapping) error{
+		func(m gateway.Mapping) error { return f.Apply(ctx, nil, []gateway.Mapping{m}) },
+		func(gateway.Mapping) error { _, err := f.Reconcile(ctx, nil); return err },
+	} {
+		eport := uint16(15000 + i)
+		m := udpMapping(eport, fmt.Sprintf("198.51.100.10:%d", 5001+i))
+		if err := f.Apply(ctx, []gateway.Mapping{m}, nil); err != nil {
+			t.Fatal(err)
+		}
+		sink := netlab.ListenUDPSink(t, lab.LAN[0], fmt.Sprintf(":%d", 5001+i))
+		netlab.SendUDPFlow(t, lab.WAN, fmt.Sprintf("%s:%d", wanAddr, 40000+i), fmt.Sprintf("%s:%d", ext, eport))
+		waitFor(t, 5*time.Second, "the flow to arrive", func() bool { return sink.Count() > 0 })
+		if err := remove(m); err != nil {
+			t.Fatal(err)
+		}
+		removed := time.Now()
+		time.Sleep(forgetDeadline + 500*time.Millisecond)
+		if last := sink.Last(); last.Before(removed.Add(forgetDeadline)) {
+			t.Errorf("removal %d: the flow stopped reaching the LAN host %v after the removal, with KeepFlows", i, last.Sub(removed))
+		}
 	}
 }

@@ -112,7 +112,9 @@ func (f *Firewall) reconcile(start time.Time, want []gateway.Mapping) (gateway.R
 	// flows go too, as after Apply.
 	pr, closed, err := f.reconcilePeers(start, p)
 	r.Adopted, r.Added, r.Removed = r.Adopted+pr.Adopted, r.Added+pr.Added, r.Removed+pr.Removed
-	f.flows.Add(conntrack.Changes{Ended: in.ended, Closed: closed})
+	if !f.plan.KeepFlows {
+		f.flows.Add(conntrack.Changes{Ended: in.ended, Closed: closed})
+	}
 	return r, err
 }
 
