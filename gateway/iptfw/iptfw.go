@@ -244,11 +244,12 @@ func New(cfg Config) (*Firewall, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, _ := repairScript(d, f.l, nil)
+	s, _, buckets := repairScript(d, f.l, nil)
 	if err := f.runScript(ctx, s); err != nil {
 		return nil, err
 	}
 	f.m.setFixed(f.l)
+	f.m.setBuckets(buckets)
 	if !cfg.KeepFlows {
 		f.flows = conntrack.NewForgetter(cfg.NetNS, log)
 	}
@@ -419,12 +420,12 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	if err != nil {
 		return gateway.Reconciled{}, err
 	}
-	s, r := repairScript(d, f.l, cs)
+	s, r, buckets := repairScript(d, f.l, cs)
 	f.gen++
 	if err := f.runScript(ctx, s); err != nil {
 		return gateway.Reconciled{}, fmt.Errorf("iptfw: reconcile: %w", err)
 	}
-	if fixed, _ := repairScript(d, f.l, nil); !fixed.empty(false) || !fixed.empty(true) {
+	if fixed, _, _ := repairScript(d, f.l, nil); !fixed.empty(false) || !fixed.empty(true) {
 		// nftfw says the same of its table: what someone else removed
 		// of the chains and jumps is worth an operator's notice even
 		// when every mapping was intact.
@@ -434,6 +435,7 @@ func (f *Firewall) Reconcile(ctx context.Context, want []gateway.Mapping) (gatew
 	f.state = fresh
 	f.m = newMirror()
 	f.m.setFixed(f.l)
+	f.m.setBuckets(buckets)
 	f.m.apply(cs)
 	f.log.Debug("iptfw: reconciled", "adopted", r.Adopted, "added", r.Added, "removed", r.Removed)
 	return r, nil
@@ -486,7 +488,7 @@ func (f *Firewall) relayout(ctx context.Context, l layout) error {
 	}
 	s := &script{}
 	for _, c := range chainDefs() {
-		if c.mapping {
+		if c.role != roleFixed {
 			continue
 		}
 		specs := l.fixedSpecs(c)
