@@ -34,8 +34,11 @@ type foreignChange struct {
 
 // foreignChanges returns what checkChainsReinstalled does to backend b's
 // rules: for nftables, the rules of its table flushed, then the table
-// deleted; for an iptables variant, its DNAT chain flushed, then the jump
-// from nat PREROUTING to its chains deleted.
+// deleted; for an iptables variant, the DNAT bucket chain holding TCP
+// 8080 flushed (PORTLEASE-DNAT-TCP-7: ports 7,168 to 8,191), then the
+// jumps of PORTLEASE-DNAT to its per-protocol chains (the mappings' rules stay, as
+// nftables' maps with its rules flushed), then the jump from nat
+// PREROUTING to its chains deleted.
 func foreignChanges(b firewallBackend) []foreignChange {
 	if b.variant == "" {
 		return []foreignChange{
@@ -45,7 +48,8 @@ func foreignChanges(b firewallBackend) []foreignChange {
 	}
 	ipt := "iptables-" + b.variant
 	return []foreignChange{
-		{args: []string{ipt, "-t", "nat", "-F", "PORTLEASE-DNAT"}, lost: true},
+		{args: []string{ipt, "-t", "nat", "-F", "PORTLEASE-DNAT-TCP-7"}, lost: true},
+		{args: []string{ipt, "-t", "nat", "-F", "PORTLEASE-DNAT"}},
 		{args: []string{ipt, "-t", "nat", "-D", "PREROUTING", "-m", "comment", "--comment", "portleased", "-j", "PORTLEASE-PREROUTING"}},
 	}
 }

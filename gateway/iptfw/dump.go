@@ -11,14 +11,16 @@ import (
 // dump is what iptables-save and ip6tables-save show of the backend's
 // chains and of the jumps to them; the operator's rules are skipped.
 type dump struct {
-	chains map[chainDef]bool
-	rules  map[chainDef][]string // each chain's rules, in order, after "-A CHAIN "
-	jumps  map[jumpDef]int       // how many times each jump is there
-	digest digest                // as mirror.digest
+	chains  map[chainDef]bool
+	rules   map[chainDef][]string // each chain's rules, in order, after "-A CHAIN "
+	jumps   map[jumpDef]int       // how many times each jump is there
+	buckets bucketSet             // the fanout and bucket chains there are
+	digest  digest                // as mirror.digest
 }
 
 func newDump() *dump {
-	return &dump{chains: make(map[chainDef]bool), rules: make(map[chainDef][]string), jumps: make(map[jumpDef]int)}
+	return &dump{chains: make(map[chainDef]bool), rules: make(map[chainDef][]string), jumps: make(map[jumpDef]int),
+		buckets: newBucketSet()}
 }
 
 // parse reads one program's output (iptables-save when !v6).
@@ -29,6 +31,11 @@ func (d *dump) parse(out string, v6 bool) {
 		case decl && ours:
 			d.chains[c] = true
 			d.digest.addChain(t, chain)
+			if f, i, ok := parseMappingChain(t, chain); ok && i < 0 {
+				d.buckets.fanouts[f] = true
+			} else if ok {
+				d.buckets.add(bucket{f, uint16(i)})
+			}
 		case decl:
 		case ours:
 			d.rules[c] = append(d.rules[c], spec)
@@ -100,7 +107,8 @@ func scanSave(out string, v6 bool, fn func(t tableID, chain, spec string, decl b
 	}
 }
 
-// chainOf returns the backend's chain named name in table t.
+// chainOf returns the backend's chain named name in table t: a fixed
+// chain, a root, or a fanout or bucket chain.
 func chainOf(t tableID, name string) (chainDef, bool) {
 	if !strings.HasPrefix(name, chainPrefix) {
 		return chainDef{}, false
@@ -110,7 +118,14 @@ func chainOf(t tableID, name string) (chainDef, bool) {
 			return c, true
 		}
 	}
-	return chainDef{}, false
+	switch f, i, ok := parseMappingChain(t, name); {
+	case !ok:
+		return chainDef{}, false
+	case i < 0:
+		return f.chain(), true
+	default:
+		return bucket{f, uint16(i)}.chain(), true
+	}
 }
 
 // jumpOf returns the jump that rule spec of built-in chain is.
@@ -176,27 +191,39 @@ func parsePort(s string) (uint16, error) {
 	return uint16(n), err
 }
 
-// keyOf returns the element a rule of mapping chain c belongs to.
+// keyOf returns the element a rule of bucket chain c belongs to.
 func keyOf(c chainDef, spec string) (elemKey, bool) {
 	f, ok := parseSpec(spec)
-	if !ok {
+	if !ok || c.role != roleBucket {
 		return elemKey{}, false
 	}
-	switch c.name {
-	case chainDNAT:
+	switch c.kind {
+	case kindIn:
 		return inKeyOf(f.proto, f.dport), true
-	case chainPinholes:
+	case kindPin:
 		return pinKeyOf(f.proto, netip.AddrPortFrom(f.dst.Addr(), f.dport)), f.dst.IsValid()
-	case chainSNAT:
+	case kindOut:
 		return outKeyOf(f.proto, netip.AddrPortFrom(f.src.Addr(), f.sport)), f.src.IsValid()
 	}
 	return elemKey{}, false
 }
 
+// bucketRules returns the rules of the bucket chains of kind's elements,
+// bucket by bucket in port order.
+func (d *dump) bucketRules(kind elemKind) []string {
+	var specs []string
+	for _, c := range d.buckets.dispatch() {
+		if c.def.role == roleBucket && c.def.kind == kind {
+			specs = append(specs, d.rules[c.def]...)
+		}
+	}
+	return specs
+}
+
 // mappings returns the mappings and pinholes the dump's mapping chains
-// hold (Firewall.List): a DNAT rule is a mapping, with the filters of its
-// key's rules that name a peer; an accepting rule of PORTLEASE-PINHOLES is
-// a pinhole. Lifetimes are zero: iptables rules have no timeouts.
+// hold (Firewall.List): a DNAT rule of a PORTLEASE-DNAT bucket is a
+// mapping, with the filters of its key's rules that name a peer; an
+// accepting rule of a PORTLEASE-PINHOLES bucket is a pinhole. Lifetimes are zero: iptables rules have no timeouts.
 func (d *dump) mappings() []gateway.Mapping {
 	var ms []gateway.Mapping
 	at := make(map[elemKey]int)
@@ -215,7 +242,7 @@ func (d *dump) mappings() []gateway.Mapping {
 			ms[i].Filters = append(ms[i].Filters, gateway.Filter{Remote: remote, Port: f.sport})
 		}
 	}
-	for _, spec := range d.rules[chainDef{nat4, chainDNAT, true}] {
+	for _, spec := range d.bucketRules(kindIn) {
 		f, ok := parseSpec(spec)
 		if !ok || f.target != "DNAT" || !f.toDest.IsValid() {
 			continue
@@ -223,7 +250,7 @@ func (d *dump) mappings() []gateway.Mapping {
 		put(inKeyOf(f.proto, f.dport), gateway.Mapping{Protocol: f.proto, ExternalPort: f.dport, Internal: f.toDest},
 			f, netip.PrefixFrom(netip.IPv4Unspecified(), 0))
 	}
-	for _, spec := range d.rules[chainDef{filter6, chainPinholes, true}] {
+	for _, spec := range d.bucketRules(kindPin) {
 		f, ok := parseSpec(spec)
 		if !ok || f.target != "ACCEPT" || !f.dst.IsValid() {
 			continue

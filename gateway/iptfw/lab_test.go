@@ -2,6 +2,7 @@ package iptfw
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -73,16 +74,21 @@ func operatorRules(t *testing.T, lab *netlab.Lab, v Variant) string {
 // the backend's chains.
 func ours(t *testing.T, lab *netlab.Lab, v Variant) []string {
 	t.Helper()
+	return append(oursOf(t, lab, v, "iptables"), oursOf(t, lab, v, "ip6tables")...)
+}
+
+// oursOf returns the lines of prog-save (iptables or ip6tables) that name
+// the backend's chains.
+func oursOf(t *testing.T, lab *netlab.Lab, v Variant, prog string) []string {
+	t.Helper()
+	out, err := lab.Gateway.Command(t.Context(), prog+"-"+string(v)+"-save").Output()
+	if err != nil {
+		t.Fatalf("%s-save: %v", prog, err)
+	}
 	var lines []string
-	for _, prog := range []string{"iptables", "ip6tables"} {
-		out, err := lab.Gateway.Command(t.Context(), prog+"-"+string(v)+"-save").Output()
-		if err != nil {
-			t.Fatalf("%s-save: %v", prog, err)
-		}
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, chainPrefix) {
-				lines = append(lines, line)
-			}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, chainPrefix) {
+			lines = append(lines, line)
 		}
 	}
 	return lines
@@ -131,14 +137,28 @@ func testLab(t *testing.T, v Variant) {
 	}
 	netlab.ServePeerAddr(t, ln)
 	tcpMap := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 40080, Internal: netip.AddrPortFrom(lan.Addr4, 8080), Lifetime: time.Hour}
+	// Two mappings on either side of a bucket boundary (40,959 is the
+	// last port of bucket 39, 40,960 the first of 40).
+	edges := []gateway.Mapping{
+		{Protocol: gateway.TCP, ExternalPort: 40959, Internal: netip.AddrPortFrom(lan.Addr4, 8080), Lifetime: time.Hour},
+		{Protocol: gateway.TCP, ExternalPort: 40960, Internal: netip.AddrPortFrom(lan.Addr4, 8080), Lifetime: time.Hour},
+	}
 	udpMap := gateway.Mapping{Protocol: gateway.UDP, ExternalPort: 40053, Internal: netip.AddrPortFrom(lan.Addr4, 5353), Lifetime: time.Hour}
 	pin := gateway.Mapping{Protocol: gateway.TCP, ExternalPort: 443, Internal: netip.AddrPortFrom(lan.Addr6, 443), Pinhole: true,
 		Filters: []gateway.Filter{{Remote: netip.PrefixFrom(lab.WAN.Addr6, 128)}}}
-	want := []gateway.Mapping{tcpMap, udpMap, pin}
+	want := []gateway.Mapping{tcpMap, udpMap, pin, edges[0], edges[1]}
 	if err := f.Apply(ctx, want, nil); err != nil {
 		t.Fatal(err)
 	}
 	ext := lab.GatewayWANAddr4.String()
+	for _, m := range edges {
+		if _, err := netlab.AskPeerAddr(lab.WAN, fmt.Sprintf("%s:%d", ext, m.ExternalPort)); err != nil {
+			t.Errorf("WAN host through the mapping of port %d: %v", m.ExternalPort, err)
+		}
+	}
+	if _, err := netlab.AskPeerAddr(lab.WAN, ext+":40961"); err == nil {
+		t.Error("port 40961, mapped by nobody, reaches the LAN host")
+	}
 
 	seen, err := netlab.AskPeerAddr(lab.WAN, ext+":40080")
 	if err != nil {
@@ -171,8 +191,8 @@ func testLab(t *testing.T, v Variant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(listed) != 3 {
-		t.Errorf("List: %+v, want the 3 mappings", listed)
+	if len(listed) != len(want) {
+		t.Errorf("List: %+v, want the %d mappings", listed, len(want))
 	}
 
 	// Watch reports a flush; Reconcile adopts what is right and repairs.
@@ -191,14 +211,17 @@ func testLab(t *testing.T, v Variant) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r != (gateway.Reconciled{Adopted: 3}) {
-		t.Errorf("Reconcile of an intact kernel: %+v, want 3 adopted", r)
+	if r != (gateway.Reconciled{Adopted: len(want)}) {
+		t.Errorf("Reconcile of an intact kernel: %+v, want %d adopted", r, len(want))
 	}
 	time.Sleep(300 * time.Millisecond)
 	if n := changes.Load(); n != 0 {
 		t.Errorf("Watch reported %d changes before anyone changed anything", n)
 	}
+	// The jumps to the DNAT fanouts and the bucket of port 40080 (and
+	// 40959) flushed.
 	gw(t, lab, v, "iptables", "-t", "nat", "-F", chainDNAT)
+	gw(t, lab, v, "iptables", "-t", "nat", "-F", chainDNAT+"-TCP-39")
 	deadline := time.Now().Add(10 * time.Second)
 	for changes.Load() == 0 {
 		if time.Now().After(deadline) {
@@ -212,11 +235,27 @@ func testLab(t *testing.T, v Variant) {
 	if r, err = f.Reconcile(ctx, want); err != nil {
 		t.Fatal(err)
 	}
-	if r != (gateway.Reconciled{Adopted: 1, Added: 2}) {
-		t.Errorf("Reconcile after the flush: %+v, want the pinhole adopted and 2 added", r)
+	if r != (gateway.Reconciled{Adopted: 3, Added: 2}) {
+		t.Errorf("Reconcile after the flush: %+v, want the pinhole, the UDP mapping and port 40960 adopted, 40080 and 40959 added", r)
 	}
-	if _, err := netlab.AskPeerAddr(lab.WAN, ext+":40080"); err != nil {
-		t.Fatalf("the mapping does not forward after Reconcile: %v", err)
+	for _, port := range []string{"40080", "40959", "40960"} {
+		if _, err := netlab.AskPeerAddr(lab.WAN, ext+":"+port); err != nil {
+			t.Fatalf("the mapping of port %s does not forward after Reconcile: %v", port, err)
+		}
+	}
+	// Reconciling again (what repaired the jumps ran once) leaves each
+	// rule once.
+	if r, err = f.Reconcile(ctx, want); err != nil || r != (gateway.Reconciled{Adopted: len(want)}) {
+		t.Errorf("Reconcile after the repair: %+v, %v; want %d adopted", r, err, len(want))
+	}
+	for _, prog := range []string{"iptables", "ip6tables"} {
+		seenLine := make(map[string]bool)
+		for _, line := range oursOf(t, lab, v, prog) {
+			if strings.HasPrefix(line, "-A ") && seenLine[line] {
+				t.Errorf("%s: rule twice: %s", prog, line)
+			}
+			seenLine[line] = true
+		}
 	}
 
 	// Deletion closes the port.

@@ -2,20 +2,22 @@ package iptfw
 
 // mirror is what the backend wrote into its chains, as iptables-save
 // prints it: the rules of each element (for deleting them by their exact
-// spec, and for dropping renewals that change nothing) and of the fixed
-// chains. digest sums all of it, for Watch's comparison with a dump.
+// spec, and for dropping renewals that change nothing), the fixed
+// chains' and the buckets made. digest sums all of it, for Watch's
+// comparison with a dump.
 //
 // fwplan's State decides what the kernel must hold; the mirror only keeps
 // the text of what was written, about 100 bytes a rule.
 type mirror struct {
-	elems  map[elemKey][]string
-	fixed  map[chainDef][]string
-	digest digest // of the chains, jumps, fixed rules and elements
-	elemD  digest // of the elements alone
+	elems   map[elemKey][]string
+	fixed   map[chainDef][]string
+	buckets bucketSet
+	digest  digest // of the chains, jumps, fixed and dispatch rules and elements
+	elemD   digest // of the elements alone
 }
 
 func newMirror() *mirror {
-	return &mirror{elems: make(map[elemKey][]string), fixed: make(map[chainDef][]string)}
+	return &mirror{elems: make(map[elemKey][]string), fixed: make(map[chainDef][]string), buckets: newBucketSet()}
 }
 
 // apply records committed changes.
@@ -33,6 +35,9 @@ func (m *mirror) apply(cs []change) {
 		for _, spec := range c.specs {
 			m.elemD.add(ch.table, ch.name, spec)
 		}
+		if c.specs != nil {
+			m.buckets.add(c.key.bucket())
+		}
 	}
 	m.sum()
 }
@@ -40,21 +45,40 @@ func (m *mirror) apply(cs []change) {
 // setFixed records the fixed chains' rules of layout l.
 func (m *mirror) setFixed(l layout) {
 	for _, c := range chainDefs() {
-		if !c.mapping {
+		if c.role == roleFixed {
 			m.fixed[c] = l.fixedSpecs(c)
 		}
 	}
 	m.sum()
 }
 
-// sum makes digest: the chains, the jumps, the fixed chains' rules and
-// the elements'.
+// setBuckets records the buckets there are (besides those apply makes).
+func (m *mirror) setBuckets(s bucketSet) {
+	for b := range s.buckets {
+		m.buckets.add(b)
+	}
+	for f := range s.fanouts {
+		m.buckets.fanouts[f] = true
+	}
+	m.sum()
+}
+
+// sum makes digest: the chains, the jumps, the fixed and dispatch
+// chains' rules and the elements'.
 func (m *mirror) sum() {
 	d := m.elemD
 	for _, c := range chainDefs() {
 		d.addChain(c.table, c.name)
 		for _, spec := range m.fixed[c] {
 			d.add(c.table, c.name, spec)
+		}
+	}
+	for _, c := range m.buckets.dispatch() {
+		if c.def.role != roleRoot {
+			d.addChain(c.def.table, c.def.name)
+		}
+		for _, spec := range c.specs {
+			d.add(c.def.table, c.def.name, spec)
 		}
 	}
 	for _, j := range jumpDefs() {

@@ -7,35 +7,45 @@ import (
 )
 
 // repairScript writes the script that makes the kernel, as dump d shows
-// it, hold the backend's chains, the jumps to them once each and the
-// fixed chains' rules of layout l. With want (not nil) it also makes the
-// mapping chains hold exactly the rules of want's elements: the rules of
-// an element that are all there are adopted (left alone, so its traffic
-// goes on), the others deleted and written again, strays deleted.
+// it, hold the backend's chains, the jumps to them once each, the fixed
+// chains' rules of layout l, and the buckets of d and of want, each with
+// its jump once. With want (not nil) it also makes the bucket chains hold
+// exactly the rules of want's elements: the rules of an element that are
+// all there are adopted (left alone, so its traffic goes on), the others
+// deleted and written again, strays deleted. It returns the buckets the
+// kernel then holds.
 //
-// Without want (New) the mapping chains are left as they are, for
+// Without want (New) the bucket chains are left as they are, for
 // Reconcile to adopt.
-func repairScript(d *dump, l layout, want []change) (*script, gateway.Reconciled) {
+func repairScript(d *dump, l layout, want []change) (*script, gateway.Reconciled, bucketSet) {
 	s := &script{}
 	var r gateway.Reconciled
+	bs := newBucketSet()
+	for f := range d.buckets.fanouts {
+		bs.fanouts[f] = true
+	}
+	for b := range d.buckets.buckets {
+		bs.add(b)
+	}
+	for _, c := range want {
+		bs.add(c.key.bucket())
+	}
 	for _, c := range chainDefs() {
 		if !d.chains[c] {
-			s.add(c.table, ":"+c.name+" - [0:0]")
+			s.declare(c)
 		}
 	}
 	for _, c := range chainDefs() {
-		if c.mapping {
-			continue
+		if c.role == roleFixed {
+			rewrite(s, d, c, l.fixedSpecs(c))
 		}
-		specs := l.fixedSpecs(c)
-		if d.chains[c] && slices.Equal(d.rules[c], specs) {
-			continue
+	}
+	for _, c := range bs.dispatch() {
+		if c.def.role != roleRoot && !d.chains[c.def] {
+			s.declare(c.def)
 		}
-		if d.chains[c] {
-			s.add(c.table, "-F "+c.name)
-		}
-		for _, spec := range specs {
-			s.add(c.table, "-A "+c.name+" "+spec)
+		if c.def.role != roleBucket {
+			redispatch(s, d, c.def, c.specs)
 		}
 	}
 	for _, j := range jumpDefs() {
@@ -51,7 +61,49 @@ func repairScript(d *dump, l layout, want []change) (*script, gateway.Reconciled
 	if want != nil {
 		r = repairElements(s, d, want)
 	}
-	return s, r
+	return s, r, bs
+}
+
+// rewrite writes into s what makes fixed chain c, as dump d shows it,
+// hold specs in order: nothing when it does, else a flush and specs.
+func rewrite(s *script, d *dump, c chainDef, specs []string) {
+	if d.chains[c] && slices.Equal(d.rules[c], specs) {
+		return
+	}
+	if d.chains[c] {
+		s.add(c.table, "-F "+c.name)
+	}
+	for _, spec := range specs {
+		s.add(c.table, "-A "+c.name+" "+spec)
+	}
+}
+
+// redispatch writes into s what makes root or fanout chain c, as dump d
+// shows it, hold its jumps specs once each, in any order (the jump to a
+// bucket made later comes after the others): the missing appended, the
+// second copies and the strays deleted, the others left alone so that
+// the traffic through them goes on.
+func redispatch(s *script, d *dump, c chainDef, specs []string) {
+	held := make(map[string]int)
+	for _, spec := range d.rules[c] {
+		held[spec]++
+	}
+	for _, spec := range specs {
+		n := held[spec]
+		for ; n > 1; n-- {
+			s.add(c.table, "-D "+c.name+" "+spec)
+		}
+		if n == 0 {
+			s.add(c.table, "-A "+c.name+" "+spec)
+		}
+		delete(held, spec)
+	}
+	for _, spec := range d.rules[c] {
+		if held[spec] > 0 {
+			held[spec]--
+			s.add(c.table, "-D "+c.name+" "+spec)
+		}
+	}
 }
 
 // repairElements writes into s what makes the mapping chains hold exactly
@@ -73,8 +125,9 @@ func repairElements(s *script, d *dump, want []change) gateway.Reconciled {
 	}
 	removed := make(map[elemKey]bool)
 	seenSpec := make(map[string]bool)
-	for _, c := range chainDefs() {
-		if !c.mapping {
+	for _, b := range d.buckets.dispatch() {
+		c := b.def
+		if c.role != roleBucket {
 			continue
 		}
 		for _, spec := range d.rules[c] {
@@ -118,7 +171,8 @@ func repairElements(s *script, d *dump, want []change) gateway.Reconciled {
 }
 
 // closeScript writes the script that removes the backend's jumps and
-// chains that dump d shows, and nothing else.
+// chains that dump d shows (its fixed chains, roots, fanouts and
+// buckets), and nothing else.
 func closeScript(d *dump) *script {
 	s := &script{}
 	for _, j := range jumpDefs() {
@@ -126,15 +180,22 @@ func closeScript(d *dump) *script {
 			s.add(j.table, "-D "+j.builtin+" "+j.spec())
 		}
 	}
+	var chains []chainDef
 	for _, c := range chainDefs() {
 		if d.chains[c] {
-			s.add(c.table, "-F "+c.name)
+			chains = append(chains, c)
 		}
 	}
-	for _, c := range chainDefs() {
-		if d.chains[c] {
-			s.add(c.table, "-X "+c.name)
+	for _, c := range d.buckets.dispatch() {
+		if c.def.role != roleRoot && d.chains[c.def] {
+			chains = append(chains, c.def)
 		}
+	}
+	for _, c := range chains {
+		s.add(c.table, "-F "+c.name)
+	}
+	for _, c := range chains {
+		s.add(c.table, "-X "+c.name)
 	}
 	return s
 }

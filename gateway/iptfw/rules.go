@@ -51,26 +51,29 @@ func tablesOf(v6 bool) []tableID {
 }
 
 // chainDef is one of the backend's chains. The rules of a fixed chain
-// follow from the layout alone; those of a mapping chain are the
-// elements of fwplan's plans, one rule (or a few, with filters) each.
+// follow from the layout alone; those of a root and a fanout chain from
+// the buckets there are; those of a bucket chain are the elements of
+// fwplan's plans, one rule (or a few, with filters) each (buckets.go).
 type chainDef struct {
-	table   tableID
-	name    string
-	mapping bool
+	table tableID
+	name  string
+	role  chainRole
+	kind  elemKind // of the elements a root, fanout or bucket chain leads to
 }
 
-// chainDefs returns the backend's chains in the order they are created.
+// chainDefs returns the backend's chains that are always there, in the
+// order they are created: the fixed chains and the roots.
 func chainDefs() []chainDef {
 	return []chainDef{
-		{nat4, chainPrerouting, false},
-		{nat4, chainOutput, false},
-		{nat4, chainPostrouting, false},
-		{nat4, chainHairpin, false},
-		{nat4, chainDNAT, true},
-		{nat4, chainSNAT, true},
-		{filter4, chainForward, false},
-		{filter6, chainForward, false},
-		{filter6, chainPinholes, true},
+		{table: nat4, name: chainPrerouting},
+		{table: nat4, name: chainOutput},
+		{table: nat4, name: chainPostrouting},
+		{table: nat4, name: chainHairpin},
+		rootOf(kindIn),
+		rootOf(kindOut),
+		{table: filter4, name: chainForward},
+		{table: filter6, name: chainForward},
+		rootOf(kindPin),
 	}
 }
 
@@ -209,17 +212,6 @@ type elemKey struct {
 	proto gateway.Protocol
 	port  uint16     // kindIn: external port; else the internal one
 	addr  netip.Addr // kindOut, kindPin: the internal address
-}
-
-// chain returns the table and chain that hold the element's rules.
-func (k elemKey) chain() chainDef {
-	switch k.kind {
-	case kindIn:
-		return chainDef{nat4, chainDNAT, true}
-	case kindOut:
-		return chainDef{nat4, chainSNAT, true}
-	}
-	return chainDef{filter6, chainPinholes, true}
 }
 
 // inboundSpecs returns the rules of an inbound element: one DNAT, or one

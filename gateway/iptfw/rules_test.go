@@ -37,9 +37,19 @@ func TestPlanRendering(t *testing.T) {
 	s, m := fwplan.New(stateConfig(false), time.Now()), newMirror()
 	a := mapping(gateway.TCP, 40080, "198.51.100.10:8080")
 	_, sc := plan(t, s, m, []gateway.Mapping{a}, nil)
+	// The first rule of a bucket makes it, and its fanout, with their
+	// jumps: port 40080 is in 39,936 to 40,959, bucket 39; 8080 in 7.
 	want := "*nat\n" +
-		"-A PORTLEASE-DNAT -p tcp -m tcp --dport 40080 -j DNAT --to-destination 198.51.100.10:8080\n" +
-		"-A PORTLEASE-SNAT -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40080\n" +
+		":PORTLEASE-DNAT-TCP - [0:0]\n" +
+		":PORTLEASE-DNAT-TCP-39 - [0:0]\n" +
+		":PORTLEASE-SNAT-TCP - [0:0]\n" +
+		":PORTLEASE-SNAT-TCP-7 - [0:0]\n" +
+		"-A PORTLEASE-DNAT -p tcp -j PORTLEASE-DNAT-TCP\n" +
+		"-A PORTLEASE-DNAT-TCP -p tcp -m tcp --dport 39936:40959 -j PORTLEASE-DNAT-TCP-39\n" +
+		"-A PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40080 -j DNAT --to-destination 198.51.100.10:8080\n" +
+		"-A PORTLEASE-SNAT -p tcp -j PORTLEASE-SNAT-TCP\n" +
+		"-A PORTLEASE-SNAT-TCP -p tcp -m tcp --sport 7168:8191 -j PORTLEASE-SNAT-TCP-7\n" +
+		"-A PORTLEASE-SNAT-TCP-7 -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40080\n" +
 		"COMMIT\n"
 	if got := string(sc.text(false)); got != want {
 		t.Errorf("add: got\n%s\nwant\n%s", got, want)
@@ -60,7 +70,7 @@ func TestPlanRendering(t *testing.T) {
 	// outbound port.
 	b := mapping(gateway.TCP, 40081, "198.51.100.10:8080")
 	_, sc = plan(t, s, m, []gateway.Mapping{b}, nil)
-	want = "*nat\n-A PORTLEASE-DNAT -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.10:8080\nCOMMIT\n"
+	want = "*nat\n-A PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.10:8080\nCOMMIT\n"
 	if got := string(sc.text(false)); got != want {
 		t.Errorf("second mapping: got\n%s\nwant\n%s", got, want)
 	}
@@ -69,9 +79,9 @@ func TestPlanRendering(t *testing.T) {
 	// by exact spec.
 	_, sc = plan(t, s, m, nil, []gateway.Mapping{{Protocol: gateway.TCP, ExternalPort: 40080}})
 	want = "*nat\n" +
-		"-D PORTLEASE-DNAT -p tcp -m tcp --dport 40080 -j DNAT --to-destination 198.51.100.10:8080\n" +
-		"-D PORTLEASE-SNAT -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40080\n" +
-		"-A PORTLEASE-SNAT -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40081\n" +
+		"-D PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40080 -j DNAT --to-destination 198.51.100.10:8080\n" +
+		"-D PORTLEASE-SNAT-TCP-7 -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40080\n" +
+		"-A PORTLEASE-SNAT-TCP-7 -s 198.51.100.10/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40081\n" +
 		"COMMIT\n"
 	if got := string(sc.text(false)); got != want {
 		t.Errorf("remove owner: got\n%s\nwant\n%s", got, want)
@@ -89,8 +99,8 @@ func TestFilteredAndPinholeRendering(t *testing.T) {
 		Pinhole: true, Filters: []gateway.Filter{{Remote: netip.MustParsePrefix("2001:db8:5::/48"), Port: 9}}}
 	_, sc := plan(t, s, m, []gateway.Mapping{a, pin}, nil)
 	want4 := []string{
-		"-A PORTLEASE-DNAT -s 192.0.2.0/24 -p udp -m udp --dport 40053 -j DNAT --to-destination 198.51.100.10:53",
-		"-A PORTLEASE-DNAT -p udp -m udp --sport 7 --dport 40053 -j DNAT --to-destination 198.51.100.10:53",
+		"-A PORTLEASE-DNAT-UDP-39 -s 192.0.2.0/24 -p udp -m udp --dport 40053 -j DNAT --to-destination 198.51.100.10:53",
+		"-A PORTLEASE-DNAT-UDP-39 -p udp -m udp --sport 7 --dport 40053 -j DNAT --to-destination 198.51.100.10:53",
 	}
 	got := string(sc.text(false))
 	for _, w := range want4 {
@@ -99,8 +109,12 @@ func TestFilteredAndPinholeRendering(t *testing.T) {
 		}
 	}
 	want6 := "*filter\n" +
-		"-A PORTLEASE-PINHOLES -s 2001:db8:5::/48 -d 2001:db8:100::10/128 -p tcp -m tcp --sport 9 --dport 80 -j ACCEPT\n" +
-		"-A PORTLEASE-PINHOLES -d 2001:db8:100::10/128 -p tcp -m tcp --dport 80 -m conntrack --ctdir ORIGINAL -j DROP\n" +
+		":PORTLEASE-PINHOLES-TCP - [0:0]\n" +
+		":PORTLEASE-PINHOLES-TCP-0 - [0:0]\n" +
+		"-A PORTLEASE-PINHOLES -p tcp -j PORTLEASE-PINHOLES-TCP\n" +
+		"-A PORTLEASE-PINHOLES-TCP -p tcp -m tcp --dport 0:1023 -j PORTLEASE-PINHOLES-TCP-0\n" +
+		"-A PORTLEASE-PINHOLES-TCP-0 -s 2001:db8:5::/48 -d 2001:db8:100::10/128 -p tcp -m tcp --sport 9 --dport 80 -j ACCEPT\n" +
+		"-A PORTLEASE-PINHOLES-TCP-0 -d 2001:db8:100::10/128 -p tcp -m tcp --dport 80 -m conntrack --ctdir ORIGINAL -j DROP\n" +
 		"COMMIT\n"
 	if got := string(sc.text(true)); got != want6 {
 		t.Errorf("pinhole: got\n%s\nwant\n%s", got, want6)
@@ -113,7 +127,8 @@ func TestFilteredAndPinholeRendering(t *testing.T) {
 	a.Filters = nil
 	_, sc = plan(t, s, m, []gateway.Mapping{a}, nil)
 	got = string(sc.text(false))
-	if !strings.Contains(got, "-D PORTLEASE-DNAT -s 192.0.2.0/24 ") || !strings.Contains(got, "-A PORTLEASE-DNAT -p udp -m udp --dport 40053 -j DNAT") {
+	if !strings.Contains(got, "-D PORTLEASE-DNAT-UDP-39 -s 192.0.2.0/24 ") || !strings.Contains(got, "-A PORTLEASE-DNAT-UDP-39 -p udp -m udp --dport 40053 -j DNAT") ||
+		strings.Contains(got, ":PORTLEASE") {
 		t.Errorf("filters dropped: got\n%s", got)
 	}
 }
@@ -124,9 +139,16 @@ func saveOutput(l layout, m *mirror, v6 bool) string {
 	var b strings.Builder
 	for _, t := range tablesOf(v6) {
 		b.WriteString("# Generated by iptables-save v1.8.9\n*" + t.name() + "\n:PREROUTING ACCEPT [0:0]\n")
+		var chains []chainSpecs
 		for _, c := range chainDefs() {
-			if c.table == t {
-				b.WriteString(":" + c.name + " - [0:0]\n")
+			if c.role == roleFixed {
+				chains = append(chains, chainSpecs{c, l.fixedSpecs(c)})
+			}
+		}
+		chains = append(chains, m.buckets.dispatch()...)
+		for _, c := range chains {
+			if c.def.table == t {
+				b.WriteString(":" + c.def.name + " - [0:0]\n")
 			}
 		}
 		for _, j := range jumpDefs() {
@@ -135,18 +157,18 @@ func saveOutput(l layout, m *mirror, v6 bool) string {
 			}
 		}
 		b.WriteString("-A " + "FORWARD -p tcp -m tcp --dport 22 -j ACCEPT\n")
-		for _, c := range chainDefs() {
-			if c.table != t {
+		for _, c := range chains {
+			if c.def.table != t {
 				continue
 			}
-			specs := l.fixedSpecs(c)
+			specs := c.specs
 			for k, s := range m.elems {
-				if k.chain() == c {
+				if k.chain() == c.def {
 					specs = append(specs, s...)
 				}
 			}
 			for _, s := range specs {
-				b.WriteString("-A " + c.name + " " + s + "\n")
+				b.WriteString("-A " + c.def.name + " " + s + "\n")
 			}
 		}
 		b.WriteString("COMMIT\n")
@@ -191,7 +213,7 @@ func TestDumpDigestAndList(t *testing.T) {
 	}
 
 	// A flushed chain changes the digest.
-	flushed := strings.ReplaceAll(out4, "-A PORTLEASE-DNAT -p tcp -m tcp --dport 40080", "-A OTHER -p tcp -m tcp --dport 40080")
+	flushed := strings.ReplaceAll(out4, "-A PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40080", "-A OTHER -p tcp -m tcp --dport 40080")
 	if digestOf(flushed, false) == digestOf(out4, false) {
 		t.Error("a deleted rule leaves the digest as it was")
 	}
@@ -218,7 +240,7 @@ func TestRepairScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, r := repairScript(d, l, want)
+	sc, r, _ := repairScript(d, l, want)
 	if !sc.empty(false) || !sc.empty(true) || r != (gateway.Reconciled{Adopted: 2}) {
 		t.Errorf("repair of a kernel as wanted: %+v, script\n%s%s", r, sc.text(false), sc.text(true))
 	}
@@ -233,16 +255,21 @@ func TestRepairScript(t *testing.T) {
 	if want, err = planSpecs(p); err != nil {
 		t.Fatal(err)
 	}
-	sc, r = repairScript(d, l, want)
+	sc, r, _ = repairScript(d, l, want)
 	if r != (gateway.Reconciled{Adopted: 1, Added: 2, Removed: 1}) {
 		t.Errorf("repair: %+v", r)
 	}
 	got := string(sc.text(false))
 	for _, w := range []string{
-		"-D PORTLEASE-DNAT -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.11:8080\n",
-		"-D PORTLEASE-SNAT -s 198.51.100.11/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40081\n",
-		"-A PORTLEASE-DNAT -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.12:8080\n",
-		"-A PORTLEASE-DNAT -p udp -m udp --dport 40082 -j DNAT --to-destination 198.51.100.10:9\n",
+		"-D PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.11:8080\n",
+		"-D PORTLEASE-SNAT-TCP-7 -s 198.51.100.11/32 -p tcp -m tcp --sport 8080 -j MASQUERADE --to-ports 40081\n",
+		"-A PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40081 -j DNAT --to-destination 198.51.100.12:8080\n",
+		// A new protocol: its fanout and bucket made, with their jumps.
+		":PORTLEASE-DNAT-UDP - [0:0]\n",
+		":PORTLEASE-DNAT-UDP-39 - [0:0]\n",
+		"-A PORTLEASE-DNAT -p udp -j PORTLEASE-DNAT-UDP\n",
+		"-A PORTLEASE-DNAT-UDP -p udp -m udp --dport 39936:40959 -j PORTLEASE-DNAT-UDP-39\n",
+		"-A PORTLEASE-DNAT-UDP-39 -p udp -m udp --dport 40082 -j DNAT --to-destination 198.51.100.10:9\n",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("repair script lacks %q:\n%s", w, got)
@@ -253,18 +280,19 @@ func TestRepairScript(t *testing.T) {
 	}
 
 	// A flushed DNAT chain and a missing jump are written again.
-	d.rules[chainDef{nat4, chainDNAT, true}] = nil
+	d.rules[inKeyOf(gateway.TCP, 40080).chain()] = nil
 	d.jumps[jumpDef{nat4, "PREROUTING", chainPrerouting}] = 0
-	sc, _ = repairScript(d, l, want)
+	sc, _, _ = repairScript(d, l, want)
 	got = string(sc.text(false))
 	if !strings.Contains(got, "-I PREROUTING 1 -m comment --comment portleased -j PORTLEASE-PREROUTING\n") ||
-		!strings.Contains(got, "-A PORTLEASE-DNAT -p tcp -m tcp --dport 40080 ") {
+		!strings.Contains(got, "-A PORTLEASE-DNAT-TCP-39 -p tcp -m tcp --dport 40080 ") {
 		t.Errorf("repair after flush:\n%s", got)
 	}
 
 	// Close deletes the jumps and chains, nothing else.
 	got = string(closeScript(d).text(false))
-	if strings.Contains(got, "-D FORWARD -p tcp") || !strings.Contains(got, "-X PORTLEASE-DNAT\n") ||
+	if strings.Contains(got, "-D FORWARD -p tcp") || !strings.Contains(got, "-X PORTLEASE-DNAT\n") || !strings.Contains(got, "-X PORTLEASE-DNAT-TCP-39\n") ||
+		!strings.Contains(got, "-X PORTLEASE-SNAT-TCP\n") ||
 		!strings.Contains(got, "-D POSTROUTING -m comment --comment portleased -j PORTLEASE-POSTROUTING\n") {
 		t.Errorf("close script:\n%s", got)
 	}

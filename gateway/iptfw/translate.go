@@ -101,8 +101,9 @@ func planSpecs(p *fwplan.Plan) ([]change, error) {
 }
 
 // script is an iptables-restore input under construction, one body per
-// table.
+// table, each after the declarations of the chains it makes.
 type script struct {
+	head [3][]byte
 	body [3][]byte
 }
 
@@ -111,10 +112,15 @@ func (s *script) add(t tableID, line string) {
 	s.body[t] = append(append(s.body[t], line...), '\n')
 }
 
+// declare makes chain c, before any rule of the table.
+func (s *script) declare(c chainDef) {
+	s.head[c.table] = append(append(s.head[c.table], ":"+c.name...), " - [0:0]\n"...)
+}
+
 // empty reports whether the family's part is empty.
 func (s *script) empty(v6 bool) bool {
 	for _, t := range tablesOf(v6) {
-		if len(s.body[t]) > 0 {
+		if len(s.head[t])+len(s.body[t]) > 0 {
 			return false
 		}
 	}
@@ -126,10 +132,11 @@ func (s *script) empty(v6 bool) bool {
 func (s *script) text(v6 bool) []byte {
 	var b []byte
 	for _, t := range tablesOf(v6) {
-		if len(s.body[t]) == 0 {
+		if len(s.head[t])+len(s.body[t]) == 0 {
 			continue
 		}
 		b = append(b, "*"+t.name()+"\n"...)
+		b = append(b, s.head[t]...)
 		b = append(b, s.body[t]...)
 		b = append(b, "COMMIT\n"...)
 	}
@@ -139,16 +146,29 @@ func (s *script) text(v6 bool) []byte {
 // changeScript drops the changes that leave an element's rules as the
 // kernel holds them (a renewal: iptables rules have no timeouts) and
 // writes the others into a script: the element's old rules deleted by
-// their exact spec, its new ones appended.
+// their exact spec, its new ones appended, into its bucket chain, made
+// with its fanout chain and the jumps to them when it is the first of
+// them.
 func (m *mirror) changeScript(cs []change) ([]change, *script) {
 	s := &script{}
 	kept := cs[:0]
+	made := newBucketSet()
 	for _, c := range cs {
 		old := m.elems[c.key]
 		if slices.Equal(old, c.specs) {
 			continue
 		}
 		ch := c.key.chain()
+		if b := c.key.bucket(); c.specs != nil && !m.buckets.buckets[b] && !made.buckets[b] {
+			if f := b.fanout; !m.buckets.fanouts[f] && !made.fanouts[f] {
+				fc, root := f.chain(), rootOf(f.kind)
+				s.declare(fc)
+				s.add(root.table, "-A "+root.name+" "+f.jump())
+			}
+			made.add(b)
+			s.declare(ch)
+			s.add(ch.table, "-A "+b.fanout.chain().name+" "+b.jump())
+		}
 		for _, spec := range old {
 			s.add(ch.table, "-D "+ch.name+" "+spec)
 		}
