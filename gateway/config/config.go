@@ -79,6 +79,8 @@ type Config struct {
 	Firewall Firewall
 	// FirewallLine is the line of the firewall directive; 0 if none.
 	FirewallLine int
+	// Observe is the control socket, the metrics and the status page.
+	Observe Observe
 }
 
 // Listen is one "listen on" directive: exactly one of Addr and Interface is
@@ -155,6 +157,7 @@ func Default() *Config {
 		StateFile:   DefaultStateFile,
 		User:        DefaultUser,
 		Firewall:    FirewallAuto,
+		Observe:     defaultObserve(),
 	}
 }
 
@@ -193,6 +196,7 @@ func parse(name string, src []byte) (*Config, error) {
 		p.errorf(0, `no "listen on" given`)
 	}
 	p.checkPCP()
+	p.checkObserve()
 	if len(p.errs) > 0 {
 		slices.SortStableFunc(p.errs, func(a, b *Error) int {
 			return sortLine(a.Line) - sortLine(b.Line)
@@ -293,6 +297,12 @@ func (p *parser) directive(s statement) {
 		p.request(s)
 	case "firewall":
 		p.firewall(s)
+	case "control":
+		p.control(s)
+	case "metrics":
+		p.metrics(s)
+	case "status":
+		p.status(s)
 	default:
 		p.errorf(kw.line, "unknown directive %q", kw.text)
 	}
@@ -618,6 +628,7 @@ func (c *Config) String() string {
 	fmt.Fprintf(&b, "request rate per host %s\n", c.RequestRate)
 	fmt.Fprintf(&b, "user %s\n", c.User)
 	fmt.Fprintf(&b, "firewall %s\n", c.Firewall)
+	b.WriteString(observeString(c.Observe))
 	if c.StateFile == "" {
 		b.WriteString("state file none\n")
 	} else {

@@ -470,7 +470,8 @@ func TestDefault(t *testing.T) {
 		PCP:         PCP{MinLifetime: 120 * time.Second},
 		Limits:      Limits{MaxPerHost: 1024, MaxMappings: 65536},
 		RequestRate: RequestRate{PerSecond: 50, Burst: 200},
-		StateFile:   "/var/lib/portleased/leases", User: "portleased", Firewall: FirewallAuto}
+		StateFile:   "/var/lib/portleased/leases", User: "portleased", Firewall: FirewallAuto,
+		Observe: Observe{ControlSocket: "/run/portleased/control", StatusPage: true}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Default() = %#v; want %#v", c, want)
 	}
@@ -537,6 +538,7 @@ func withoutLines(c *Config) *Config {
 	d.StateFileLine = 0
 	d.UserLine = 0
 	d.FirewallLine = 0
+	d.Observe.MetricsLine = 0
 	d.Listen = nil
 	for _, l := range c.Listen {
 		l.Line = 0
@@ -590,7 +592,7 @@ const defaultRateText = "request rate per host 50 burst 200\n"
 
 const defaultUPnPText = "upnp on\nupnp friendly name \"portleased\"\nupnp http port 5000\nupnp notify interval 900\nupnp secure mode on\nupnp version 2\n"
 
-const defaultUserStateText = "user portleased\nfirewall auto\nstate file /var/lib/portleased/leases\n"
+const defaultUserStateText = "user portleased\nfirewall auto\ncontrol socket /run/portleased/control\nstatus page on\nstatus page admin off\nstate file /var/lib/portleased/leases\n"
 
 func TestUPnPErrors(t *testing.T) {
 	tests := []struct{ line, want string }{

@@ -27,6 +27,9 @@ const (
 	DirStateFile      = "state file"
 	DirUser           = "user"
 	DirFirewall       = "firewall"
+	DirControlSocket  = "control socket"
+	DirMetricsListen  = "metrics listen"
+	DirStatusPage     = "status page"
 )
 
 // Changed returns the names of the directives whose settings differ from a
@@ -62,6 +65,10 @@ func Changed(a, b *Config) []string {
 	add(DirStateFile, a.StateFile != b.StateFile)
 	add(DirUser, a.User != b.User)
 	add(DirFirewall, a.Firewall != b.Firewall)
+	add(DirControlSocket, a.Observe.ControlSocket != b.Observe.ControlSocket)
+	add(DirMetricsListen, a.Observe.MetricsListen != b.Observe.MetricsListen)
+	add(DirStatusPage, a.Observe.StatusPage != b.Observe.StatusPage || a.Observe.StatusAdmin != b.Observe.StatusAdmin ||
+		a.Observe.StatusToken != b.Observe.StatusToken)
 	return out
 }
 

@@ -65,6 +65,9 @@ deny  0-65535 0.0.0.0/0 0-65535
 	// request rate per host 50 burst 200
 	// user portleased
 	// firewall auto
+	// control socket /run/portleased/control
+	// status page on
+	// status page admin off
 	// state file /var/lib/portleased/leases
 	// ---
 	// portleased.conf:2: unknown directive "lisen"
