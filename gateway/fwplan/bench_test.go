@@ -1,30 +1,13 @@
 package fwplan
 
 import (
-	"net/netip"
 	"runtime"
 	"testing"
 	"time"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/benchmaps"
 )
-
-// benchMapping returns the i-th of 100,000 mappings, those of nftfw's
-// BenchmarkReconcile100k (indexMapping): TCP then UDP, external port 1024+i%50000, a
-// thousand internal ports on each of a hundred addresses, with a one-hour
-// lifetime.
-func benchMapping(i int) gateway.Mapping {
-	p := gateway.TCP
-	if i >= 50000 {
-		p = gateway.UDP
-	}
-	return gateway.Mapping{
-		Protocol:     p,
-		ExternalPort: uint16(1024 + i%50000),
-		Internal:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 1000 >> 8), byte(i / 1000)}), uint16(20000+i%1000)),
-		Lifetime:     time.Hour,
-	}
-}
 
 // BenchmarkStateAdopt plans and commits 100,000 mappings, 1,000 a batch,
 // into an empty State, as nftfw's BenchmarkIndexAdopt did with the index
@@ -34,7 +17,7 @@ func BenchmarkStateAdopt(b *testing.B) {
 	const n, batch = 100000, 1000
 	add := make([]gateway.Mapping, n)
 	for i := range add {
-		add[i] = benchMapping(i)
+		add[i] = benchmaps.Mapping(i)
 	}
 	var perMapping float64
 	b.ReportAllocs()

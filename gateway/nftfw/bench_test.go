@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/benchmaps"
 )
 
 // benchMapping returns the i-th mapping of a benchmark: UDP, external port
@@ -18,22 +19,6 @@ func benchMapping(i int) gateway.Mapping {
 		Protocol:     gateway.UDP,
 		ExternalPort: uint16(10000 + i),
 		Internal:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, 100, 10}), uint16(20000+i)),
-		Lifetime:     time.Hour,
-	}
-}
-
-// indexMapping returns the i-th of 100,000 mappings: TCP then UDP, external
-// port 1024+i%50000, a thousand internal ports on each of a hundred
-// addresses, with a one-hour lifetime.
-func indexMapping(i int) gateway.Mapping {
-	p := gateway.TCP
-	if i >= 50000 {
-		p = gateway.UDP
-	}
-	return gateway.Mapping{
-		Protocol:     p,
-		ExternalPort: uint16(1024 + i%50000),
-		Internal:     netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, byte(i / 1000 >> 8), byte(i / 1000)}), uint16(20000+i%1000)),
 		Lifetime:     time.Hour,
 	}
 }
@@ -124,7 +109,7 @@ func BenchmarkApplyBatch500(b *testing.B) {
 // BenchmarkReconcile100k: TCP then UDP, 50,000 each, to ports 1024 and on
 // of 2001:db8:100::(i/1000 % 50):20000+i%1000.
 func reconcilePinhole(i int) gateway.Mapping {
-	m := indexMapping(i)
+	m := benchmaps.Mapping(i)
 	a := netip.MustParseAddr("2001:db8:100::").As16()
 	a[14], a[15] = byte(i%50000/1000>>8), byte(i%50000/1000)
 	m.Internal = netip.AddrPortFrom(netip.AddrFrom16(a), uint16(20000+i%1000))
@@ -132,12 +117,12 @@ func reconcilePinhole(i int) gateway.Mapping {
 	return m
 }
 
-// BenchmarkReconcile100k reconciles 100,000 mappings (indexMapping), or
+// BenchmarkReconcile100k reconciles 100,000 mappings (benchmaps.Mapping), or
 // 100,000 unfiltered pinholes (reconcilePinhole): "adopt" finds them all in
 // the kernel, as a restart does; "add" finds the table gone and installs
 // it again with every mapping, as after `nft flush ruleset`.
 func BenchmarkReconcile100k(b *testing.B) {
-	b.Run("mappings", func(b *testing.B) { benchReconcile(b, indexMapping) })
+	b.Run("mappings", func(b *testing.B) { benchReconcile(b, benchmaps.Mapping) })
 	b.Run("pinholes", func(b *testing.B) { benchReconcile(b, reconcilePinhole) })
 }
 

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/benchmaps"
 )
 
 // TestDumpAgreesWithNftables dumps both maps, with more elements than one
@@ -23,7 +24,7 @@ func TestDumpAgreesWithNftables(t *testing.T) {
 	const n = 3000
 	want := make([]gateway.Mapping, n)
 	for i := range want {
-		want[i] = indexMapping(i * 31)
+		want[i] = benchmaps.Mapping(i * 31)
 		if i%3 == 0 {
 			want[i].Lifetime = 0 // no kernel timeout
 		}

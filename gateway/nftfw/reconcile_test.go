@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portlease/portlease/gateway"
+	"github.com/portlease/portlease/internal/benchmaps"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -145,7 +146,7 @@ func TestReconcileMany(t *testing.T) {
 	const n = 40000
 	want := make([]gateway.Mapping, n)
 	for i := range want {
-		want[i] = indexMapping(i)
+		want[i] = benchmaps.Mapping(i)
 	}
 	r, err := f.Reconcile(ctx, want)
 	if err != nil {
