@@ -19,11 +19,11 @@ func TestPortleasedConfigText(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{"the lab's gateway", PortleasedConfig{}, "interface wan0\nlisten on lan0\nstate file none\n", ""},
+		{"the lab's gateway", PortleasedConfig{}, "interface wan0\nlisten on lan0\ncontrol socket none\nstate file none\n", ""},
 		{"extra lines and a state file", PortleasedConfig{ExtraLines: []string{"port range 40000-40001"}, StateFile: "/tmp/x/leases"},
-			"interface wan0\nlisten on lan0\nport range 40000-40001\nstate file /tmp/x/leases\n", ""},
+			"interface wan0\nlisten on lan0\nport range 40000-40001\ncontrol socket none\nstate file /tmp/x/leases\n", ""},
 		{"own directives", PortleasedConfig{Directives: []string{"interface wan0", "listen on 198.51.100.1"}},
-			"interface wan0\nlisten on 198.51.100.1\nstate file none\n", ""},
+			"interface wan0\nlisten on 198.51.100.1\ncontrol socket none\nstate file none\n", ""},
 		{"a state file line", PortleasedConfig{ExtraLines: []string{"state  file /x"}}, "", "StateFile instead"},
 		{"a relative state file", PortleasedConfig{StateFile: "leases"}, "", "not an absolute path"},
 	}
