@@ -63,8 +63,12 @@ func TestPortleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "interface wan0\nlisten on lan0\nstate file " + state + "\n"; string(conf) != want {
+	control := "control socket " + filepath.Join(filepath.Dir(p.ConfigPath()), ControlSocketName) + "\n"
+	if want := "interface wan0\nlisten on lan0\n" + control + "state file " + state + "\n"; string(conf) != want {
 		t.Errorf("configuration file:\n%s\nwant:\n%s", conf, want)
+	}
+	if got, want := p.ControlSocket(), filepath.Join(filepath.Dir(p.ConfigPath()), ControlSocketName); got != want {
+		t.Errorf("ControlSocket() = %q; want %q", got, want)
 	}
 	if p.StateFile() != state {
 		t.Errorf("StateFile() = %q; want %q", p.StateFile(), state)
@@ -100,7 +104,7 @@ func TestPortleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "interface wan0\nlisten on lan0\nport range 40000-40002\nstate file " + state + "\n"; string(conf) != want {
+	if want := "interface wan0\nlisten on lan0\nport range 40000-40002\n" + control + "state file " + state + "\n"; string(conf) != want {
 		t.Errorf("configuration file after Reload:\n%s\nwant:\n%s", conf, want)
 	}
 
