@@ -32,6 +32,9 @@ type gatewayDaemon struct {
 	// notify tells the service manager the daemon's state; nil when not
 	// started by one.
 	notify *sdnotify.Notifier
+	// control is the operator's control socket, made before the drop;
+	// nil: none.
+	control *controlSocket
 }
 
 // policyFor builds the lease policy: the configured rules, or, without any,
@@ -184,6 +187,8 @@ func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, locks x
 	// address announces again.
 	srv.Announce()
 	background.Go(func() { report(ctx, errc, table.Run(ctx)) })
+	stopControl := d.control.serve(table, log)
+	defer stopControl()
 	wan := &wanSide{table: table, fw: fw, srv: srv, upnp: lan.upnp, log: log, errc: errc}
 	wan.watch(ctx, cfg.ExternalInterface)
 	defer wan.end()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/internal/daemon"
@@ -25,6 +26,7 @@ const (
 )
 
 const usage = `Usage: portleased [-dnv] [-f file] [-p pidfile] [-profile-socket path]
+       portleased [-f file] -c list|show|delete|counters [options]
 
 portleased is a NAT gateway daemon for Linux. It grants port mappings to hosts
 on the LAN over NAT-PMP (RFC 6886), PCP (RFC 6887: MAP, PEER, ANNOUNCE, IPv6
@@ -47,7 +49,13 @@ what is missing and removes the rest. When another program deletes its table
 or elements (nft flush ruleset), it puts them back within a second; its
 iptables chains or rules (iptables -F), within the 5 s it takes to notice.
 
+The second form asks the running daemon over its control socket: list,
+show and delete its leases of every protocol, print its counters (see
+portleased -c help).
+
 Options:
+  -c COMMAND  Act on the running daemon through its control socket (the
+              "control socket" directive): portleased -c help.
   -d          Do not detach: stay in the foreground and log to standard error.
               Without -d, portleased detaches once it is serving, writes and
               locks its PID file and logs to syslog (facility daemon).
@@ -159,6 +167,17 @@ Configuration (one directive a line, # starts a comment):
                               across restarts and crashes in PATH (default
                               /var/lib/portleased/leases); none keeps them
                               in memory only.
+  control socket PATH|none    The Unix socket of portleased -c (default
+                              /run/portleased/control): made at start as
+                              root, owned by root and the group of "user",
+                              mode 0660, in a directory of mode 0750 made
+                              if missing. Root, that user and the members
+                              of its group may use it (checked again for
+                              each connection, SO_PEERCRED); the others
+                              are refused and logged (once a minute). The
+                              file stays after the exit, when the daemon
+                              is no longer root, until the next start
+                              replaces it.
   user NAME                   The unprivileged user portleased runs as once
                               it has read its configuration and prepared
                               the state file's directory (default
@@ -222,6 +241,9 @@ func parseFlags(args []string, stdout, stderr io.Writer) (options, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if i := slices.Index(args, "-c"); i >= 0 {
+		return runControl(args[:i], args[i+1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -306,6 +328,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	log.Info("firewall backend", "backend", firewall.backend, "reason", firewall.reason)
 	locks := openXtablesLocks(firewall.backend, cfg.StateFile, log)
 	defer locks.close()
+	ctl, err := listenControl(cfg)
+	if err != nil {
+		return notStarted(err)
+	}
+	defer ctl.close()
 	if err := dropPrivileges(cfg, firewall.backend, log); err != nil {
 		return notStarted(err)
 	}
@@ -313,7 +340,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Warn("service manager not told", "err", err)
 	}
-	d := &gatewayDaemon{file: o.file, log: log, notify: notify}
+	d := &gatewayDaemon{file: o.file, log: log, notify: notify, control: ctl}
 	if err := d.run(cfg, firewall, locks, func() { daemon.Ready(childEnv); d.tell(sdnotify.Ready) }); err != nil {
 		log.Error("stopped", "err", err)
 		daemon.Fail(childEnv, err)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/internal/netlab"
 )
 
@@ -73,9 +75,21 @@ type PortleasedConfig struct {
 	StopTimeout time.Duration
 }
 
+// ControlSocketName is the name of the control socket in
+// PortleasedConfig.Dir.
+const ControlSocketName = "control"
+
+// isControlSocketLine reports whether l is a "control socket" directive.
+func isControlSocketLine(l string) bool {
+	f := strings.Fields(l)
+	return len(f) >= 2 && f[0] == "control" && f[1] == "socket"
+}
+
 // Text returns the configuration file's text for lab: Directives (or the
-// lab's gateway), ExtraLines and the "state file" line, in that order, one a
-// line. It fails if a line already sets the state file.
+// lab's gateway), ExtraLines, a "control socket" line unless they have
+// one (ControlSocketName in Dir; none without a Dir) and the "state file"
+// line, in that order, one a line. It fails if a line already sets the
+// state file.
 func (c PortleasedConfig) Text(lab *netlab.Lab) (string, error) {
 	lines := c.Directives
 	if lines == nil {
@@ -93,6 +107,15 @@ func (c PortleasedConfig) Text(lab *netlab.Lab) (string, error) {
 			return "", fmt.Errorf("labpeers: portleased state file %q is not an absolute path", c.StateFile)
 		}
 		state = c.StateFile
+	}
+	if !slices.ContainsFunc(lines, isControlSocketLine) {
+		// Each daemon its own socket: the lab's run side by side, and
+		// none may take the machine's /run/portleased/control.
+		control := "none"
+		if c.Dir != "" {
+			control = filepath.Join(c.Dir, ControlSocketName)
+		}
+		lines = append(lines, "control socket "+control)
 	}
 	lines = append(lines, "state file "+state)
 	return strings.Join(lines, "\n") + "\n", nil
@@ -474,6 +497,16 @@ func (p *Portleased) PID() int {
 // error, over all its runs; a line "--- labpeers: portleased started again
 // ---" separates them.
 func (p *Portleased) Log() string { return p.log.String() }
+
+// ControlSocket returns the path of the daemon's control socket, as its
+// configuration names it ("" for none).
+func (p *Portleased) ControlSocket() string {
+	cfg, err := config.ParseFile(p.confPath)
+	if err != nil {
+		return ""
+	}
+	return cfg.Observe.ControlSocket
+}
 
 // ConfigPath returns the configuration file's path.
 func (p *Portleased) ConfigPath() string { return p.confPath }

@@ -19,11 +19,11 @@ func TestPortleasedConfigText(t *testing.T) {
 		want    string
 		wantErr string
 	}{
-		{"the lab's gateway", PortleasedConfig{}, "interface wan0\nlisten on lan0\nstate file none\n", ""},
+		{"the lab's gateway", PortleasedConfig{}, "interface wan0\nlisten on lan0\ncontrol socket none\nstate file none\n", ""},
 		{"extra lines and a state file", PortleasedConfig{ExtraLines: []string{"port range 40000-40001"}, StateFile: "/tmp/x/leases"},
-			"interface wan0\nlisten on lan0\nport range 40000-40001\nstate file /tmp/x/leases\n", ""},
+			"interface wan0\nlisten on lan0\nport range 40000-40001\ncontrol socket none\nstate file /tmp/x/leases\n", ""},
 		{"own directives", PortleasedConfig{Directives: []string{"interface wan0", "listen on 198.51.100.1"}},
-			"interface wan0\nlisten on 198.51.100.1\nstate file none\n", ""},
+			"interface wan0\nlisten on 198.51.100.1\ncontrol socket none\nstate file none\n", ""},
 		{"a state file line", PortleasedConfig{ExtraLines: []string{"state  file /x"}}, "", "StateFile instead"},
 		{"a relative state file", PortleasedConfig{StateFile: "leases"}, "", "not an absolute path"},
 	}
@@ -63,8 +63,12 @@ func TestPortleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "interface wan0\nlisten on lan0\nstate file " + state + "\n"; string(conf) != want {
+	control := "control socket " + filepath.Join(filepath.Dir(p.ConfigPath()), ControlSocketName) + "\n"
+	if want := "interface wan0\nlisten on lan0\n" + control + "state file " + state + "\n"; string(conf) != want {
 		t.Errorf("configuration file:\n%s\nwant:\n%s", conf, want)
+	}
+	if got, want := p.ControlSocket(), filepath.Join(filepath.Dir(p.ConfigPath()), ControlSocketName); got != want {
+		t.Errorf("ControlSocket() = %q; want %q", got, want)
 	}
 	if p.StateFile() != state {
 		t.Errorf("StateFile() = %q; want %q", p.StateFile(), state)
@@ -100,7 +104,7 @@ func TestPortleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "interface wan0\nlisten on lan0\nport range 40000-40002\nstate file " + state + "\n"; string(conf) != want {
+	if want := "interface wan0\nlisten on lan0\nport range 40000-40002\n" + control + "state file " + state + "\n"; string(conf) != want {
 		t.Errorf("configuration file after Reload:\n%s\nwant:\n%s", conf, want)
 	}
 
