@@ -17,6 +17,7 @@ import (
 	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/gateway/ifaddr"
 	"github.com/portlease/portlease/gateway/localport"
+	"github.com/portlease/portlease/gateway/metrics"
 	"github.com/portlease/portlease/gateway/natpmpsrv"
 	"github.com/portlease/portlease/gateway/nftfw"
 	"github.com/portlease/portlease/gateway/pcpsrv"
@@ -129,6 +130,7 @@ func instanceLock() (net.Listener, error) {
 
 func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, locks xtablesLocks, ready func()) error {
 	log := d.log
+	started := time.Now()
 	lock, err := instanceLock()
 	if err != nil {
 		return err
@@ -170,14 +172,28 @@ func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, locks x
 	// RFC 6887 §13.1: THIRD_PARTY only for the hosts "allow third-party"
 	// names; the policy in force at the time of the request decides.
 	mayActFor := func(requester, internal netip.Addr) bool { return table.Policy().MayActFor(requester, internal) }
+	gm := metrics.NewGateway(table, started, nil)
+	stopMetrics, err := serveMetrics(d.file, cfg, gm.Set(), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		stopMetrics(ctx)
+	}()
 	natpmpRate := newHostLimiter("natpmp", cfg.RequestRate, log)
-	srv := &natpmpsrv.Server{Table: table, Logger: log, Limiter: natpmpRate,
+	natpmpRate.refused = &gm.RateRefused
+	upnpRate := newHostLimiter("upnp", cfg.RequestRate, log)
+	upnpRate.refused = &gm.RateRefused
+	srv := &natpmpsrv.Server{Table: table, Logger: log, Limiter: natpmpRate, Latency: gm.NATPMP, PCPLatency: gm.PCP,
 		PCP: &pcpsrv.Server{Table: table, Logger: log, MayActFor: mayActFor}}
 	lan := &lanSide{
 		cfg: cfg, fwLinks: lanLinks, natpmpRate: natpmpRate,
 		natpmp: newNATPMPListeners(srv, log, errc),
-		upnp:   newUPnPRunner(table, newHostLimiter("upnp", cfg.RequestRate, log), log, errc, state.firstBootID(time.Now()), state.setBootID),
+		upnp:   newUPnPRunner(table, upnpRate, log, errc, state.firstBootID(time.Now()), state.setBootID),
 	}
+	lan.upnp.latency = gm.UPnP
 	defer lan.natpmp.closeAll()
 	if err := lan.serve(lans); err != nil {
 		return err

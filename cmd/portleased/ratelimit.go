@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/portlease/portlease/gateway/config"
+	"github.com/portlease/portlease/gateway/metrics"
 	"github.com/portlease/portlease/gateway/ratelimit"
 )
 
@@ -19,6 +20,9 @@ type hostLimiter struct {
 	log     *slog.Logger
 	rate    config.RequestRate
 	cur     atomic.Pointer[ratelimit.Limiter] // nil: no limit
+	// refused counts the requests refused (metrics.Gateway.RateRefused);
+	// nil: not counted.
+	refused *metrics.Counter
 }
 
 func newHostLimiter(service string, r config.RequestRate, log *slog.Logger) *hostLimiter {
@@ -44,4 +48,12 @@ func (h *hostLimiter) apply(r config.RequestRate) {
 }
 
 // Allow reports whether host may make one more request now.
-func (h *hostLimiter) Allow(host netip.Addr) bool { return h.cur.Load().Allow(host) }
+func (h *hostLimiter) Allow(host netip.Addr) bool {
+	if h.cur.Load().Allow(host) {
+		return true
+	}
+	if h.refused != nil {
+		h.refused.Inc()
+	}
+	return false
+}

@@ -107,7 +107,7 @@ func closeAll(lns []net.Listener) {
 // advertising bootID; over IPv6 (FF02::C, FF05::C) on the links of lans6,
 // with the Location on the link's first IPv6 address there. A failure of an
 // HTTP server is sent to errc. On an error it closes lns.
-func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, rate upnpsrv.Limiter, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, rate upnpsrv.Limiter, latency upnpsrv.Latency, log *slog.Logger, errc chan<- error) (*upnpService, error) {
 	all := append(slices.Clip(lans), lans6...)
 	u := cfg.UPnP
 	uuid := deviceUUID()
@@ -143,6 +143,7 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 		HostNames:             u.HostNames,
 		// SOAP actions count against the host's request rate.
 		Limiter: rate,
+		Latency: latency,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -228,6 +229,8 @@ type upnpRunner struct {
 	// rate is the request rate per host of the SOAP actions; it outlives
 	// the restarts of the service.
 	rate *hostLimiter
+	// latency observes the control actions' durations; nil: not.
+	latency upnpsrv.Latency
 
 	mu  sync.Mutex   // guards svc against the external address watcher
 	svc *upnpService // nil while UPnP is off or no LAN address is served
@@ -332,7 +335,7 @@ func (p *upnpPlan) commit() error {
 	}
 	r.bootID = (r.bootID + 1) & 0x7fffffff
 	r.onBoot(r.bootID)
-	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.rate, r.log, r.errc)
+	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.rate, r.latency, r.log, r.errc)
 	if err != nil {
 		return err
 	}

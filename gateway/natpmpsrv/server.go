@@ -60,6 +60,11 @@ type Server struct {
 	// 6887 §7.4), and reaches neither the core nor the PCP handler. Nil:
 	// no limit.
 	Limiter RequestLimiter
+	// Latency, when set, observes the time from the read of each NAT-PMP
+	// request to the write of its answer; PCPLatency the same for the
+	// requests answered by PCP. A request without an answer is not
+	// observed. Nil: nothing.
+	Latency, PCPLatency Latency
 
 	mu        sync.Mutex
 	listeners map[*listener]struct{}
@@ -85,10 +90,11 @@ type RequestLimiter interface {
 }
 
 type job struct {
-	buf [readLen]byte
-	n   int
-	src netip.AddrPort
-	dst netip.AddrPort
+	buf  [readLen]byte
+	n    int
+	src  netip.AddrPort
+	dst  netip.AddrPort
+	read time.Time // when it was read; zero unless observing
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -163,6 +169,7 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int, subnet netip.Prefix) erro
 			out := make([]byte, 0, maxPacket)
 			for j := range todo {
 				out = s.handle(context.Background(), l, j, out[:0])
+				s.observe(j, out)
 				free <- j
 			}
 		})
@@ -197,6 +204,9 @@ func (s *Server) Serve(conn *net.UDPConn, ifindex int, subnet netip.Prefix) erro
 			continue
 		}
 		j.n, j.src, j.dst = n, src, dst
+		if s.observing() {
+			j.read = time.Now()
+		}
 		todo <- j
 	}
 }

@@ -205,6 +205,10 @@ type Config struct {
 	// MaxSubscriptions bounds the event subscriptions, a quarter of them
 	// (at least 4) per client. Default 64.
 	MaxSubscriptions int
+	// Latency, when set, observes the time each control action (SOAP
+	// POST) takes, from its handler's call to its answer's write;
+	// descriptions and subscriptions are not observed. Nil: nothing.
+	Latency Latency
 }
 
 // LinkStats are the WAN link's figures that WANCommonInterfaceConfig:1
@@ -552,7 +556,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		writeXML(w, http.StatusOK, rt.doc)
 	case routeControl:
-		s.control(w, r, rt.svc, client)
+		s.timedControl(w, r, rt.svc, client)
 	case routeEvent:
 		s.event(w, r, rt.svc, client)
 	}
