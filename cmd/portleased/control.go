@@ -49,15 +49,16 @@ func listenControl(cfg *config.Config) (*controlSocket, error) {
 	return &controlSocket{ln: ln, access: access}, nil
 }
 
-// serve answers the control API on the socket until the returned function
+// serve answers the control API, and the metrics at /metrics, on the
+// socket until the returned function
 // is called, which stops it and tries to remove the socket file: after the
 // drop that fails (the directory is root's, and Landlock), and the file
 // stays until the next start replaces it.
-func (c *controlSocket) serve(table control.Table, log *slog.Logger) (stop func()) {
+func (c *controlSocket) serve(table control.Table, metrics http.Handler, log *slog.Logger) (stop func()) {
 	if c == nil {
 		return func() {}
 	}
-	srv := &control.Server{Table: table, Access: c.access, Logger: log}
+	srv := &control.Server{Table: table, Access: c.access, Metrics: metrics, Logger: log}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

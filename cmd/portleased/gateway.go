@@ -203,7 +203,7 @@ func (d *gatewayDaemon) run(cfg *config.Config, firewall firewallChoice, locks x
 	// address announces again.
 	srv.Announce()
 	background.Go(func() { report(ctx, errc, table.Run(ctx)) })
-	stopControl := d.control.serve(table, log)
+	stopControl := d.control.serve(table, gm.Set(), log)
 	defer stopControl()
 	wan := &wanSide{table: table, fw: fw, srv: srv, upnp: lan.upnp, log: log, errc: errc}
 	wan.watch(ctx, cfg.ExternalInterface)
