@@ -161,8 +161,10 @@ type eventRing struct {
 // add records an event of kind about lease l. t.mu must be held.
 func (r *eventRing) add(now time.Time, kind EventKind, l *Lease, requester netip.Addr, reason string) {
 	r.seq++
+	// Field by field: one copy of the lease, no temporary Event.
 	e := &r.buf[(r.seq-1)%EventBacklog]
-	*e = Event{Seq: r.seq, Time: now, Kind: kind, Lease: *l, Requester: requester, Reason: reason}
+	e.Seq, e.Time, e.Kind, e.Requester, e.Reason = r.seq, now, kind, requester, reason
+	e.Lease = *l
 }
 
 // since copies out the events after seq after, oldest first.
