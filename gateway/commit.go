@@ -104,6 +104,8 @@ type committer struct {
 	// journalBehind is set when a journal Commit failed: the journal may
 	// lack changes the table made, and the next resync replaces it whole.
 	journalBehind atomic.Bool
+	// counts are the transactions and journal writes (Table.Counters).
+	counts commitCounts
 
 	mu      sync.Mutex
 	queue   []*change
@@ -275,13 +277,13 @@ func (c *committer) forgetRefused(batch []*change, errs []error) error {
 	if len(drop) == 0 {
 		return nil
 	}
-	return c.journal.Commit(nil, drop)
+	return c.journalCommit(nil, drop)
 }
 
 // replaceJournal rewrites the journal with leases, the whole table, after
 // a Commit failed; should that fail too, Run tries again.
 func (c *committer) replaceJournal(leases []Lease) {
-	if err := c.journal.Replace(leases); err != nil {
+	if err := c.journalReplace(leases); err != nil {
 		c.log.Error("journal not rewritten after a failed write; retrying", "err", err)
 		c.markDirty()
 		return
@@ -315,7 +317,7 @@ func (c *committer) reconcile(ctx context.Context, want []Mapping) (Reconciled, 
 	if c.fw == nil {
 		return Reconciled{}, nil
 	}
-	counts, err := c.fw.Reconcile(ctx, want)
+	counts, err := c.fwReconcile(ctx, want)
 	if err != nil {
 		c.markDirty()
 		return counts, fmt.Errorf("%w: %w", ErrFirewall, err)
@@ -331,7 +333,7 @@ func (c *committer) applyKernel(ctx context.Context, batch []*change, errs []err
 		return
 	}
 	add, remove := fold(batch)
-	err := c.fw.Apply(ctx, add, remove)
+	err := c.fwApply(ctx, add, remove)
 	if err == nil {
 		return
 	}
@@ -344,7 +346,7 @@ func (c *committer) applyKernel(ctx context.Context, batch []*change, errs []err
 	}
 	for i := range batch {
 		add, remove := fold(batch[i : i+1])
-		if err := c.fw.Apply(ctx, add, remove); err != nil {
+		if err := c.fwApply(ctx, add, remove); err != nil {
 			errs[i] = fmt.Errorf("%w: %w", ErrFirewall, err)
 		}
 	}
@@ -360,7 +362,7 @@ func (c *committer) record(batch []*change, errs []error) error {
 	if len(put) == 0 && len(drop) == 0 {
 		return nil
 	}
-	return c.journal.Commit(put, drop)
+	return c.journalCommit(put, drop)
 }
 
 // foldJournal reduces the journal records of a batch to each lease's last

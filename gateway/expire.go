@@ -124,7 +124,7 @@ func (t *Table) expire() {
 		rearms = append(rearms, ch)
 	}
 	if len(victims) > 0 {
-		t.remove(victims, "expired") // releases t.mu
+		t.remove(victims, removedExpired) // releases t.mu
 	} else {
 		t.mu.Unlock()
 	}

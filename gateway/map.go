@@ -112,6 +112,9 @@ func (req *MapRequest) isPinhole() bool { return req.Internal.Addr().Is6() }
 func (t *Table) Map(ctx context.Context, req MapRequest) (MapResult, error) {
 	req.Internal = netip.AddrPortFrom(req.Internal.Addr().Unmap(), req.Internal.Port())
 	if err := validate(&req); err != nil {
+		t.mu.Lock()
+		t.noteRefusal(&req, t.now(), err)
+		t.mu.Unlock()
 		return MapResult{}, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -146,14 +149,45 @@ type pendingMap struct {
 }
 
 // mapRound is one round of Map, under t.mu. It returns the change made, or
-// a port to probe without the lock (having changed nothing), or an error.
+// a port to probe without the lock (having changed nothing), or an error,
+// and records the grant, renewal or refusal among the events.
 func (t *Table) mapRound(req *MapRequest, probed portProbes) (p pendingMap, probe uint16, err error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.closed {
+		t.mu.Unlock()
 		return p, 0, ErrClosed
 	}
 	now := t.now()
+	p, probe, err = t.mapLocked(req, probed, now)
+	switch {
+	case err != nil:
+		t.noteRefusal(req, now, err)
+	case probe != 0:
+	case p.res.Renewed:
+		countOrigin(&t.counts.renewed, p.res.Origin)
+		t.events.add(now, EventRenewed, &p.res.Lease, req.requester(), "")
+	default:
+		countOrigin(&t.counts.granted, p.res.Origin)
+		t.events.add(now, EventGranted, &p.res.Lease, req.requester(), "")
+	}
+	t.mu.Unlock()
+	return p, probe, err
+}
+
+// noteRefusal counts Map's refusal of req with err, if err is one, and
+// records it among the events with what req asked. t.mu must be held.
+func (t *Table) noteRefusal(req *MapRequest, now time.Time, err error) {
+	r, ok := refusalOf(err)
+	if !ok {
+		return
+	}
+	t.counts.refused[r]++
+	asked := Lease{Protocol: req.Protocol, Internal: req.Internal, ExternalPort: req.ExternalPort, Origin: req.Origin}
+	t.events.add(now, EventRefused, &asked, req.requester(), r.String())
+}
+
+// mapLocked is the work of mapRound. t.mu must be held.
+func (t *Table) mapLocked(req *MapRequest, probed portProbes, now time.Time) (p pendingMap, probe uint16, err error) {
 	lifetime := t.policy.lifetime(req)
 	var expires int64
 	if !req.Permanent {
@@ -302,6 +336,7 @@ func (t *Table) takeBack(p pendingMap) {
 	}
 	undo := &change{remove: ptr(t.mapping(p.id)), done: make(chan error, 1)}
 	t.enqueue(undo, nil, nil)
+	t.noteRemoval(t.now(), ptr(t.lease(p.id)), removedNotApplied)
 	t.unlink(p.id)
 	t.mu.Unlock()
 	if err := t.commit.wait(undo); err != nil {

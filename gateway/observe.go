@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -11,8 +12,10 @@ import (
 // page read them; none of them is on a request's path but as a counter
 // increment or an entry written into a ring.
 //
-// SEAM (issue 14): the types are final; the methods are stubs that helper
-// M1 fills in.
+// The events, the address history and the lease counts are written under
+// the table's lock where the change is made (events.go, counters.go); the
+// kernel transactions and journal writes are counted by the committer, in
+// atomics (counters.go). Every method here copies out under the lock.
 
 // EventKind names what happened.
 type EventKind uint8
@@ -56,12 +59,16 @@ type Event struct {
 	// refusal, what was asked: Protocol, Internal, ExternalPort (the
 	// suggested one) and Origin.
 	Lease Lease
-	// Requester is the address the request came from (zero for an
-	// expiry or the operator's deletion).
+	// Requester is the address the request came from, for the events of
+	// Map (a grant, a renewal, a refusal): MapRequest.Requester, or the
+	// internal address when that is zero. Zero where the table does not
+	// know it: deletions (a PCP THIRD_PARTY deletion names only the
+	// internal address), expiries, UpdatePinhole's renewals.
 	Requester netip.Addr
 	// Reason says why a request was refused ("host at its share", "out of
 	// resources", "not allowed", ...) or who deleted ("client",
-	// "operator", "rules"); empty otherwise.
+	// "operator", "rules", ...): one of the Reason constants (events.go);
+	// empty otherwise.
 	Reason string
 }
 
@@ -69,8 +76,18 @@ type Event struct {
 // last EventBacklog), and the Seq of the newest event (0: none yet). A
 // reader that passes the last Seq it saw gets what is new; one that fell
 // more than EventBacklog behind gets the latest EventBacklog.
+//
+// Reason is one of the Reason constants (events.go): for EventDeleted,
+// ReasonClient, ReasonOperator, ReasonRules, ReasonLANGone or
+// ReasonNotApplied; for EventRefused, ReasonHostQuota,
+// ReasonOutOfResources, ReasonNotAllowed, ReasonConflict,
+// ReasonNonceMismatch or ReasonBadRequest; empty for the others.
+// Requester is set for the events of Map (grant, renewal, refusal): the
+// MapRequest's Requester, or its internal address when that is zero.
 func (t *Table) Events(after uint64) (events []Event, newest uint64) {
-	return nil, 0 // SEAM: M1
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.events.since(after), t.events.seq
 }
 
 // AddressHistoryLen is how many external addresses AddressHistory keeps.
@@ -85,7 +102,9 @@ type AddressChange struct {
 // AddressHistory returns the last AddressHistoryLen external addresses,
 // oldest first; the last is the current one.
 func (t *Table) AddressHistory() []AddressChange {
-	return nil // SEAM: M1
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.addresses.all()
 }
 
 // HostUsage is one internal address's leases against its share.
@@ -97,9 +116,16 @@ type HostUsage struct {
 }
 
 // Usage returns the hosts (internal addresses) that hold leases, by
-// address.
+// address. It costs O(h log h) for h hosts.
 func (t *Table) Usage() []HostUsage {
-	return nil // SEAM: M1
+	t.mu.Lock()
+	out := make([]HostUsage, 0, len(t.byClient))
+	for a, c := range t.byClient {
+		out = append(out, HostUsage{Host: a, Leases: c.count(), Limit: t.policy.MaxPerHost})
+	}
+	t.mu.Unlock()
+	slices.SortFunc(out, func(a, b HostUsage) int { return a.Host.Compare(b.Host) })
+	return out
 }
 
 // TransactionSizeBounds returns the upper bounds of the buckets of
@@ -127,7 +153,21 @@ type Counters struct {
 	JournalCommits, JournalFailures uint64
 }
 
-// Counters returns the table's counters.
+// Counters returns the table's counters. Refused holds every reason of a
+// refusal (ReasonHostQuota ... ReasonBadRequest), zero or not. A grant
+// the kernel refused counts as granted and then deleted (ReasonNotApplied);
+// the leases Restore brings back count as neither granted nor renewed. A
+// Reconcile counts as a transaction of the mappings the kernel must hold.
 func (t *Table) Counters() Counters {
-	return Counters{} // SEAM: M1
+	var c Counters
+	t.mu.Lock()
+	c.Granted, c.Renewed, c.Deleted, c.Expired = t.counts.granted, t.counts.renewed, t.counts.deleted, t.counts.expired
+	refused := t.counts.refused
+	t.mu.Unlock()
+	c.Refused = make(map[string]uint64, len(refused))
+	for r, n := range refused {
+		c.Refused[refusal(r).String()] = n
+	}
+	t.commit.counts.fill(&c)
+	return c
 }

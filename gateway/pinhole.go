@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 )
@@ -61,6 +62,8 @@ func (t *Table) UpdatePinhole(ctx context.Context, id uint16, lifetime time.Dura
 	now := t.now()
 	lifetime = min(lifetime, t.policy.MaxLifetime)
 	p := t.renew(lid, now, t.since(now.Add(lifetime)), t.store.filters(lid), "", lifetime)
+	countOrigin(&t.counts.renewed, p.res.Origin)
+	t.events.add(now, EventRenewed, &p.res.Lease, netip.Addr{}, "")
 	t.mu.Unlock()
 	return t.finishMap(p)
 }
@@ -68,11 +71,16 @@ func (t *Table) UpdatePinhole(ctx context.Context, id uint16, lifetime time.Dura
 // DeletePinhole removes the pinhole of UniqueID id (UPnP DeletePinhole,
 // WANIPv6FirewallControl:1 §2.5.7). ErrNotFound when there is none.
 func (t *Table) DeletePinhole(ctx context.Context, id uint16) (Lease, error) {
+	return t.deletePinhole(id, removedByClient)
+}
+
+// deletePinhole removes the pinhole of UniqueID id.
+func (t *Table) deletePinhole(id uint16, why removal) (Lease, error) {
 	t.mu.Lock()
 	lid, ok := t.pinholes.lookup(id)
 	if !ok {
 		t.mu.Unlock()
 		return Lease{}, ErrNotFound
 	}
-	return t.remove([]leaseID{lid}, "deleted")[0], nil
+	return t.remove([]leaseID{lid}, why)[0], nil
 }

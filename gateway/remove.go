@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // Delete removes the NAT-PMP lease of an internal endpoint (NAT-PMP
@@ -23,7 +24,7 @@ func (t *Table) Delete(ctx context.Context, p Protocol, internal netip.AddrPort)
 		t.mu.Unlock()
 		return Lease{}, ErrNonceMismatch
 	}
-	return t.remove([]leaseID{id}, "deleted")[0], nil
+	return t.remove([]leaseID{id}, removedByClient)[0], nil
 }
 
 // DeleteChecked is Delete for a request that must carry the lease's nonce
@@ -41,19 +42,24 @@ func (t *Table) DeleteChecked(ctx context.Context, p Protocol, internal netip.Ad
 		t.mu.Unlock()
 		return Lease{}, ErrNonceMismatch
 	}
-	return t.remove([]leaseID{id}, "deleted")[0], nil
+	return t.remove([]leaseID{id}, removedByClient)[0], nil
 }
 
 // DeleteExternal removes the IPv4 lease holding an external port (UPnP
 // DeletePortMapping).
 func (t *Table) DeleteExternal(ctx context.Context, p Protocol, port uint16) (Lease, error) {
+	return t.deleteExternal(p, port, removedByClient)
+}
+
+// deleteExternal removes the IPv4 lease holding an external port.
+func (t *Table) deleteExternal(p Protocol, port uint16, why removal) (Lease, error) {
 	t.mu.Lock()
 	id, ok := t.byExternal[mappingKey{p, port}]
 	if !ok {
 		t.mu.Unlock()
 		return Lease{}, ErrNotFound
 	}
-	return t.remove([]leaseID{id}, "deleted")[0], nil
+	return t.remove([]leaseID{id}, why)[0], nil
 }
 
 // DeleteClient removes every lease of protocol p that client holds and that
@@ -99,7 +105,7 @@ func (t *Table) deleteClient(p Protocol, client netip.Addr, match func(leaseID) 
 		t.mu.Unlock()
 		return nil
 	}
-	return t.remove(victims, "deleted")
+	return t.remove(victims, removedByClient)
 }
 
 func containsOrigin(os []Origin, o Origin) bool {
@@ -111,14 +117,16 @@ func containsOrigin(os []Origin, o Origin) bool {
 	return false
 }
 
-// remove unlinks victims, queues their removal from the firewall and the
-// journal, releases t.mu (which the caller holds) and waits for them.
-func (t *Table) remove(victims []leaseID, why string) []Lease {
+// remove unlinks victims, records why among the events and the counters,
+// queues their removal from the firewall and the journal, releases t.mu
+// (which the caller holds) and waits for them.
+func (t *Table) remove(victims []leaseID, why removal) []Lease {
 	now := t.now()
 	out := make([]Lease, len(victims))
 	changes := make([]*change, len(victims))
 	for i, id := range victims {
 		out[i] = t.lease(id)
+		t.noteRemoval(now, &out[i], why)
 		changes[i] = &change{remove: ptr(t.mapping(id)), done: make(chan error, 1)}
 		t.enqueue(changes[i], nil, &out[i])
 		t.unlink(id)
@@ -129,7 +137,7 @@ func (t *Table) remove(victims []leaseID, why string) []Lease {
 			t.logLease(slog.LevelError, "removal not applied", &out[i], now, err)
 			continue
 		}
-		t.logLease(slog.LevelInfo, why, &out[i], now)
+		t.logLease(slog.LevelInfo, why.message(), &out[i], now)
 	}
 	t.changed()
 	return out
@@ -150,7 +158,7 @@ func (t *Table) DeleteExternalRange(ctx context.Context, p Protocol, lo, hi uint
 		t.mu.Unlock()
 		return nil
 	}
-	return t.remove(victims, "deleted")
+	return t.remove(victims, removedByClient)
 }
 
 // Reconfigure puts a new policy in force. Leases the new policy no longer
@@ -178,5 +186,16 @@ func (t *Table) Reconfigure(ctx context.Context, p Policy) []Lease {
 		t.mu.Unlock()
 		return nil
 	}
-	return t.remove(victims, "removed by the new configuration")
+	return t.remove(victims, removedByRules)
+}
+
+// noteRemoval counts the removal of lease l and records it among the
+// events. t.mu must be held.
+func (t *Table) noteRemoval(now time.Time, l *Lease, why removal) {
+	if why.kind() == EventExpired {
+		countOrigin(&t.counts.expired, l.Origin)
+	} else {
+		countOrigin(&t.counts.deleted, l.Origin)
+	}
+	t.events.add(now, why.kind(), l, netip.Addr{}, why.reason())
 }

@@ -82,6 +82,11 @@ type Table struct {
 	start      time.Time
 	external   netip.Addr
 	closed     bool
+	// What the operator sees (observe.go): the last events, the last
+	// external addresses, the counts of changes and refusals.
+	events    eventRing
+	addresses addressRing
+	counts    leaseCounts
 	// journalPending are Restore's changes for the journal alone, taken
 	// by the next resync (journalOnly).
 	journalPending []*change
@@ -218,7 +223,7 @@ func (t *Table) ExternalAddress() netip.Addr {
 }
 
 // SetExternalAddress records the gateway's external address and reports
-// whether it changed.
+// whether it changed; a change goes into AddressHistory.
 func (t *Table) SetExternalAddress(a netip.Addr) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -226,6 +231,7 @@ func (t *Table) SetExternalAddress(a netip.Addr) bool {
 		return false
 	}
 	t.external = a
+	t.addresses.add(t.now(), a)
 	return true
 }
 

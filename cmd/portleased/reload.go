@@ -125,26 +125,13 @@ func lostSubnets(before, after []lanAddress) []netip.Prefix {
 }
 
 // dropInside removes the leases whose internal address lies in one of
-// subnets, and returns them: a LAN no longer served keeps no mapping,
-// whatever the rules say.
+// subnets, pinholes included, and returns them: a LAN no longer served
+// keeps no mapping, whatever the rules say. Their events say "lan gone".
 func dropInside(ctx context.Context, table *gateway.Table, subnets []netip.Prefix) []gateway.Lease {
 	if len(subnets) == 0 {
 		return nil
 	}
-	inside := func(l gateway.Lease) bool {
-		return slices.ContainsFunc(subnets, func(p netip.Prefix) bool { return p.Contains(l.Internal.Addr()) })
-	}
-	var protocols []gateway.Protocol
-	for _, l := range table.Leases() {
-		if inside(l) && !slices.Contains(protocols, l.Protocol) {
-			protocols = append(protocols, l.Protocol)
-		}
-	}
-	var removed []gateway.Lease
-	for _, p := range protocols {
-		removed = append(removed, table.DeleteExternalRange(ctx, p, 0, 65535, inside)...)
-	}
-	return removed
+	return table.DeleteInside(ctx, subnets)
 }
 
 // unjoinList returns the errors of a config.ErrorList or of errors.Join,
