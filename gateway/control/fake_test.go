@@ -63,7 +63,7 @@ func (f *fakeTable) remove(match func(gateway.Lease) bool) []gateway.Lease {
 	return out
 }
 
-func (f *fakeTable) DeleteExternal(_ context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error) {
+func (f *fakeTable) DeleteByOperator(_ context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error) {
 	out := f.remove(func(l gateway.Lease) bool { return !l.Pinhole && l.Protocol == p && l.ExternalPort == port })
 	if len(out) == 0 {
 		return gateway.Lease{}, gateway.ErrNotFound
@@ -71,7 +71,7 @@ func (f *fakeTable) DeleteExternal(_ context.Context, p gateway.Protocol, port u
 	return out[0], nil
 }
 
-func (f *fakeTable) DeletePinhole(_ context.Context, id uint16) (gateway.Lease, error) {
+func (f *fakeTable) DeletePinholeByOperator(_ context.Context, id uint16) (gateway.Lease, error) {
 	out := f.remove(func(l gateway.Lease) bool { return l.Pinhole && l.PinholeID == id })
 	if len(out) == 0 {
 		return gateway.Lease{}, gateway.ErrNotFound
@@ -79,8 +79,8 @@ func (f *fakeTable) DeletePinhole(_ context.Context, id uint16) (gateway.Lease, 
 	return out[0], nil
 }
 
-func (f *fakeTable) DeleteClient(_ context.Context, p gateway.Protocol, client netip.Addr, _ ...gateway.Origin) []gateway.Lease {
-	return f.remove(func(l gateway.Lease) bool { return l.Protocol == p && l.Internal.Addr() == client })
+func (f *fakeTable) DeleteHost(_ context.Context, host netip.Addr) []gateway.Lease {
+	return f.remove(func(l gateway.Lease) bool { return l.Internal.Addr() == host })
 }
 
 func (f *fakeTable) Policy() gateway.Policy      { return gateway.Policy{MaxPerHost: f.limit} }

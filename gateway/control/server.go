@@ -203,7 +203,7 @@ func (s *Server) deleteLease(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	l, err := s.Table.DeleteExternal(r.Context(), p, port)
+	l, err := s.Table.DeleteByOperator(r.Context(), p, port)
 	switch {
 	case errors.Is(err, gateway.ErrNotFound):
 		writeError(w, http.StatusNotFound, noLease(p, port))
@@ -240,7 +240,7 @@ func (s *Server) deletePinhole(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	l, err := s.Table.DeletePinhole(r.Context(), id)
+	l, err := s.Table.DeletePinholeByOperator(r.Context(), id)
 	switch {
 	case errors.Is(err, gateway.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Errorf("control: no pinhole of id %d", id))
@@ -261,10 +261,8 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 	}
 	out := Deleted{Version: Version, Deleted: []Lease{}}
 	now, limit := s.now(), s.Table.Policy().MaxPerHost
-	for _, p := range [...]gateway.Protocol{gateway.TCP, gateway.UDP} {
-		for _, l := range s.Table.DeleteClient(r.Context(), p, host) {
-			out.Deleted = append(out.Deleted, leaseOf(l, now, 0, limit))
-		}
+	for _, l := range s.Table.DeleteHost(r.Context(), host) {
+		out.Deleted = append(out.Deleted, leaseOf(l, now, 0, limit))
 	}
 	sortLeases(out.Deleted)
 	s.logger().Info("host's leases deleted by the operator", "host", host, "leases", len(out.Deleted))

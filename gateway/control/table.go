@@ -13,13 +13,14 @@ type Table interface {
 	Leases() []gateway.Lease
 	LookupExternal(p gateway.Protocol, port uint16) (gateway.Lease, bool)
 	Pinhole(id uint16) (gateway.Lease, bool)
-	// DeleteExternal, DeletePinhole: gateway.ErrNotFound when there is
-	// no such lease.
-	DeleteExternal(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error)
-	DeletePinhole(ctx context.Context, id uint16) (gateway.Lease, error)
-	// DeleteClient removes every lease of protocol p of an internal
-	// address, of every origin when origins is empty.
-	DeleteClient(ctx context.Context, p gateway.Protocol, client netip.Addr, origins ...gateway.Origin) []gateway.Lease
+	// DeleteByOperator, DeletePinholeByOperator: gateway.ErrNotFound
+	// when there is no such lease. The table records the operator as who
+	// deleted (gateway.ReasonOperator).
+	DeleteByOperator(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error)
+	DeletePinholeByOperator(ctx context.Context, id uint16) (gateway.Lease, error)
+	// DeleteHost removes every lease of an internal address, of every
+	// protocol and origin, pinholes included.
+	DeleteHost(ctx context.Context, addr netip.Addr) []gateway.Lease
 	// Policy gives the per-host limit, MaxPerHost.
 	Policy() gateway.Policy
 	ExternalAddress() netip.Addr
