@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -68,8 +69,6 @@ func TestMetrics(t *testing.T) {
 	for name, want := range map[string]float64{
 		`portleased_leases{protocol="tcp",origin="natpmp"}`: 2,
 		`portleased_leases{protocol="tcp",origin="upnp"}`:   2,
-		// Zero until the core counts them and reports its hosts
-		// (gateway/observe.go's Counters and Usage, issue 14).
 		`portleased_hosts`:                            1,
 		`portleased_grants_total{origin="natpmp"}`:    3,
 		`portleased_grants_total{origin="upnp"}`:      2,
@@ -85,6 +84,34 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s = %v; want more than 0", name, after[name])
 		}
 	}
+
+	// The control socket serves the same metrics.
+	onSocket := fetchMetricsOnSocket(t, d.ControlSocket())
+	checkMetrics(t, promtool, onSocket)
+	if got := parseSamples(t, onSocket)[`portleased_grants_total{origin="natpmp"}`]; got != 3 {
+		t.Errorf("grants of NAT-PMP on the control socket = %v; want 3", got)
+	}
+}
+
+// fetchMetricsOnSocket gets /metrics over the control socket at path.
+func fetchMetricsOnSocket(t *testing.T, path string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+	resp, err := c.Get("http://portleased/metrics")
+	if err != nil {
+		t.Fatalf("metrics on the control socket %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("metrics on the control socket %s: %s, %v\n%s", path, resp.Status, err, b)
+	}
+	return string(b)
 }
 
 // TestMetricsNotOnTheWAN: "metrics listen" on the gateway's WAN address
