@@ -177,7 +177,14 @@ Configuration (one directive a line, # starts a comment):
                               are refused and logged (once a minute). The
                               file stays after the exit, when the daemon
                               is no longer root, until the next start
-                              replaces it.
+                              replaces it. It also serves the metrics
+                              (GET /metrics).
+  metrics listen ADDRESS:PORT Serve the metrics in the Prometheus text
+                              format at http://ADDRESS:PORT/metrics too:
+                              an address of a LAN link or loopback, never
+                              one of the WAN link (refused at start); a
+                              port above 1023 (the socket opens after the
+                              privilege drop). Off by default.
   user NAME                   The unprivileged user portleased runs as once
                               it has read its configuration and prepared
                               the state file's directory (default
