@@ -18,6 +18,9 @@ command -v upnpc >/dev/null 2>&1 || need="$need miniupnpc"
 command -v miniupnpd >/dev/null 2>&1 || need="$need miniupnpd-nftables"
 command -v tcpdump >/dev/null 2>&1 || need="$need tcpdump"
 command -v systemd-analyze >/dev/null 2>&1 || need="$need systemd"
+# Debian's chromium, run headless by the status page's test (e2e, through
+# chromedp) inside the lab's LAN host namespace.
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 
 if [ -n "$need" ]; then
 	if [ "$(id -u)" != 0 ]; then
