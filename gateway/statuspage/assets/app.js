@@ -6,6 +6,7 @@
 
 const tokenKey = "portleaseToken";
 let snap = null;
+let byKey = new Map(); // snap's leases by leaseKey
 let skew = 0; // the gateway's clock minus ours, in ms
 
 const $ = (id) => document.getElementById(id);
@@ -133,7 +134,7 @@ function tick() {
   $("epoch").textContent = duration(serverNow() - Date.parse(snap.epochStart));
   $("uptime").textContent = duration(serverNow() - Date.parse(snap.started));
   for (const td of document.querySelectorAll("#leases td.remaining")) {
-    const l = snap.leases.find((x) => leaseKey(x) === td.parentElement.dataset.key);
+    const l = byKey.get(td.parentElement.dataset.key);
     if (l) td.textContent = remaining(l);
   }
 }
@@ -160,16 +161,19 @@ function renderLeases() {
       : endpoint(snap.external || "–", l.externalPort);
     const internal = el("span", {}, endpoint(l.host, l.internalPort));
     if (l.nonce) internal.append(el("span", { class: "tag", title: "nonce-protected (PCP)" }, "nonce"));
-    const desc = el("span", {}, l.description);
-    if (l.filters && l.filters.length) desc.append(el("span", { class: "tag" }, "from " + l.filters.join(", ")));
+    // An empty cell stays empty, so that a phone shows no label for it.
+    const desc = [];
+    if (l.description) desc.push(l.description);
+    if (l.filters && l.filters.length) desc.push(el("span", { class: "tag" }, "from " + l.filters.join(", ")));
     const del = l.pinhole ? { what: "pinhole", pinholeId: l.pinholeId } : { what: "lease", proto: l.proto, externalPort: l.externalPort };
     const tr = el("tr", { "data-key": leaseKey(l) },
       cell("Proto", l.proto), cell("External", ext), cell("Internal", internal), cell("Origin", l.origin),
-      cell("Description", desc), el("td", { "data-label": "Remaining", class: "remaining num" }, remaining(l)),
+      cell("Description", ...desc), el("td", { "data-label": "Remaining", class: "remaining num" }, remaining(l)),
       el("td", { class: "adminOnly" }, adminOn() ? deleteButton("Delete", del) : ""));
     rows.push(tr);
   }
   $("leases").tBodies[0].replaceChildren(...rows);
+  $("leases").hidden = rows.length === 0;
   $("noLeases").hidden = rows.length > 0;
   $("noLeases").textContent = snap.leases.length ? "No lease matches the filters." : "No leases.";
 }
@@ -191,6 +195,7 @@ function renderHosts() {
       el("td", { class: "adminOnly" }, adminOn() ? deleteButton("Delete all", { what: "host", host: u.host }) : ""));
   });
   $("hosts").tBodies[0].replaceChildren(...rows);
+  $("hosts").hidden = rows.length === 0;
   $("noHosts").hidden = rows.length > 0;
 }
 
@@ -205,15 +210,18 @@ function renderEvents() {
     return li;
   });
   $("events").replaceChildren(...items);
+  $("events").hidden = items.length === 0;
   $("noEvents").hidden = items.length > 0;
   const hist = snap.addressHistory.slice().reverse().map((c) =>
     el("li", {}, el("time", { datetime: c.time }, stamp(c.time)), c.addr || "none (address lost)"));
   $("history").replaceChildren(...hist);
+  $("history").hidden = hist.length === 0;
   $("noHistory").hidden = hist.length > 0;
 }
 
 function render(s) {
   snap = s;
+  byKey = new Map(s.leases.map((l) => [leaseKey(l), l]));
   skew = Date.parse(s.now) - Date.now();
   renderAdmin();
   renderSummary();
