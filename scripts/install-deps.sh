@@ -25,6 +25,9 @@ command -v curl >/dev/null 2>&1 || need="$need curl"
 # what it recommends (prometheus-node-exporter, another daemon).
 lean=""
 command -v promtool >/dev/null 2>&1 || lean="$lean prometheus"
+# Debian's chromium, run headless by the status page's test (e2e, through
+# chromedp) inside the lab's LAN host namespace.
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 
 if [ -n "$need$lean" ]; then
 	if [ "$(id -u)" != 0 ]; then

@@ -105,9 +105,10 @@ func closeAll(lns []net.Listener) {
 // and IPv6 (lans6, from upnpAddrs6): HTTP on lns (from listenUPnP, one per
 // address of lans then lans6) and SSDP on port 1900 of each LAN link,
 // advertising bootID; over IPv6 (FF02::C, FF05::C) on the links of lans6,
-// with the Location on the link's first IPv6 address there. A failure of an
-// HTTP server is sent to errc. On an error it closes lns.
-func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, rate upnpsrv.Limiter, latency upnpsrv.Latency, log *slog.Logger, errc chan<- error) (*upnpService, error) {
+// with the Location on the link's first IPv6 address there. The HTTP
+// server also serves status, when not nil, at /status (statusPage). A
+// failure of an HTTP server is sent to errc. On an error it closes lns.
+func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener, bootID int, table *gateway.Table, rate upnpsrv.Limiter, latency upnpsrv.Latency, status http.Handler, log *slog.Logger, errc chan<- error) (*upnpService, error) {
 	all := append(slices.Clip(lans), lans6...)
 	u := cfg.UPnP
 	uuid := deviceUUID()
@@ -144,6 +145,8 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 		// SOAP actions count against the host's request rate.
 		Limiter: rate,
 		Latency: latency,
+		// The operator's page, on the LAN listeners only.
+		StatusPage: status,
 	})
 	if err != nil {
 		closeAll(lns)
@@ -193,7 +196,7 @@ func startUPnP(cfg *config.Config, lans, lans6 []lanAddress, lns []net.Listener,
 	s.cancel = cancel
 	go func() { s.ssdpDone <- ssdp.Serve(ctx) }()
 	log.Info("serving UPnP IGD", "version", u.Version, "http_port", u.HTTPPort, "friendly_name", u.FriendlyName,
-		"secure_mode", u.SecureMode, "uuid", uuid, "boot_id", bootID, "config_id", configID, "listen", listenAttr(all))
+		"secure_mode", u.SecureMode, "status_page", status != nil, "uuid", uuid, "boot_id", bootID, "config_id", configID, "listen", listenAttr(all))
 	return s, nil
 }
 
@@ -242,6 +245,8 @@ type upnpRunner struct {
 	// included, since the old service said ssdp:byebye.
 	bootID int
 	onBoot func(bootID int)
+	// since is when the daemon started, the status page's uptime.
+	since time.Time
 }
 
 // upnpKey is what a running service was started with, secure mode aside.
@@ -270,7 +275,7 @@ func keyOf(cfg *config.Config, lans, lans6 []lanAddress) upnpKey {
 // newUPnPRunner returns a runner whose first start advertises firstBootID,
 // and which tells onBoot each BOOTID it advertises (for the state to keep).
 func newUPnPRunner(table *gateway.Table, rate *hostLimiter, log *slog.Logger, errc chan<- error, firstBootID int, onBoot func(int)) *upnpRunner {
-	return &upnpRunner{table: table, rate: rate, log: log, errc: errc, bootID: firstBootID - 1, onBoot: onBoot}
+	return &upnpRunner{table: table, rate: rate, log: log, errc: errc, bootID: firstBootID - 1, onBoot: onBoot, since: time.Now()}
 }
 
 // upnpPlan is a change of the UPnP service, prepared so that a reload can
@@ -333,9 +338,14 @@ func (p *upnpPlan) commit() error {
 	if p.lns == nil {
 		return nil
 	}
+	status, err := statusPage(p.cfg, r.table, r.since, r.log)
+	if err != nil {
+		closeAll(p.lns)
+		return err
+	}
 	r.bootID = (r.bootID + 1) & 0x7fffffff
 	r.onBoot(r.bootID)
-	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.rate, r.latency, r.log, r.errc)
+	svc, err := startUPnP(p.cfg, p.lans, p.lans6, p.lns, r.bootID, r.table, r.rate, r.latency, status, r.log, r.errc)
 	if err != nil {
 		return err
 	}

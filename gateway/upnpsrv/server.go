@@ -209,6 +209,12 @@ type Config struct {
 	// POST) takes, from its handler's call to its answer's write;
 	// descriptions and subscriptions are not observed. Nil: nothing.
 	Latency Latency
+	// StatusPage, when not nil, serves StatusPath and the paths under it
+	// (the operator's status page, package statuspage) after the checks
+	// of every request: a LAN client, a Host header that names the
+	// gateway, the connections per host. Its requests' context ends when
+	// Shutdown begins, so that long responses (event streams) end.
+	StatusPage http.Handler
 }
 
 // LinkStats are the WAN link's figures that WANCommonInterfaceConfig:1
@@ -540,6 +546,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !s.hostAllowed(r.Host) {
 		s.log.Debug("refused request: Host is neither an address nor a host name of the gateway", "client", client, "host", r.Host)
 		httpError(w, http.StatusForbidden)
+		return
+	}
+	if s.cfg.StatusPage != nil && isStatusPath(r.URL.Path) {
+		s.serveStatus(w, r)
 		return
 	}
 	rt, ok := s.byPath[r.URL.Path]

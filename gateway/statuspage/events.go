@@ -1,0 +1,130 @@
+package statuspage
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// retryMillis is the reconnection time a stream asks of the page (HTML
+// Living Standard §9.2.6, "retry").
+const retryMillis = 3000
+
+// serveEvents answers GET of EventsPath with a stream of server-sent events
+// (text/event-stream, HTML Living Standard §9.2): a "snapshot" event,
+// whose data is the snapshot's JSON on one line, at once and after every
+// change of the table, the changes of a burst coalesced; a comment line
+// when the stream has been silent for Config.KeepAlive. The stream ends
+// when the client goes away or the request's context ends (the server
+// shuts down).
+func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	select {
+	case h.streams <- struct{}{}:
+		defer func() { <-h.streams }()
+	default:
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many event streams", http.StatusServiceUnavailable)
+		return
+	}
+	rc := http.NewResponseController(w)
+	// The server's read and write timeouts bound a request, not a
+	// stream that lasts as long as the page is open. A server that
+	// cannot lift them ends the stream early, and the page reconnects.
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+
+	changed := make(chan struct{}, 1)
+	stop := h.cfg.Table.Watch(func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer stop()
+
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/event-stream")
+	hdr.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := fmt.Fprintf(w, "retry: %d\n\n", retryMillis); err != nil {
+		return
+	}
+
+	ctx := r.Context()
+	refresh := time.NewTicker(h.cfg.Refresh)
+	defer refresh.Stop()
+	coalesce := time.NewTimer(0) // fires at once: the first snapshot
+	defer coalesce.Stop()
+	pending := true
+	var seen seenState
+	lastWrite := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			if !pending {
+				pending = true
+				coalesce.Reset(h.cfg.Coalesce)
+			}
+			continue
+		case <-refresh.C:
+			switch {
+			case pending:
+				continue
+			case seen.stale(h.cfg.Table):
+				pending = true
+				coalesce.Reset(0)
+				continue
+			case time.Since(lastWrite) < h.cfg.KeepAlive:
+				continue
+			}
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return
+			}
+		case <-coalesce.C:
+			s := h.snapshot()
+			seen = seenOf(s)
+			if err := writeSnapshotEvent(w, s); err != nil {
+				h.log.Debug("status page: event stream ended", "client", r.RemoteAddr, "err", err)
+				return
+			}
+			pending = false
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		lastWrite = time.Now()
+	}
+}
+
+func writeSnapshotEvent(w http.ResponseWriter, s snapshot) error {
+	// json.Marshal escapes every newline inside strings: the data is one
+	// line, as one "data:" field must be.
+	body, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("encode snapshot: %w", err)
+	}
+	if _, err := fmt.Fprintf(w, "event: snapshot\ndata: %s\n\n", body); err != nil {
+		return err
+	}
+	return nil
+}
+
+// seenState is what a stream sent last of what Watch does not report.
+type seenState struct {
+	newest     uint64 // the Seq of the newest event
+	external   string
+	epochStart time.Time
+}
+
+func seenOf(s snapshot) seenState {
+	return seenState{newest: s.newest, external: s.External, epochStart: s.EpochStart}
+}
+
+// stale reports whether t shows anything the stream has not sent.
+func (s seenState) stale(t Table) bool {
+	_, newest := t.Events(s.newest)
+	return newest != s.newest || addrString(t.ExternalAddress()) != s.external || !t.EpochStart().Equal(s.epochStart)
+}

@@ -1,0 +1,35 @@
+package statuspage
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/portlease/portlease/gateway"
+)
+
+// Table is what the page needs of the lease core, *gateway.Table: the
+// leases and what the table shows of itself (gateway/observe.go), word of
+// every change, and the deletions the admin actions make.
+type Table interface {
+	Leases() []gateway.Lease
+	ExternalAddress() netip.Addr
+	// Epoch is the seconds since EpochStart (RFC 6886 §3.6, RFC 6887
+	// §8.5).
+	Epoch() uint32
+	EpochStart() time.Time
+	Policy() gateway.Policy
+	// Events returns the events after seq after and the newest Seq.
+	Events(after uint64) (events []gateway.Event, newest uint64)
+	AddressHistory() []gateway.AddressChange
+	Usage() []gateway.HostUsage
+	// Watch calls fn, which must not block, after every change of the
+	// leases.
+	Watch(fn func()) (stop func())
+
+	DeleteExternal(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error)
+	DeletePinhole(ctx context.Context, id uint16) (gateway.Lease, error)
+	DeleteClient(ctx context.Context, p gateway.Protocol, client netip.Addr, origins ...gateway.Origin) []gateway.Lease
+}
+
+var _ Table = (*gateway.Table)(nil)
