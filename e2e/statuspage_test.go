@@ -116,7 +116,8 @@ func saveScreenshot(t *testing.T, name string, png []byte) {
 // TestStatusPage drives the status page in a real headless Chromium on a
 // LAN host: a mapping natpmpc makes shows in the table within 2 s without
 // a reload; the page's admin action (status page admin on, the token typed
-// once) deletes it, and it leaves the table within 2 s; the WAN host gets
+// once) deletes it, and it leaves the table within 2 s, as does one that
+// portleased -c deletes; the WAN host gets
 // no page, on the gateway's WAN address nor its LAN one. Screenshots of
 // the page, wide and phone-sized, are saved as artifacts.
 func TestStatusPage(t *testing.T) {
@@ -124,7 +125,7 @@ func TestStatusPage(t *testing.T) {
 	labpeers.RequirePrograms(t, "chromium", "natpmpc", "upnpc")
 	lab := netlab.New(t, netlab.Config{})
 	const token = "e2e-status-page-token"
-	labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{
+	d := labpeers.StartPortleased(t, lab, labpeers.PortleasedConfig{
 		ExtraLines: []string{"status page admin on", "status page token " + token},
 	})
 	lan := lab.LAN[0]
@@ -171,7 +172,8 @@ func TestStatusPage(t *testing.T) {
 
 	// More leases for the screenshots: UDP over NAT-PMP, one of UPnP with
 	// a description.
-	natpmpcMap(t, lab, lan, 40124, 40124, "udp", 3600)
+	udpPort := natpmpcMap(t, lab, lan, 40124, 40124, "udp", 3600)
+	udpRow := fmt.Sprintf(`#leases tr[data-key="udp/%d"]`, udpPort)
 	upnpRow := `#leases tr[data-key="tcp/40125"]`
 	labpeers.UPnPC(t, lan, "-u", "http://198.51.100.1:5000/rootDesc.xml", "-e", "game server", "-a", lan.Addr4.String(), "40125", "40125", "TCP", "7200")
 	within(t, ctx, pageDeadline, "upnpc's mapping on the page", chromedp.WaitVisible(chromedp.CSS(upnpRow)))
@@ -204,6 +206,12 @@ func TestStatusPage(t *testing.T) {
 	if state, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#adminState`))); err != nil || state != "Deleted 1 lease." {
 		t.Errorf("the page says %q (%v) after the deletion", state, err)
 	}
+	// The operator's command deletes the UDP lease: the page follows.
+	within(t, ctx, pageDeadline, "the UDP lease on the page", chromedp.WaitVisible(chromedp.CSS(udpRow)))
+	ctl := controlCmd{t: t, lab: lab, bin: publicBinary(t), socket: d.ControlSocket()}
+	ctl.ok("delete", "udp", strconv.Itoa(udpPort))
+	within(t, ctx, pageDeadline, "the lease portleased -c deleted leaves the page", chromedp.WaitNotPresent(chromedp.CSS(udpRow)))
+
 	// The gateway no longer holds it: upnpc -l walks every IPv4 lease of
 	// the one table, NAT-PMP's included.
 	if out := labpeers.UPnPC(t, lan, "-u", "http://198.51.100.1:5000/rootDesc.xml", "-l"); strings.Contains(out, strconv.Itoa(eport)+"->") {
