@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"net/netip"
 	"time"
 )
@@ -86,3 +87,18 @@ type portKey struct {
 }
 
 func (c *clientLeases) empty() bool { return len(c.byPort) == 0 && len(c.upnp) == 0 }
+
+// CompareLeases orders leases as the operator's views list them: the IPv4
+// leases by protocol and external port, then the pinholes by UniqueID.
+func CompareLeases(a, b Lease) int {
+	if a.Pinhole != b.Pinhole {
+		if a.Pinhole {
+			return 1
+		}
+		return -1
+	}
+	if a.Pinhole {
+		return cmp.Compare(a.PinholeID, b.PinholeID)
+	}
+	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.ExternalPort, b.ExternalPort))
+}

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portlease/portlease/internal/cliflags"
+
 	"github.com/portlease/portlease/client"
 	"github.com/portlease/portlease/internal/daemon"
 	"github.com/portlease/portlease/internal/syslogx"
@@ -152,7 +154,7 @@ func keep(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	fs.StringVar(&o.onConflict, "on-conflict", "keep", "")
 	fs.StringVar(&o.nonceKey, "nonce-key", "", "")
 	o.clientFlags.register(fs, "info")
-	pos, err := parseInterleaved(fs, args)
+	pos, err := cliflags.ParseInterleaved(fs, args)
 	if err != nil {
 		return handleParseError(err, "keep", keepHelp+fmt.Sprintf(nonceKeyHelp, nonceKeyLen)+"\n"+clientFlagsHelp, stdout, stderr)
 	}

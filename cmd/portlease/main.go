@@ -75,27 +75,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return 1
 }
 
-// parseInterleaved parses flags that may stand before, between or after
-// the positional arguments, as people type them ("map tcp 8080 --lifetime
-// 60"). "--" ends the flags.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
-
 // handleParseError prints what the flag package did not and returns the
 // exit status for a parse error.
 func handleParseError(err error, name, help string, stdout, stderr io.Writer) int {

@@ -15,6 +15,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/portlease/portlease/internal/cliflags"
+
 	"github.com/portlease/portlease/client"
 )
 
@@ -115,7 +117,7 @@ func runOneShot(ctx context.Context, cmd string, args []string, stdout, stderr i
 		help = probeHelp
 	}
 	help += clientFlagsHelp
-	pos, err := parseInterleaved(fs, args)
+	pos, err := cliflags.ParseInterleaved(fs, args)
 	if err != nil {
 		return handleParseError(err, cmd, help, stdout, stderr)
 	}

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/portlease/portlease/internal/cliflags"
+
 	"github.com/portlease/portlease/gateway/config"
 	"github.com/portlease/portlease/gateway/control"
 )
@@ -117,7 +119,7 @@ func runControl(before, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&o.origin, "origin", "", "")
 		fs.StringVar(&o.ports, "ports", "", "")
 	}
-	pos, err := parseControlArgs(fs, rest)
+	pos, err := cliflags.ParseInterleaved(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, controlUsage)
 		return 0
@@ -148,26 +150,6 @@ func runControl(before, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-// parseControlArgs parses flags that may stand before, between or after
-// the positional arguments ("show tcp 40000 --json").
-func parseControlArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
 }
 
 // socketPath returns --socket, or the configuration file's "control

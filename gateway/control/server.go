@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -150,6 +151,7 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	all := s.Table.Leases()
+	slices.SortFunc(all, gateway.CompareLeases)
 	counts, limit, now := usage(all), s.Table.Policy().MaxPerHost, s.now()
 	out := Leases{Version: Version, ExternalAddress: s.Table.ExternalAddress(), Leases: []Lease{}}
 	for _, l := range all {
@@ -157,7 +159,6 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			out.Leases = append(out.Leases, leaseOf(l, now, counts[l.Internal.Addr().Unmap()], limit))
 		}
 	}
-	sortLeases(out.Leases)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -261,10 +262,11 @@ func (s *Server) deleteHost(w http.ResponseWriter, r *http.Request) {
 	}
 	out := Deleted{Version: Version, Deleted: []Lease{}}
 	now, limit := s.now(), s.Table.Policy().MaxPerHost
-	for _, l := range s.Table.DeleteHost(r.Context(), host) {
+	deleted := s.Table.DeleteHost(r.Context(), host)
+	slices.SortFunc(deleted, gateway.CompareLeases)
+	for _, l := range deleted {
 		out.Deleted = append(out.Deleted, leaseOf(l, now, 0, limit))
 	}
-	sortLeases(out.Deleted)
 	s.logger().Info("host's leases deleted by the operator", "host", host, "leases", len(out.Deleted))
 	writeJSON(w, http.StatusOK, out)
 }

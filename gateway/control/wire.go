@@ -1,9 +1,7 @@
 package control
 
 import (
-	"cmp"
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
@@ -181,21 +179,4 @@ func leaseOf(l gateway.Lease, now time.Time, hostLeases, limit int) Lease {
 		out.Expires = &e
 	}
 	return out
-}
-
-// sortLeases orders ls as the command prints them: IPv4 leases by
-// protocol (TCP first) and external port, then the pinholes by id.
-func sortLeases(ls []Lease) {
-	slices.SortFunc(ls, func(a, b Lease) int {
-		if a.Pinhole != b.Pinhole {
-			if a.Pinhole {
-				return 1
-			}
-			return -1
-		}
-		if a.Pinhole {
-			return cmp.Compare(a.PinholeID, b.PinholeID)
-		}
-		return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.ExternalPort, b.ExternalPort))
-	})
 }

@@ -1,7 +1,6 @@
 package statuspage
 
 import (
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -99,7 +98,7 @@ func (h *Handler) snapshot() snapshot {
 		s.AddressHistory = append(s.AddressHistory, addressChange{Time: c.Time, Addr: addrString(c.Addr)})
 	}
 	leases := t.Leases()
-	slices.SortFunc(leases, compareLeases)
+	slices.SortFunc(leases, gateway.CompareLeases)
 	s.Leases = make([]lease, len(leases))
 	for i, l := range leases {
 		s.Leases[i] = leaseOf(l)
@@ -121,21 +120,6 @@ func (h *Handler) snapshot() snapshot {
 		})
 	}
 	return s
-}
-
-// compareLeases orders the IPv4 leases by protocol and external port, the
-// pinholes after them by UniqueID.
-func compareLeases(a, b gateway.Lease) int {
-	if a.Pinhole != b.Pinhole {
-		if a.Pinhole {
-			return 1
-		}
-		return -1
-	}
-	if a.Pinhole {
-		return cmp.Compare(a.PinholeID, b.PinholeID)
-	}
-	return cmp.Or(cmp.Compare(a.Protocol, b.Protocol), cmp.Compare(a.ExternalPort, b.ExternalPort))
 }
 
 func leaseOf(l gateway.Lease) lease {
