@@ -52,7 +52,7 @@ const TokenHeader = "X-Portlease-Token"
 const (
 	DefaultMaxStreams = 16
 	DefaultCoalesce   = 100 * time.Millisecond
-	DefaultRefresh    = 2 * time.Second
+	DefaultRefresh    = 500 * time.Millisecond
 	DefaultKeepAlive  = 20 * time.Second
 )
 
@@ -86,8 +86,9 @@ type Config struct {
 	// Default 100 ms.
 	Coalesce time.Duration
 	// Refresh is how often a stream looks for what Watch does not report:
-	// new events (refused requests) and another external address. Default
-	// 2 s.
+	// new events (renewals, refused requests) and another external
+	// address. Default 500 ms, so that they too show within a second; a
+	// look costs a sequence number's comparison under the table's lock.
 	Refresh time.Duration
 	// KeepAlive is how long a stream stays silent before it sends a
 	// comment, which keeps proxies and NAT state from closing it. Default
