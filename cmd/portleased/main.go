@@ -97,10 +97,11 @@ Signals:
                    close; the leases of a LAN no longer served are removed)
                    and interface (the mappings move to the new WAN link
                    without a gap; clients learn its address). A file with
-                   an error, or one that changes state file, user or
-                   firewall, is refused whole, each such line named as
-                   file:line, and the running configuration stays. The
-                   log names what changed.
+                   an error, or one that changes state file, user,
+                   firewall, control socket, metrics listen or
+                   status page, is refused whole, each such line
+                   named as file:line, and the running configuration
+                   stays. The log names what changed.
 
 Configuration (one directive a line, # starts a comment):
   interface IF                The external (WAN) interface. Required.

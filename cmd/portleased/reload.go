@@ -90,7 +90,8 @@ func (d *gatewayDaemon) reload(ctx context.Context, s *lanSide, w *wanSide, tabl
 // changes what the daemon cannot change while running: the state file,
 // which the lease store opens once, at start, the user, whose privileges
 // the daemon gave up at start, and the firewall backend, which holds the
-// mappings in the kernel and decided the privileges kept.
+// mappings in the kernel and decided the privileges kept; and, for now,
+// the control socket, the metrics address and the status page's settings.
 func restartOnly(file string, running, next *config.Config) error {
 	at := func(line int) string {
 		if line == 0 {
@@ -107,6 +108,16 @@ func restartOnly(file string, running, next *config.Config) error {
 	}
 	if next.Firewall != running.Firewall {
 		errs = append(errs, fmt.Errorf("%s: firewall: the firewall backend changes only at a restart (running: firewall %s)", at(next.FirewallLine), running.Firewall))
+	}
+	ro, no := running.Observe, next.Observe
+	if no.ControlSocket != ro.ControlSocket {
+		errs = append(errs, fmt.Errorf("%s: control socket: the control socket changes only at a restart (it is made as root)", at(no.ControlSocketLine)))
+	}
+	if no.MetricsListen != ro.MetricsListen {
+		errs = append(errs, fmt.Errorf("%s: metrics listen: the metrics address changes only at a restart", at(no.MetricsLine)))
+	}
+	if no.StatusPage != ro.StatusPage || no.StatusAdmin != ro.StatusAdmin || no.StatusToken != ro.StatusToken {
+		errs = append(errs, fmt.Errorf("%s: status page: the status page's settings change only at a restart", at(no.StatusLine)))
 	}
 	return errors.Join(errs...)
 }

@@ -8,7 +8,9 @@ import (
 )
 
 // TestRestartOnly: a reload is refused, naming the line, for the state
-// file, the user and the firewall backend only; the external interface and new LAN links change in place.
+// file, the user, the firewall backend, the control socket, the metrics
+// address and the status page only; the external interface and new LAN
+// links change in place.
 func TestRestartOnly(t *testing.T) {
 	const running = "interface wan0\nlisten on lan0\n"
 	tests := []struct {
@@ -24,6 +26,10 @@ func TestRestartOnly(t *testing.T) {
 		{"user", running + "user nobody\n", "f.conf:3: user:"},
 		{"firewall", running + "firewall iptables-legacy\n", "f.conf:3: firewall: the firewall backend changes only at a restart (running: firewall auto)"},
 		{"firewall auto written out", running + "firewall auto\n", ""},
+		{"control socket", running + "control socket /run/other\n", "f.conf:3: control socket: the control socket changes only at a restart"},
+		{"metrics listen", running + "metrics listen 127.0.0.1:9380\n", "f.conf:3: metrics listen: the metrics address changes only at a restart"},
+		{"status page", running + "status page off\n", "f.conf:3: status page: the status page's settings change only at a restart"},
+		{"status page as it was", running + "status page on\nstatus page admin off\n", ""},
 		{"all three", "listen on lan1\ninterface wan1\nlisten on lan0\nstate file none\n", "f.conf:4: state file:"},
 	}
 	run := parseConf(t, running)

@@ -539,6 +539,8 @@ func withoutLines(c *Config) *Config {
 	d.UserLine = 0
 	d.FirewallLine = 0
 	d.Observe.MetricsLine = 0
+	d.Observe.ControlSocketLine = 0
+	d.Observe.StatusLine = 0
 	d.Listen = nil
 	for _, l := range c.Listen {
 		l.Line = 0

@@ -20,6 +20,8 @@ type Observe struct {
 	// ControlSocket is the path of the Unix socket of the control API and
 	// the operator command ("control socket PATH|none"); empty: none.
 	ControlSocket string
+	// ControlSocketLine is the line of "control socket"; 0 if none.
+	ControlSocketLine int
 	// MetricsListen is the address and port the Prometheus metrics are
 	// served on over HTTP ("metrics listen ADDRESS:PORT"); not valid:
 	// only on the control socket.
@@ -36,6 +38,9 @@ type Observe struct {
 	// StatusToken is the token the page's control actions must carry
 	// ("status page token TOKEN"); required with StatusAdmin.
 	StatusToken string
+	// StatusLine is the line of the last "status page" directive; 0 if
+	// none.
+	StatusLine int
 }
 
 func defaultObserve() Observe {
@@ -56,6 +61,7 @@ func (p *parser) control(s statement) {
 	if p.extra("control socket", args[1:]) {
 		return
 	}
+	p.cfg.Observe.ControlSocketLine = s.line
 	switch {
 	case w.text == "none":
 		p.cfg.Observe.ControlSocket = ""
@@ -97,6 +103,7 @@ func (p *parser) status(s statement) {
 		return
 	}
 	o := &p.cfg.Observe
+	o.StatusLine = s.line
 	onOff := func(name string, w []token, set *bool) {
 		if len(w) == 0 {
 			p.errorf(s.line, "%s: missing on or off", name)

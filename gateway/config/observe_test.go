@@ -9,8 +9,8 @@ import (
 func TestObserve(t *testing.T) {
 	c := parseString(t, "interface em0\nlisten on em1\ncontrol socket /run/pl/ctl\nmetrics listen 192.168.1.1:9380\n"+
 		"status page admin on\nstatus page token 0123456789abcdefXYZ\n")
-	want := Observe{ControlSocket: "/run/pl/ctl", MetricsListen: netip.MustParseAddrPort("192.168.1.1:9380"), MetricsLine: 4,
-		StatusPage: true, StatusAdmin: true, StatusToken: "0123456789abcdefXYZ"}
+	want := Observe{ControlSocket: "/run/pl/ctl", ControlSocketLine: 3, MetricsListen: netip.MustParseAddrPort("192.168.1.1:9380"), MetricsLine: 4,
+		StatusPage: true, StatusAdmin: true, StatusToken: "0123456789abcdefXYZ", StatusLine: 6}
 	if c.Observe != want {
 		t.Errorf("Observe = %+v; want %+v", c.Observe, want)
 	}
