@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/netip"
 	"slices"
@@ -379,6 +380,26 @@ func TestUsage(t *testing.T) {
 	want = []HostUsage{{client2, 1, 0}, {host6, 1, 0}}
 	if got := tab.Usage(); !slices.Equal(got, want) {
 		t.Fatalf("Usage after DeleteHost, without a share = %v; want %v", got, want)
+	}
+}
+
+// TestLeaseCounts: the leases by protocol and origin, pinholes included,
+// as Leases would count them.
+func TestLeaseCounts(t *testing.T) {
+	tab, _, _, _ := newObservedTable(t, dualPolicy())
+	mustMap(t, tab, mapReq(TCP, client2, 4000, 0))
+	mustMap(t, tab, mapReq(TCP, client1, 4000, 0))
+	mustMap(t, tab, upnpReq(UDP, client1, 4000, 4500))
+	mustMap(t, tab, pinholeReq(UDP, host6, 4000))
+	got := tab.LeaseCounts()
+	want := map[Protocol][4]int{}
+	for _, l := range tab.Leases() {
+		c := want[l.Protocol]
+		c[l.Origin]++
+		want[l.Protocol] = c
+	}
+	if !maps.Equal(got, want) || got[TCP][OriginNATPMP] != 2 || got[UDP][OriginUPnP] != 1 {
+		t.Errorf("LeaseCounts = %v; want %v", got, want)
 	}
 }
 

@@ -9,10 +9,10 @@ import (
 )
 
 // Table is what the gateway's metrics read of the lease core,
-// *gateway.Table: its leases, its counters, the hosts holding leases and
+// *gateway.Table: its leases' counts, its counters, the hosts holding leases and
 // the epoch. Each is read once per scrape.
 type Table interface {
-	Leases() []gateway.Lease
+	LeaseCounts() map[gateway.Protocol][4]int
 	Counters() gateway.Counters
 	Usage() []gateway.HostUsage
 	Epoch() uint32
@@ -123,17 +123,10 @@ func (g *Gateway) Set() *Set { return g.set }
 // that a graph's series do not come and go.
 func (g *Gateway) leases(w *Writer) {
 	ps, origs := protocols(), origins()
-	var n [len(ps)][len(origs)]uint64
-	for _, l := range g.table.Leases() {
-		pi := slices.Index(ps[:], l.Protocol)
-		oi := slices.Index(origs[:], l.Origin)
-		if pi >= 0 && oi >= 0 {
-			n[pi][oi]++
-		}
-	}
-	for pi, p := range ps {
-		for oi, o := range origs {
-			w.Uint(n[pi][oi], "protocol", p.String(), "origin", o.String())
+	counts := g.table.LeaseCounts()
+	for _, p := range ps {
+		for _, o := range origs {
+			w.Uint(uint64(counts[p][o]), "protocol", p.String(), "origin", o.String())
 		}
 	}
 }

@@ -17,7 +17,15 @@ type fakeTable struct {
 	epoch    uint32
 }
 
-func (f *fakeTable) Leases() []gateway.Lease    { return f.leases }
+func (f *fakeTable) LeaseCounts() map[gateway.Protocol][4]int {
+	out := make(map[gateway.Protocol][4]int)
+	for _, l := range f.leases {
+		c := out[l.Protocol]
+		c[l.Origin]++
+		out[l.Protocol] = c
+	}
+	return out
+}
 func (f *fakeTable) Counters() gateway.Counters { return f.counters }
 func (f *fakeTable) Usage() []gateway.HostUsage { return f.usage }
 func (f *fakeTable) Epoch() uint32              { return f.epoch }
