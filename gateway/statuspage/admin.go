@@ -98,7 +98,7 @@ func (h *Handler) delete(r *http.Request, req deleteRequest) ([]gateway.Lease, e
 		if !ok || req.ExternalPort == 0 {
 			return nil, fmt.Errorf("%w: lease %q port %d", errBadDelete, req.Proto, req.ExternalPort)
 		}
-		l, err := t.DeleteExternal(ctx, p, req.ExternalPort)
+		l, err := t.DeleteByOperator(ctx, p, req.ExternalPort)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (h *Handler) delete(r *http.Request, req deleteRequest) ([]gateway.Lease, e
 		if req.PinholeID == 0 {
 			return nil, fmt.Errorf("%w: pinhole 0", errBadDelete)
 		}
-		l, err := t.DeletePinhole(ctx, req.PinholeID)
+		l, err := t.DeletePinholeByOperator(ctx, req.PinholeID)
 		if err != nil {
 			return nil, err
 		}
@@ -117,11 +117,7 @@ func (h *Handler) delete(r *http.Request, req deleteRequest) ([]gateway.Lease, e
 		if err != nil || a.Zone() != "" {
 			return nil, fmt.Errorf("%w: host %q", errBadDelete, req.Host)
 		}
-		var out []gateway.Lease
-		for _, p := range [...]gateway.Protocol{gateway.TCP, gateway.UDP} {
-			out = append(out, t.DeleteClient(ctx, p, a)...)
-		}
-		return out, nil
+		return t.DeleteHost(ctx, a), nil
 	}
 	return nil, fmt.Errorf("%w: what %q (want lease, pinhole or host)", errBadDelete, req.What)
 }

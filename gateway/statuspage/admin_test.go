@@ -73,7 +73,7 @@ func TestDelete(t *testing.T) {
 		{"application/json", `{"what":"lease","proto":"tcp","externalPort":8080}`, http.StatusOK, []string{"external tcp 8080"}},
 		{"application/json", `{"what":"lease","proto":"tcp","externalPort":8080}`, http.StatusNotFound, []string{"external tcp 8080"}},
 		{"application/json; charset=utf-8", `{"what":"pinhole","pinholeId":3}`, http.StatusOK, []string{"pinhole 3"}},
-		{"application/json", `{"what":"host","host":"198.51.100.2"}`, http.StatusOK, []string{"client tcp 198.51.100.2", "client udp 198.51.100.2"}},
+		{"application/json", `{"what":"host","host":"198.51.100.2"}`, http.StatusOK, []string{"host 198.51.100.2"}},
 		{"application/json", `{"what":"lease","proto":"sctp","externalPort":1}`, http.StatusBadRequest, nil},
 		{"application/json", `{"what":"pinhole","pinholeId":0}`, http.StatusBadRequest, nil},
 		{"application/json", `{"what":"host","host":"router"}`, http.StatusBadRequest, nil},

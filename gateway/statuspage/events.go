@@ -29,10 +29,13 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	rc := http.NewResponseController(w)
 	// The server's read and write timeouts bound a request, not a
-	// stream that lasts as long as the page is open. A server that
-	// cannot lift them ends the stream early, and the page reconnects.
+	// stream that lasts as long as the page is open: the read deadline
+	// is lifted, and each write gets its own (Config.StreamWrite). A
+	// server that cannot change them ends the stream early, and the page
+	// reconnects.
 	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
+	writeBy := func() { _ = rc.SetWriteDeadline(time.Now().Add(h.cfg.StreamWrite)) }
+	writeBy()
 
 	changed := make(chan struct{}, 1)
 	stop := h.cfg.Table.Watch(func() {
@@ -80,12 +83,14 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
 			case time.Since(lastWrite) < h.cfg.KeepAlive:
 				continue
 			}
+			writeBy()
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return
 			}
 		case <-coalesce.C:
 			s := h.snapshot()
 			seen = seenOf(s)
+			writeBy()
 			if err := writeSnapshotEvent(w, s); err != nil {
 				h.log.Debug("status page: event stream ended", "client", r.RemoteAddr, "err", err)
 				return

@@ -24,7 +24,7 @@ type fakeTable struct {
 	policy   gateway.Policy
 	watchers map[int]func()
 	nextID   int
-	deleted  []string // "external tcp 8080", "pinhole 3", "client tcp 198.51.100.2"
+	deleted  []string // "external tcp 8080", "pinhole 3", "host 198.51.100.2"
 }
 
 func newFake() *fakeTable {
@@ -140,7 +140,7 @@ func (f *fakeTable) removeWhere(what string, match func(gateway.Lease) bool) []g
 	return out
 }
 
-func (f *fakeTable) DeleteExternal(_ context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error) {
+func (f *fakeTable) DeleteByOperator(_ context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error) {
 	ls := f.removeWhere("external "+p.String()+" "+strconv.Itoa(int(port)), func(l gateway.Lease) bool {
 		return !l.Pinhole && l.Protocol == p && l.ExternalPort == port
 	})
@@ -150,7 +150,7 @@ func (f *fakeTable) DeleteExternal(_ context.Context, p gateway.Protocol, port u
 	return ls[0], nil
 }
 
-func (f *fakeTable) DeletePinhole(_ context.Context, id uint16) (gateway.Lease, error) {
+func (f *fakeTable) DeletePinholeByOperator(_ context.Context, id uint16) (gateway.Lease, error) {
 	ls := f.removeWhere("pinhole "+strconv.Itoa(int(id)), func(l gateway.Lease) bool { return l.Pinhole && l.PinholeID == id })
 	if len(ls) == 0 {
 		return gateway.Lease{}, gateway.ErrNotFound
@@ -158,10 +158,8 @@ func (f *fakeTable) DeletePinhole(_ context.Context, id uint16) (gateway.Lease, 
 	return ls[0], nil
 }
 
-func (f *fakeTable) DeleteClient(_ context.Context, p gateway.Protocol, client netip.Addr, origins ...gateway.Origin) []gateway.Lease {
-	return f.removeWhere("client "+p.String()+" "+client.String(), func(l gateway.Lease) bool {
-		return l.Protocol == p && l.Internal.Addr() == client && (len(origins) == 0 || slices.Contains(origins, l.Origin))
-	})
+func (f *fakeTable) DeleteHost(_ context.Context, addr netip.Addr) []gateway.Lease {
+	return f.removeWhere("host "+addr.String(), func(l gateway.Lease) bool { return l.Internal.Addr().Unmap() == addr.Unmap() })
 }
 
 func (f *fakeTable) deletions() []string {

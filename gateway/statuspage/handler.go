@@ -50,10 +50,11 @@ const TokenHeader = "X-Portlease-Token"
 
 // Defaults of Config.
 const (
-	DefaultMaxStreams = 16
-	DefaultCoalesce   = 100 * time.Millisecond
-	DefaultRefresh    = 500 * time.Millisecond
-	DefaultKeepAlive  = 20 * time.Second
+	DefaultMaxStreams  = 16
+	DefaultCoalesce    = 100 * time.Millisecond
+	DefaultRefresh     = 500 * time.Millisecond
+	DefaultKeepAlive   = 20 * time.Second
+	DefaultStreamWrite = 10 * time.Second
 )
 
 // maxEvents is how many of the latest events a snapshot carries.
@@ -94,6 +95,10 @@ type Config struct {
 	// comment, which keeps proxies and NAT state from closing it. Default
 	// 20 s.
 	KeepAlive time.Duration
+	// StreamWrite bounds each write of an event stream: a page that stops
+	// reading (its socket's buffers full) loses its stream, and frees its
+	// place among MaxStreams, instead of holding it forever. Default 10 s.
+	StreamWrite time.Duration
 }
 
 // Handler serves the status page. It is safe for concurrent use.
@@ -122,6 +127,7 @@ func New(cfg Config) (*Handler, error) {
 	setDefault(&cfg.Coalesce, DefaultCoalesce)
 	setDefault(&cfg.Refresh, DefaultRefresh)
 	setDefault(&cfg.KeepAlive, DefaultKeepAlive)
+	setDefault(&cfg.StreamWrite, DefaultStreamWrite)
 	h := &Handler{
 		cfg:     cfg,
 		log:     cfg.Logger,

@@ -27,9 +27,12 @@ type Table interface {
 	// leases.
 	Watch(fn func()) (stop func())
 
-	DeleteExternal(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error)
-	DeletePinhole(ctx context.Context, id uint16) (gateway.Lease, error)
-	DeleteClient(ctx context.Context, p gateway.Protocol, client netip.Addr, origins ...gateway.Origin) []gateway.Lease
+	// The deletions record the operator as who deleted
+	// (gateway.ReasonOperator); DeleteHost removes every lease of the
+	// address, of every protocol and origin, pinholes included.
+	DeleteByOperator(ctx context.Context, p gateway.Protocol, port uint16) (gateway.Lease, error)
+	DeletePinholeByOperator(ctx context.Context, id uint16) (gateway.Lease, error)
+	DeleteHost(ctx context.Context, addr netip.Addr) []gateway.Lease
 }
 
 var _ Table = (*gateway.Table)(nil)
