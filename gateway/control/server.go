@@ -21,7 +21,7 @@ import (
 type Server struct {
 	Table Table
 	// Access decides which peers may use the API; its zero value admits
-	// root alone.
+	// root and the members of group 0.
 	Access Access
 	// Metrics, if set, is served at /metrics (the Prometheus text
 	// format, gateway/metrics).

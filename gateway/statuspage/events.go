@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
@@ -19,6 +20,13 @@ const retryMillis = 3000
 // when the client goes away or the request's context ends (the server
 // shuts down).
 func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request) {
+	host := hostOf(r.RemoteAddr)
+	if !h.takeHostStream(host) {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many event streams from this host", http.StatusServiceUnavailable)
+		return
+	}
+	defer h.releaseHostStream(host)
 	select {
 	case h.streams <- struct{}{}:
 		defer func() { <-h.streams }()
@@ -132,4 +140,36 @@ func seenOf(s snapshot) seenState {
 func (s seenState) stale(t Table) bool {
 	_, newest := t.Events(s.newest)
 	return newest != s.newest || addrString(t.ExternalAddress()) != s.external || !t.EpochStart().Equal(s.epochStart)
+}
+
+// hostOf returns the address of a request's RemoteAddr, or the zero Addr
+// (one share for every unknown) when it does not parse.
+func hostOf(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// takeHostStream counts a stream of host against its share of MaxStreams
+// (a quarter, at least one), so that one LAN host cannot take every
+// stream; false when the host holds its share already.
+func (h *Handler) takeHostStream(host netip.Addr) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hostStreams[host] >= max(1, h.cfg.MaxStreams/4) {
+		return false
+	}
+	h.hostStreams[host]++
+	return true
+}
+
+// releaseHostStream gives back a stream of host.
+func (h *Handler) releaseHostStream(host netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hostStreams[host]--; h.hostStreams[host] <= 0 {
+		delete(h.hostStreams, host)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -174,6 +175,33 @@ func TestEventStreamsBounded(t *testing.T) {
 			t.Fatalf("after the first stream ended: %s", resp.Status)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestEventStreamsPerHost: one host gets a quarter of MaxStreams; the
+// next of its streams is refused with 503 while places remain for others.
+func TestEventStreamsPerHost(t *testing.T) {
+	h := newHandler(t, Config{Table: newFake(), MaxStreams: 8})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	for range 2 {
+		openStream(t, srv.URL).next(t)
+	}
+	resp, err := http.Get(srv.URL + EventsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		resp.Body.Close() // a stream: its body never ends
+		t.Fatal("a third stream of one host was served")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "from this host") {
+		t.Fatalf("a third stream of one host: %s %q", resp.Status, body)
+	}
+	if n := len(h.streams); n != 2 {
+		t.Errorf("%d places among MaxStreams taken; want 2 (the refused one takes none)", n)
 	}
 }
 

@@ -32,6 +32,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -79,7 +81,8 @@ type Config struct {
 	// Token is what TokenHeader must hold ("status page token").
 	// Required with Admin.
 	Token string
-	// MaxStreams bounds the event streams served at once; one more is
+	// MaxStreams bounds the event streams served at once, a host's to a
+	// quarter of it (at least one); one more is
 	// answered 503 Service Unavailable (the page retries). Default 16.
 	MaxStreams int
 	// Coalesce is how long a stream waits after a change for more before
@@ -107,9 +110,13 @@ type Handler struct {
 	log     *slog.Logger
 	token   [sha256.Size]byte
 	streams chan struct{} // one per event stream served
-	index   []byte
-	style   []byte
-	script  []byte
+	// mu guards hostStreams: the event streams of each host, at most a
+	// quarter of MaxStreams.
+	mu          sync.Mutex
+	hostStreams map[netip.Addr]int
+	index       []byte
+	style       []byte
+	script      []byte
 }
 
 // New checks cfg and returns the handler.
@@ -133,6 +140,8 @@ func New(cfg Config) (*Handler, error) {
 		log:     cfg.Logger,
 		token:   sha256.Sum256([]byte(cfg.Token)),
 		streams: make(chan struct{}, cfg.MaxStreams),
+
+		hostStreams: make(map[netip.Addr]int),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
