@@ -178,6 +178,34 @@ func TestEventStreamsBounded(t *testing.T) {
 	}
 }
 
+// TestEventStreamsShareSnapshots: streams open at once get one snapshot
+// built for all of them, the first and the one after a change.
+func TestEventStreamsShareSnapshots(t *testing.T) {
+	f := newFake()
+	srv := httptest.NewServer(newHandler(t, Config{Table: f, MaxStreams: 16, Coalesce: 50 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	var streams []*stream
+	for range 3 {
+		s := openStream(t, srv.URL)
+		s.next(t)
+		streams = append(streams, s)
+	}
+	f.add(leaseTCP)
+	for _, s := range streams {
+		if snap := s.next(t); len(snap.Leases) != 1 {
+			t.Fatalf("snapshot after a grant: %+v", snap.Leases)
+		}
+	}
+	f.mu.Lock()
+	reads := f.reads
+	f.mu.Unlock()
+	// 2 when the streams open within the snapshot's second; 6 if each
+	// stream built its own.
+	if reads >= 6 {
+		t.Errorf("the table's leases were read %d times for 3 streams' 2 snapshots each; want them shared", reads)
+	}
+}
+
 // TestEventStreamsPerHost: one host gets a quarter of MaxStreams; the
 // next of its streams is refused with 503 while places remain for others.
 func TestEventStreamsPerHost(t *testing.T) {

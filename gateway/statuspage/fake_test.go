@@ -25,6 +25,7 @@ type fakeTable struct {
 	watchers map[int]func()
 	nextID   int
 	deleted  []string // "external tcp 8080", "pinhole 3", "host 198.51.100.2"
+	reads    int      // calls of Leases
 }
 
 func newFake() *fakeTable {
@@ -39,6 +40,7 @@ func newFake() *fakeTable {
 func (f *fakeTable) Leases() []gateway.Lease {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	return slices.Clone(f.leases)
 }
 

@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -114,9 +115,18 @@ type Handler struct {
 	// quarter of MaxStreams.
 	mu          sync.Mutex
 	hostStreams map[netip.Addr]int
-	index       []byte
-	style       []byte
-	script      []byte
+	// snapMu guards the snapshot every stream shares (sharedSnapshot):
+	// its JSON, what it shows and when it was built.
+	snapMu      sync.Mutex
+	snapBody    []byte
+	snapSeen    seenState
+	snapAt      time.Time
+	snapChanges uint64
+	// changes counts the streams' Watch calls: a change of the table.
+	changes atomic.Uint64
+	index   []byte
+	style   []byte
+	script  []byte
 }
 
 // New checks cfg and returns the handler.
