@@ -27,7 +27,9 @@ lean=""
 command -v promtool >/dev/null 2>&1 || lean="$lean prometheus"
 # Debian's chromium, run headless by the status page's test (e2e, through
 # chromedp) inside the lab's LAN host namespace.
-command -v chromium >/dev/null 2>&1 || need="$need chromium"
+# Without its recommends (upower, a notification daemon, the printer set-up
+# tools: nothing headless needs), with a font for the screenshots.
+command -v chromium >/dev/null 2>&1 || lean="$lean chromium fonts-liberation"
 
 if [ -n "$need$lean" ]; then
 	if [ "$(id -u)" != 0 ]; then
