@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -163,6 +164,9 @@ func eventURL(t *testing.T, lan *netlab.Host) *url.URL {
 	return svcs[0].EventSubURL
 }
 
+// errNoAnswer is rawHTTP's error when the connection gave nothing back.
+var errNoAnswer = errors.New("no answer")
+
 // rawHTTP sends a raw request from host and returns the status line and
 // the rest, or an error.
 func rawHTTP(host *netlab.Host, addr, req string) (string, error) {
@@ -179,7 +183,7 @@ func rawHTTP(host *netlab.Host, addr, req string) (string, error) {
 	}
 	b, err := io.ReadAll(bufio.NewReader(c))
 	if len(b) == 0 {
-		return "", fmt.Errorf("no answer: %v", err)
+		return "", fmt.Errorf("%w: %v", errNoAnswer, err)
 	}
 	return string(b), nil
 }

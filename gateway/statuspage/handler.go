@@ -36,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portlease/portlease/internal/defaults"
 )
 
 // The paths the handler serves.
@@ -140,11 +142,11 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Started.IsZero() {
 		cfg.Started = time.Now()
 	}
-	setDefault(&cfg.MaxStreams, DefaultMaxStreams)
-	setDefault(&cfg.Coalesce, DefaultCoalesce)
-	setDefault(&cfg.Refresh, DefaultRefresh)
-	setDefault(&cfg.KeepAlive, DefaultKeepAlive)
-	setDefault(&cfg.StreamWrite, DefaultStreamWrite)
+	defaults.Positive(&cfg.MaxStreams, DefaultMaxStreams)
+	defaults.Positive(&cfg.Coalesce, DefaultCoalesce)
+	defaults.Positive(&cfg.Refresh, DefaultRefresh)
+	defaults.Positive(&cfg.KeepAlive, DefaultKeepAlive)
+	defaults.Positive(&cfg.StreamWrite, DefaultStreamWrite)
 	h := &Handler{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -164,12 +166,6 @@ func New(cfg Config) (*Handler, error) {
 		*dst = b
 	}
 	return h, nil
-}
-
-func setDefault[T int | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
 }
 
 // ServeHTTP serves the page, its style and script, the snapshot, the event

@@ -86,6 +86,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portlease/portlease/internal/defaults"
+
 	"github.com/portlease/portlease/gateway"
 )
 
@@ -342,13 +344,13 @@ func newServer(cfg Config, c core) (*Server, error) {
 	if cfg.LinkStats == nil && cfg.ExternalInterface != "" {
 		cfg.LinkStats = DefaultLinkStats(cfg.ExternalInterface)
 	}
-	setDefault(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
-	setDefault(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	setDefault(&cfg.ReadTimeout, DefaultReadTimeout)
-	setDefault(&cfg.IdleTimeout, DefaultIdleTimeout)
-	setDefault(&cfg.MaxConnections, DefaultMaxConnections)
-	setDefault(&cfg.MaxConnectionsPerHost, DefaultMaxConnectionsPerHost)
-	setDefault(&cfg.MaxSubscriptions, DefaultMaxSubscriptions)
+	defaults.Positive(&cfg.MaxRequestBytes, DefaultMaxRequestBytes)
+	defaults.Positive(&cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	defaults.Positive(&cfg.ReadTimeout, DefaultReadTimeout)
+	defaults.Positive(&cfg.IdleTimeout, DefaultIdleTimeout)
+	defaults.Positive(&cfg.MaxConnections, DefaultMaxConnections)
+	defaults.Positive(&cfg.MaxConnectionsPerHost, DefaultMaxConnectionsPerHost)
+	defaults.Positive(&cfg.MaxSubscriptions, DefaultMaxSubscriptions)
 
 	s := &Server{
 		cfg:       cfg,
@@ -397,12 +399,6 @@ func newServer(cfg Config, c core) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	return s, nil
-}
-
-func setDefault[T int | int64 | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
 }
 
 // validUUID reports whether u has the form of UDA 1.1 §1.1.4,
